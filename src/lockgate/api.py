@@ -1,0 +1,282 @@
+"""Entry points that tie the parts together: run a pipeline, resume a run, test one task.
+
+The CLI is a thin layer over these; they are public for use from Python too.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lockgate.authoring.python import PipelineBuilder, to_pipeline
+from lockgate.config import Project
+from lockgate.engine.events import EventBus
+from lockgate.engine.executors import Executor, make_executor
+from lockgate.engine.run import PriorTask, RunEngine, RunResult
+from lockgate.errors import ConfigError, LockgateError, NotFoundError
+from lockgate.model.pipeline import Pipeline
+from lockgate.model.states import RunState, TaskState
+
+if TYPE_CHECKING:
+    from lockgate.store.store import Store
+
+
+def new_run_id() -> str:
+    """Sortable, readable and unique enough: `20261124T031400-9f2c1a`."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def open_store(project: Project) -> Store:
+    """Open the project's metadata DB and mark runs whose process died as lost."""
+    from lockgate.store.store import Store
+
+    store = Store(project.db_url)
+    store.recover_lost()
+    return store
+
+
+def coerce_params(pipeline: Pipeline, given: Mapping[str, Any] | None, *, from_text: bool = False) -> dict[str, Any]:
+    """The run's params: declared defaults overlaid with `given`, validated against the
+    declared names and converted to the type of each default (`from_text`: CLI strings)."""
+    params = dict(pipeline.params)
+    for name, value in (given or {}).items():
+        if name not in pipeline.params:
+            declared = ", ".join(sorted(pipeline.params)) or "none"
+            raise ConfigError(
+                f"unknown param {name!r} for pipeline {pipeline.id!r} (declared params: {declared})"
+            )
+        params[name] = _convert(name, value, pipeline.params[name]) if from_text else value
+    return params
+
+
+def _convert(name: str, text: Any, default: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        if isinstance(default, bool):
+            lowered = text.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, list | dict):
+            value = json.loads(text)
+            if not isinstance(value, type(default)):
+                raise ValueError(f"expected a JSON {type(default).__name__}")
+            return value
+    except ValueError as exc:
+        raise ConfigError(
+            f"param {name!r}: {text!r} is not a valid {type(default).__name__} ({exc})"
+        ) from None
+    return text
+
+
+@contextmanager
+def _cancel_on_signals(engine: RunEngine, enabled: bool) -> Iterator[None]:
+    """Ctrl-C or SIGTERM cancels the run cleanly instead of killing the process."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        engine.cancel()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _executor(name_or_executor: str | Executor | None, project: Project, concurrency: int | None) -> Executor:
+    if isinstance(name_or_executor, Executor):
+        return name_or_executor
+    return make_executor(name_or_executor or project.executor, concurrency or project.concurrency)
+
+
+def run(
+    pipeline: Pipeline | PipelineBuilder,
+    *,
+    params: Mapping[str, Any] | None = None,
+    executor: str | Executor | None = None,
+    concurrency: int | None = None,
+    project: Project | None = None,
+    store: Store | None | bool = True,
+    bus: EventBus | None = None,
+    handle_signals: bool = False,
+    trigger: str = "manual",
+    on_start: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run a pipeline now and return its result. State goes to the project's metadata DB
+    (`store=False` keeps it in memory only); logs go to the project's logs folder."""
+    pipe = to_pipeline(pipeline)
+    project = project or Project.load()
+    run_params = coerce_params(pipe, params)
+    ex = _executor(executor, project, concurrency)
+    run_id = new_run_id()
+    bus = bus or EventBus()
+    engine = RunEngine(
+        pipe, run_id=run_id, executor=ex, bus=bus, params=run_params, concurrency=concurrency,
+        pools=project.pools, logs_dir=str(project.logs_dir),
+        result_max_bytes=project.result_max_bytes,
+    )
+    owned_store = store is True
+    db: Store | None = open_store(project) if store is True else (store or None)
+    return _drive(engine, db, owned_store, handle_signals, on_start, create=lambda s: (
+        s.create_run(run_id, pipe.id, s.record_version(pipe), run_params, ex.name, trigger)
+    ))
+
+
+def _drive(engine: RunEngine, db: Store | None, owned_store: bool, handle_signals: bool,
+           on_start: Callable[[str], None] | None, create: Callable[[Store], None]) -> RunResult:
+    from lockgate.engine.logcapture import install
+
+    writer = None
+    try:
+        if db is not None:
+            create(db)
+            writer = db.writer()
+            engine.bus.subscribe(writer)
+        if on_start is not None:
+            on_start(engine.run_id)
+        install()
+        with _cancel_on_signals(engine, handle_signals):
+            result = engine.run()
+        return result
+    finally:
+        if writer is not None:
+            writer.close()
+        if db is not None:
+            db.release_run(engine.run_id)
+            if owned_store:
+                db.close()
+
+
+def resume(
+    run_id: str,
+    *,
+    executor: str | Executor | None = None,
+    concurrency: int | None = None,
+    project: Project | None = None,
+    bus: EventBus | None = None,
+    handle_signals: bool = False,
+    on_start: Callable[[str], None] | None = None,
+    on_changed: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Continue an interrupted (lost, cancelled or failed) run: tasks that succeeded or were
+    skipped keep their state and results; lost attempts are retried if retries are left."""
+    from lockgate.authoring.discovery import load_file
+    from lockgate.store.store import owner_alive
+
+    project = project or Project.load()
+    db = open_store(project)
+    try:
+        record = db.find_run(run_id)
+        if record is None:
+            raise NotFoundError(f"no run {run_id!r} in {project.state_dir}; list runs with `lockgate runs`")
+        run_id = record["id"]
+        import time
+
+        if record["state"] in ("queued", "running") and owner_alive(
+            record["owner"], record["heartbeat_at"], time.time()
+        ):
+            raise ConfigError(f"run {run_id} is still running (owner {record['owner']}); it cannot be resumed")
+        if record["state"] == RunState.SUCCESS.value:
+            raise ConfigError(f"run {run_id} already succeeded; there is nothing to resume")
+        version = db.version(record["version_id"]) if record["version_id"] is not None else None
+        if version is None or not version["file"]:
+            raise ConfigError(f"run {run_id} has no recorded pipeline file to resume from")
+        found = {p.id: p for p in load_file(version["file"])}
+        pipe = found.get(record["pipeline_id"])
+        if pipe is None:
+            raise NotFoundError(
+                f"{version['file']} no longer defines pipeline {record['pipeline_id']!r}"
+            )
+        if pipe.fingerprint() != version["hash"] and on_changed is not None:
+            on_changed(f"the definition of {pipe.id!r} changed since run {run_id} started; "
+                       "resuming with the current definition")
+        results = db.results(run_id)
+        prior = {
+            row["task_id"]: PriorTask(TaskState(row["state"]), row["attempts"] or 0,
+                                      results.get(row["task_id"]))
+            for row in db.task_states(run_id)
+        }
+        params = json.loads(record["params"] or "{}")
+        ex = _executor(executor, project, concurrency)
+        engine = RunEngine(
+            pipe, run_id=run_id, executor=ex, bus=bus or EventBus(), params=params,
+            concurrency=concurrency, pools=project.pools, logs_dir=str(project.logs_dir),
+            result_max_bytes=project.result_max_bytes, prior=prior,
+        )
+        return _drive(engine, db, False, handle_signals, on_start,
+                      create=lambda s: s.claim_run(run_id, ex.name))
+    finally:
+        db.close()
+
+
+def test_task(
+    pipeline: Pipeline | PipelineBuilder,
+    task_id: str,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    executor: str | Executor = "inline",
+    logs_dir: str | None = None,
+) -> tuple[RunResult, Path | None]:
+    """Run one task alone, nothing recorded. `inputs` give the results of its upstream tasks
+    by task id. Returns the result and the attempt's log file."""
+    pipe = to_pipeline(pipeline)
+    if task_id not in pipe.tasks:
+        raise NotFoundError(
+            f"pipeline {pipe.id!r} has no task {task_id!r} (tasks: {', '.join(pipe.tasks)})"
+        )
+    task = pipe.tasks[task_id]
+    inputs = dict(inputs or {})
+    unknown = set(inputs) - set(task.upstream)
+    if unknown:
+        raise ConfigError(
+            f"--input {', '.join(sorted(unknown))}: not an upstream task of {task_id!r} "
+            f"(upstream: {', '.join(task.upstream) or 'none'})"
+        )
+    missing = [u for u in task.data_upstream() if u not in inputs]
+    if missing:
+        raise ConfigError(
+            f"task {task_id!r} uses the result of {', '.join(map(repr, missing))}: "
+            f"give it with --input {missing[0]}=JSON"
+        )
+    tasks = {u: replace(pipe.tasks[u], upstream=(), compensation=None) for u in task.upstream}
+    tasks[task_id] = replace(task, compensation=None)
+    alone = Pipeline(id=pipe.id, tasks=tasks, params=pipe.params, pools=pipe.pools, file=pipe.file)
+    prior = {u: PriorTask(TaskState.SUCCESS, 0, json.dumps(inputs.get(u))) for u in task.upstream}
+    project = Project.load()
+    logs = logs_dir or tempfile.mkdtemp(prefix="lockgate-test-")
+    engine = RunEngine(
+        alone, run_id=f"test-{secrets.token_hex(3)}",
+        executor=_executor(executor, project, 1), params=coerce_params(pipe, params),
+        pools=project.pools, logs_dir=logs, result_max_bytes=project.result_max_bytes, prior=prior,
+    )
+    from lockgate.engine.logcapture import install
+
+    install()
+    result = engine.run()
+    attempts = result.tasks[task_id].attempts
+    log = Path(logs, pipe.id, engine.run_id, task_id, f"attempt-{attempts}.log")
+    return result, (log if log.is_file() else None)
+
+
+__all__ = ["LockgateError", "coerce_params", "new_run_id", "open_store", "resume", "run", "test_task"]

@@ -1,0 +1,1 @@
+"""Front-ends that build `lockgate.model` pipelines: the Python API and file discovery."""

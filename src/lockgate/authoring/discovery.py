@@ -1,0 +1,156 @@
+"""Finding pipelines: load Python files from a folder (or one file) and collect their pipelines."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lockgate.authoring.python import PipelineBuilder
+from lockgate.errors import DefinitionError, NotFoundError
+from lockgate.model.pipeline import Pipeline
+
+
+def module_name_for(path: Path) -> str:
+    """A stable module name per file, so worker processes resolve the same functions."""
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    stem = "".join(c if c.isalnum() else "_" for c in path.stem)
+    return f"lockgate_pipelines.{stem}_{digest}"
+
+
+def load_file(path: str | os.PathLike[str]) -> list[Pipeline]:
+    """Execute one pipeline file and return the pipelines it defines at module level."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise NotFoundError(f"pipeline file {str(path)!r} does not exist")
+    if file.suffix != ".py":
+        raise DefinitionError(
+            "only Python pipeline files (.py) are supported by this version", str(file)
+        )
+    name = module_name_for(file)
+    module = sys.modules.get(name)
+    if module is None or getattr(module, "__lockgate_mtime__", None) != file.stat().st_mtime_ns:
+        module = _exec_module(file, name)
+    found: dict[str, Pipeline] = {}
+    for value in vars(module).values():
+        if isinstance(value, PipelineBuilder):
+            value = value.build()
+        if isinstance(value, Pipeline) and value.id not in found:
+            found[value.id] = value
+    return list(found.values())
+
+
+def _exec_module(file: Path, name: str):  # type: ignore[no-untyped-def]
+    folder = str(file.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    if "lockgate_pipelines" not in sys.modules:
+        import types
+
+        pkg = types.ModuleType("lockgate_pipelines")
+        pkg.__path__ = []
+        sys.modules["lockgate_pipelines"] = pkg
+    spec = importlib.util.spec_from_file_location(name, file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    module.__lockgate_mtime__ = file.stat().st_mtime_ns  # type: ignore[attr-defined]
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except DefinitionError:
+        sys.modules.pop(name, None)
+        raise
+    except SyntaxError as exc:
+        sys.modules.pop(name, None)
+        raise DefinitionError(f"syntax error: {exc.msg}", str(file), exc.lineno) from None
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        line = None
+        for frame, lineno in traceback.walk_tb(exc.__traceback__):
+            if frame.f_code.co_filename == str(file):
+                line = lineno
+        raise DefinitionError(
+            f"loading the pipeline file failed: {type(exc).__name__}: {exc}", str(file), line
+        ) from None
+    return module
+
+
+@dataclass
+class Discovery:
+    """All pipelines found under a folder, plus the files that failed to load."""
+
+    pipelines: dict[str, Pipeline] = field(default_factory=dict)
+    errors: list[DefinitionError] = field(default_factory=list)
+
+
+def pipeline_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        out.extend(Path(root, f) for f in sorted(files) if f.endswith(".py") and not f.startswith(("_", ".")))
+    return out
+
+
+def discover(folder: str | os.PathLike[str]) -> Discovery:
+    """Load every `*.py` under `folder`; a broken file is reported, not fatal to the others."""
+    result = Discovery()
+    where: dict[str, Path] = {}
+    for file in pipeline_files(Path(folder)):
+        try:
+            pipelines = load_file(file)
+        except DefinitionError as exc:
+            result.errors.append(exc)
+            continue
+        for p in pipelines:
+            if p.id in result.pipelines:
+                result.errors.append(
+                    DefinitionError(
+                        f"pipeline id {p.id!r} is defined twice (also in {where[p.id]})",
+                        str(file),
+                        p.line,
+                    )
+                )
+                continue
+            result.pipelines[p.id] = p
+            where[p.id] = file
+    return result
+
+
+def find_pipeline(ref: str, folder: str | os.PathLike[str]) -> Pipeline:
+    """A pipeline by file path (`path/x.py` or `path/x.py:pipeline_id`) or by id in `folder`."""
+    path, _, wanted = ref.partition(".py:")
+    if ref.endswith(".py") or wanted:
+        file = ref if ref.endswith(".py") else path + ".py"
+        pipelines = load_file(file)
+        if not pipelines:
+            raise DefinitionError("the file defines no pipeline at module level", file)
+        if wanted:
+            for p in pipelines:
+                if p.id == wanted:
+                    return p
+            raise NotFoundError(
+                f"{file} has no pipeline {wanted!r}; it defines {', '.join(p.id for p in pipelines)}"
+            )
+        if len(pipelines) > 1:
+            ids = ", ".join(p.id for p in pipelines)
+            raise DefinitionError(
+                f"the file defines several pipelines ({ids}); name one as {file}:ID", file
+            )
+        return pipelines[0]
+    found = discover(folder)
+    if ref in found.pipelines:
+        return found.pipelines[ref]
+    for err in found.errors:
+        if err.file and Path(err.file).stem == ref:
+            raise err
+    known = ", ".join(sorted(found.pipelines)) or "none"
+    hint = f" ({len(found.errors)} file(s) failed to load: run `lockgate list`)" if found.errors else ""
+    raise NotFoundError(
+        f"no pipeline {ref!r} in {folder}/ (found: {known}){hint}; give a file path or an id"
+    )

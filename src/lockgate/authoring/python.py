@@ -1,0 +1,483 @@
+"""The Python API: `@task` functions, `shell()` tasks and the `Pipeline` builder.
+
+Inside a `with pipeline(...)` block (or a `@pipeline` function), calling a `@task` function
+adds a task and returns a `TaskRef`; passing a `TaskRef` to another task makes a data dependency,
+and `a >> b` an ordering one. Outside a pipeline, a `@task` function is a plain function.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from lockgate.errors import DefinitionError
+from lockgate.model.pipeline import Pipeline
+from lockgate.model.refs import ParamRef, TaskOutput
+from lockgate.model.settings import SETTING_NAMES as _SETTING_KEYS
+from lockgate.model.settings import check_setting_names, make_settings
+from lockgate.model.task import Callback, Task, TaskKind
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_local = threading.local()
+
+
+def _caller_location() -> tuple[str | None, int | None]:
+    """File and line of the first frame outside lockgate (where the user wrote the call)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep):
+            return filename, frame.f_lineno
+        frame = frame.f_back  # type: ignore[assignment]
+    return None, None
+
+
+def _current() -> PipelineBuilder | None:
+    stack: list[PipelineBuilder] = getattr(_local, "stack", [])
+    return stack[-1] if stack else None
+
+
+def param(name: str) -> ParamRef:
+    """A run parameter, usable as a task argument or a shell environment value."""
+    return ParamRef(name)
+
+
+class TaskRef:
+    """A task inside a pipeline being built: use it for `>>` ordering and as data."""
+
+    __slots__ = ("builder", "task_id", "key")
+
+    def __init__(self, builder: PipelineBuilder, task_id: str, key: str | int | None = None):
+        self.builder = builder
+        self.task_id = task_id
+        self.key = key
+
+    def __getitem__(self, key: str | int) -> TaskRef:
+        """The item `key` of this task's result, as an argument for another task."""
+        return TaskRef(self.builder, self.task_id, key)
+
+    def output(self) -> TaskOutput:
+        return TaskOutput(self.task_id, self.key)
+
+    def __rshift__(self, other: TaskRef | Sequence[TaskRef]) -> TaskRef | Sequence[TaskRef]:
+        for o in _as_refs(other):
+            self.builder._add_edge(self.task_id, o.task_id)
+        return other
+
+    def __lshift__(self, other: TaskRef | Sequence[TaskRef]) -> TaskRef | Sequence[TaskRef]:
+        for o in _as_refs(other):
+            self.builder._add_edge(o.task_id, self.task_id)
+        return other
+
+    def __rrshift__(self, other: Sequence[TaskRef]) -> TaskRef:
+        for o in _as_refs(other):
+            self.builder._add_edge(o.task_id, self.task_id)
+        return self
+
+    def __rlshift__(self, other: Sequence[TaskRef]) -> TaskRef:
+        for o in _as_refs(other):
+            self.builder._add_edge(self.task_id, o.task_id)
+        return self
+
+    def __repr__(self) -> str:
+        return f"TaskRef({self.task_id!r})"
+
+
+def _as_refs(value: Any) -> list[TaskRef]:
+    items = value if isinstance(value, list | tuple | set) else [value]
+    out = []
+    for item in items:
+        if not isinstance(item, TaskRef):
+            raise DefinitionError(
+                f"'>>' and '<<' link tasks, got {type(item).__name__} {item!r}", *_caller_location()
+            )
+        out.append(item)
+    return out
+
+
+def _to_model_value(value: Any) -> Any:
+    return value.output() if isinstance(value, TaskRef) else value
+
+
+class _Spec:
+    """Options common to python and shell tasks, as given by the author."""
+
+    def __init__(
+        self,
+        *,
+        id: str | None,
+        settings: Mapping[str, Any],
+        on_success: Callback | Iterable[Callback] | None,
+        on_failure: Callback | Iterable[Callback] | None,
+        on_retry: Callback | Iterable[Callback] | None,
+        compensate_with: TaskRef | str | None,
+        depends_on: Iterable[TaskRef | str] | None,
+        tags: Iterable[str],
+        description: str | None,
+    ) -> None:
+        self.id = id
+        self.settings = dict(settings)
+        self.callbacks = {
+            "on_success": _callbacks(on_success),
+            "on_failure": _callbacks(on_failure),
+            "on_retry": _callbacks(on_retry),
+        }
+        self.compensate_with = compensate_with
+        self.depends_on = list(depends_on or ())
+        self.tags = tuple(tags)
+        self.description = description
+
+
+def _callbacks(value: Callback | Iterable[Callback] | None) -> tuple[Callback, ...]:
+    if value is None:
+        return ()
+    if callable(value):
+        return (value,)
+    items = tuple(value)
+    for cb in items:
+        if not callable(cb):
+            raise DefinitionError(f"callback {cb!r} is not callable", *_caller_location())
+    return items
+
+
+class PipelineBuilder:
+    """Collects tasks and edges; `build()` (or leaving the `with` block) validates and freezes."""
+
+    def __init__(
+        self,
+        id: str,
+        *,
+        description: str | None = None,
+        tags: Iterable[str] = (),
+        schedule: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        max_active_tasks: int | None = None,
+        pools: Mapping[str, int] | None = None,
+        file: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        if file is None:
+            file, line = _caller_location()
+        self.id = id
+        self.file, self.line = file, line
+        self.description = description
+        self.tags = tuple(tags)
+        self.schedule = schedule
+        self.params = dict(params or {})
+        self.defaults = make_settings(defaults or {}, what="pipeline default", file=file, line=line)
+        self.max_active_tasks = max_active_tasks
+        self.pools = dict(pools or {})
+        self._tasks: dict[str, dict[str, Any]] = {}
+        self._edges: list[tuple[str, str]] = []
+        self._built: Pipeline | None = None
+
+    # -- context manager --------------------------------------------------------------------
+    def __enter__(self) -> PipelineBuilder:
+        if not hasattr(_local, "stack"):
+            _local.stack = []
+        _local.stack.append(self)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        _local.stack.remove(self)
+        if exc_type is None:
+            self.build()
+
+    # -- building ---------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._built is not None:
+            raise DefinitionError(
+                f"pipeline {self.id!r} is already built and cannot change", *_caller_location()
+            )
+
+    def _unique_id(self, wanted: str) -> str:
+        if wanted not in self._tasks:
+            return wanted
+        n = 1
+        while f"{wanted}__{n}" in self._tasks:
+            n += 1
+        return f"{wanted}__{n}"
+
+    def _add_task(self, fields: dict[str, Any], spec: _Spec, *, explicit_id: bool) -> TaskRef:
+        self._check_open()
+        file, line = _caller_location()
+        tid = fields["id"]
+        if tid in self._tasks:
+            if explicit_id:
+                first = self._tasks[tid]["line"]
+                raise DefinitionError(
+                    f"duplicate task id {tid!r} in pipeline {self.id!r} (first defined at line {first})",
+                    file,
+                    line,
+                )
+            tid = self._unique_id(tid)
+        settings = make_settings(spec.settings, self.defaults, file=file, line=line)
+        comp = spec.compensate_with
+        upstream: dict[str, None] = {}
+        for value in (*fields.get("args", ()), *fields.get("kwargs", {}).values(),
+                      *fields.get("env", {}).values()):
+            if isinstance(value, TaskRef):
+                self._check_same(value, file, line)
+                upstream[value.task_id] = None
+        for dep in spec.depends_on:
+            if isinstance(dep, TaskRef):
+                self._check_same(dep, file, line)
+            upstream[dep.task_id if isinstance(dep, TaskRef) else dep] = None
+        self._tasks[tid] = dict(
+            fields,
+            id=tid,
+            args=tuple(_to_model_value(a) for a in fields.get("args", ())),
+            kwargs={k: _to_model_value(v) for k, v in fields.get("kwargs", {}).items()},
+            env={k: _to_model_value(v) for k, v in fields.get("env", {}).items()},
+            upstream=upstream,
+            settings=settings,
+            compensation=comp.task_id if isinstance(comp, TaskRef) else comp,
+            tags=spec.tags,
+            description=spec.description,
+            file=file,
+            line=line,
+            **spec.callbacks,
+        )
+        return TaskRef(self, tid)
+
+    def _check_same(self, ref: TaskRef, file: str | None, line: int | None) -> None:
+        if ref.builder is not self:
+            raise DefinitionError(
+                f"task {ref.task_id!r} belongs to pipeline {ref.builder.id!r}, not {self.id!r}",
+                file,
+                line,
+            )
+
+    def _add_edge(self, up: str, down: str) -> None:
+        self._check_open()
+        self._tasks[down]["upstream"][up] = None
+
+    def build(self) -> Pipeline:
+        """Validate and freeze; returns the same `Pipeline` on every call."""
+        if self._built is None:
+            source = None
+            if self.file and os.path.isfile(self.file):
+                with open(self.file, encoding="utf-8", errors="replace") as fh:
+                    source = fh.read()
+            tasks = {
+                tid: Task(**dict(spec, upstream=tuple(spec["upstream"])))
+                for tid, spec in self._tasks.items()
+            }
+            self._built = Pipeline(
+                id=self.id,
+                tasks=tasks,
+                description=self.description,
+                tags=self.tags,
+                schedule=self.schedule,
+                params=self.params,
+                defaults=self.defaults,
+                max_active_tasks=self.max_active_tasks,
+                pools=self.pools,
+                file=self.file,
+                line=self.line,
+                source=source,
+            )
+        return self._built
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.build()
+
+    def __repr__(self) -> str:
+        return f"PipelineBuilder({self.id!r}, tasks={len(self._tasks)})"
+
+
+def pipeline(id: str | None = None, **options: Any) -> Any:
+    """Start a pipeline: `with pipeline("id", ...) as p:` or decorate a function with `@pipeline`.
+
+    The decorated form builds the pipeline at once and binds the function's name to it.
+    """
+    if callable(id):  # bare @pipeline
+        return pipeline()(id)
+    file, line = _caller_location()
+
+    class _Factory:
+        def __enter__(self) -> PipelineBuilder:
+            self.builder = PipelineBuilder(id or "", file=file, line=line, **options)
+            return self.builder.__enter__()
+
+        def __exit__(self, *exc: Any) -> None:
+            self.builder.__exit__(*exc)
+
+        def __call__(self, fn: Callable[[], Any]) -> Pipeline:
+            builder = PipelineBuilder(
+                id or fn.__name__,
+                file=file,
+                line=line,
+                **{"description": inspect.getdoc(fn), **options},
+            )
+            with builder:
+                fn()
+            return builder.build()
+
+    return _Factory()
+
+
+def _task_spec(options: dict[str, Any]) -> _Spec:
+    settings = {k: options.pop(k) for k in list(options) if k in _SETTING_KEYS}
+    spec = _Spec(
+        id=options.pop("id", None),
+        settings=settings,
+        on_success=options.pop("on_success", None),
+        on_failure=options.pop("on_failure", None),
+        on_retry=options.pop("on_retry", None),
+        compensate_with=options.pop("compensate_with", None),
+        depends_on=options.pop("depends_on", None),
+        tags=options.pop("tags", ()),
+        description=options.pop("description", None),
+    )
+    if options:
+        check_setting_names(options, "task")  # raises with a suggestion
+    return spec
+
+
+class TaskFunction(Generic[P, R]):
+    """A function decorated with `@task`: a plain function outside a pipeline, a task inside."""
+
+    def __init__(self, fn: Callable[P, R], options: dict[str, Any], branch: bool = False) -> None:
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.options = options
+        self.branch = branch
+        params = inspect.signature(fn).parameters
+        self.wants_context = "ctx" in params
+        try:
+            _task_spec(dict(options))
+        except ValueError as exc:
+            raise DefinitionError(str(exc), *_caller_location()) from None
+
+    def override(self, **options: Any) -> TaskFunction[P, R]:
+        """A copy with some options changed, e.g. `extract.override(id="extract_eu", retries=3)`."""
+        return TaskFunction(self.fn, {**self.options, **options}, self.branch)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        builder = _current()
+        if builder is None:
+            return self.fn(*args, **kwargs)
+        options = dict(self.options)
+        explicit = "id" in options
+        try:
+            spec = _task_spec(options)
+        except ValueError as exc:
+            raise DefinitionError(str(exc), *_caller_location()) from None
+        if self.wants_context and "ctx" in kwargs:
+            raise DefinitionError(
+                f"task {self.fn.__name__!r}: 'ctx' is supplied by lockgate at run time; do not pass it",
+                *_caller_location(),
+            )
+        try:
+            bound = inspect.signature(self.fn).bind_partial(*args, **kwargs)
+        except TypeError as exc:
+            raise DefinitionError(f"task {self.fn.__name__!r}: {exc}", *_caller_location()) from None
+        fields = {
+            "id": spec.id or self.fn.__name__,
+            "kind": TaskKind.PYTHON,
+            "fn": self.fn,
+            "args": bound.args,
+            "kwargs": bound.kwargs,
+            "branch": self.branch,
+            "wants_context": self.wants_context,
+        }
+        if spec.description is None:
+            spec.description = (inspect.getdoc(self.fn) or "").split("\n", 1)[0] or None
+        return builder._add_task(fields, spec, explicit_id=explicit)
+
+    def __repr__(self) -> str:
+        return f"<task {self.fn.__module__}.{self.fn.__qualname__}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_resolve_task_function, (self.fn.__module__, self.fn.__qualname__))
+
+
+def _resolve_task_function(module: str, qualname: str) -> Any:
+    obj: Any = sys.modules[module]
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@overload
+def task(fn: Callable[P, R], /) -> TaskFunction[P, R]: ...
+@overload
+def task(**options: Any) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
+def task(fn: Any = None, /, **options: Any) -> Any:
+    """Make a function a task. Options: id, retries, retry_delay, retry_backoff, retry_jitter,
+    max_retry_delay, timeout, trigger_rule, pool, pool_slots, on_success, on_failure, on_retry,
+    compensate_with, depends_on, tags, description."""
+    if fn is not None:
+        return TaskFunction(fn, {})
+    return lambda f: TaskFunction(f, options)
+
+
+def branch(fn: Any = None, /, **options: Any) -> Any:
+    """A task that returns the id (or list of ids) of the direct downstream tasks to follow;
+    the other direct downstream tasks are skipped."""
+    if fn is not None:
+        return TaskFunction(fn, {}, branch=True)
+    return lambda f: TaskFunction(f, options, branch=True)
+
+
+def shell(
+    id: str,
+    command: str | Sequence[str],
+    *,
+    env: Mapping[str, Any] | None = None,
+    cwd: str | None = None,
+    **options: Any,
+) -> TaskRef:
+    """A shell task. `command` is a string run by `/bin/sh -c`, or an argv list run directly.
+
+    Values reach the command only through `env` (literals, `param("x")` or upstream results),
+    never by interpolation into its text: `shell("greet", 'echo "$WHO"', env={"WHO": param("who")})`.
+    """
+    builder = _current()
+    if builder is None:
+        raise DefinitionError(
+            f"shell task {id!r} must be created inside a pipeline (`with pipeline(...)`)",
+            *_caller_location(),
+        )
+    if isinstance(command, str):
+        cmd: str | tuple[str, ...] = command
+    elif isinstance(command, Sequence) and all(isinstance(c, str) for c in command):
+        cmd = tuple(command)
+    else:
+        raise DefinitionError(
+            f"shell task {id!r}: command must be a string or a list of strings, got {command!r}",
+            *_caller_location(),
+        )
+    for key in env or {}:
+        if not isinstance(key, str) or not key.replace("_", "a").isalnum() or key[0].isdigit():
+            raise DefinitionError(
+                f"shell task {id!r}: environment variable name {key!r} is invalid", *_caller_location()
+            )
+    try:
+        spec = _task_spec(dict(options, id=id))
+    except ValueError as exc:
+        raise DefinitionError(str(exc), *_caller_location()) from None
+    fields = {
+        "id": id,
+        "kind": TaskKind.SHELL,
+        "command": cmd,
+        "env": dict(env or {}),
+        "cwd": cwd,
+    }
+    return builder._add_task(fields, spec, explicit_id=True)
+
+
+def to_pipeline(obj: Pipeline | PipelineBuilder) -> Pipeline:
+    """Accept either a built `Pipeline` or a builder."""
+    return obj.build() if isinstance(obj, PipelineBuilder) else obj

@@ -1,0 +1,96 @@
+"""The project: where pipelines, state and logs live, and its settings (lockgate.toml + env)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lockgate.errors import ConfigError
+
+CONFIG_FILE = "lockgate.toml"
+STATE_DIR = ".lockgate"
+DEFAULT_CONCURRENCY = 16
+_KEYS = {"pipelines", "db_url", "executor", "concurrency", "result_max_bytes", "logs"}
+
+
+@dataclass
+class Project:
+    """Settings of one lockgate project, resolved to absolute paths."""
+
+    root: Path
+    config_file: Path | None = None
+    pipelines_dir: Path = field(default=Path("pipelines"))
+    db_url: str = ""
+    logs_dir: Path = field(default=Path(".lockgate/logs"))
+    executor: str = "threads"
+    concurrency: int = DEFAULT_CONCURRENCY
+    result_max_bytes: int = 1 << 20
+    pools: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @classmethod
+    def load(cls, start: str | os.PathLike[str] | None = None) -> Project:
+        """The project containing `start` (default: the working folder).
+
+        The nearest folder upwards with a lockgate.toml is the project root; without one, the
+        working folder is, and state goes to ./.lockgate. LOCKGATE_DB_URL overrides db_url.
+        """
+        here = Path(start or os.getcwd()).resolve()
+        root, config_file = here, None
+        for folder in (here, *here.parents):
+            if (folder / CONFIG_FILE).is_file():
+                root, config_file = folder, folder / CONFIG_FILE
+                break
+        settings: dict[str, Any] = {}
+        pools: dict[str, Any] = {}
+        if config_file is not None:
+            try:
+                doc = tomllib.loads(config_file.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{config_file}: invalid TOML: {exc}") from None
+            settings = dict(doc.get("lockgate", {}))
+            pools = dict(doc.get("pools", {}))
+            unknown = set(settings) - _KEYS
+            if unknown:
+                raise ConfigError(
+                    f"{config_file}: unknown setting(s) {', '.join(sorted(unknown))} in [lockgate]; "
+                    f"known: {', '.join(sorted(_KEYS))}"
+                )
+            extra = set(doc) - {"lockgate", "pools"}
+            if extra:
+                raise ConfigError(
+                    f"{config_file}: unknown section(s) {', '.join(sorted(extra))}; known: lockgate, pools"
+                )
+        project = cls(root=root, config_file=config_file)
+        project.pipelines_dir = root / settings.get("pipelines", "pipelines")
+        project.logs_dir = root / settings.get("logs", f"{STATE_DIR}/logs")
+        db_url = os.environ.get("LOCKGATE_DB_URL") or settings.get("db_url")
+        project.db_url = db_url or f"sqlite:///{root / STATE_DIR / 'lockgate.db'}"
+        project.executor = os.environ.get("LOCKGATE_EXECUTOR") or settings.get("executor", "threads")
+        project.concurrency = _positive_int(settings.get("concurrency", DEFAULT_CONCURRENCY),
+                                            "concurrency", config_file)
+        project.result_max_bytes = _positive_int(settings.get("result_max_bytes", 1 << 20),
+                                                 "result_max_bytes", config_file)
+        project.pools = {name: _positive_int(v, f"pools.{name}", config_file) for name, v in pools.items()}
+        return project
+
+
+def _positive_int(value: Any, name: str, where: Path | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: {name} must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in '30d', '12h', '15m', '45s' or '2w'."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    text = text.strip().lower()
+    if len(text) >= 2 and text[-1] in units and text[:-1].replace(".", "", 1).isdigit():
+        return float(text[:-1]) * units[text[-1]]
+    raise ConfigError(f"invalid duration {text!r}: use a number and a unit, e.g. 30d, 12h, 15m")

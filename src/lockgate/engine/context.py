@@ -1,0 +1,39 @@
+"""What a running task can see: its ids, the run's params, a logger, and `skip()`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+_task_root = logging.getLogger("lockgate.task")
+_task_root.setLevel(logging.INFO)
+
+
+class Skip(Exception):
+    """Raise (or call `ctx.skip()`) inside a task to end it as skipped instead of failed."""
+
+
+@dataclass
+class TaskContext:
+    """Passed to a Python task that declares a `ctx` parameter, and to callbacks."""
+
+    run_id: str
+    pipeline_id: str
+    task_id: str
+    attempt: int
+    params: Mapping[str, Any] = field(default_factory=dict)
+    log_path: str | None = None
+    error: str | None = None
+    """For callbacks and compensation tasks: the error of the attempt that failed."""
+    failed_task: str | None = None
+    """For a compensation task: the id of the task whose failure it compensates."""
+
+    @property
+    def log(self) -> logging.Logger:
+        """A logger whose records go to this attempt's log file."""
+        return logging.getLogger(f"lockgate.task.{self.task_id}")
+
+    def skip(self, reason: str = "skipped by the task") -> NoReturn:
+        raise Skip(reason)

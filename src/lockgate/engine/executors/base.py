@@ -1,0 +1,43 @@
+"""The executor interface: run attempts somewhere and report how each one ended."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+from lockgate.engine.work import Outcome, WorkItem
+
+Report = Callable[[Outcome], None]
+
+
+class Executor(ABC):
+    """Runs `WorkItem`s and calls `report(outcome)` once per item, from any thread.
+
+    The engine never submits more than `capacity` items at once, decides timeouts itself and
+    calls `cancel(key)` to stop an attempt it has given up on (whose later outcome it ignores).
+    """
+
+    name: str = "executor"
+
+    def __init__(self, concurrency: int) -> None:
+        self.capacity = max(1, concurrency)
+        self._report: Report | None = None
+
+    def start(self, report: Report) -> None:
+        self._report = report
+
+    @abstractmethod
+    def submit(self, item: WorkItem) -> None:
+        """Start `item`; must return quickly (except the inline executor, which runs it)."""
+
+    @abstractmethod
+    def cancel(self, key: tuple[str, int], reason: str) -> None:
+        """Stop the attempt `key` as well as this executor can (best effort, non-blocking)."""
+
+    def shutdown(self) -> None:
+        """Release workers; running attempts that were cancelled are left to die."""
+
+    @property
+    def inline(self) -> bool:
+        """True when `submit` runs the item in the caller's thread."""
+        return False

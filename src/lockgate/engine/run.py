@@ -1,0 +1,561 @@
+"""The engine: runs one pipeline run, dispatching each task the moment its upstreams allow it.
+
+The engine keeps the authoritative state of the run in memory, in one coordinating thread,
+and tells the world through events (`lockgate.engine.events`); it never writes to the database
+itself. Executors run the attempts and report outcomes into the engine's inbox.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import random
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from queue import Empty, SimpleQueue
+from typing import Any
+
+from lockgate.engine import events as ev
+from lockgate.engine.context import TaskContext
+from lockgate.engine.events import Event, EventBus
+from lockgate.engine.executors.base import Executor
+from lockgate.engine.rules import Verdict, evaluate
+from lockgate.engine.work import FAILED, LOST, SKIPPED, SUCCESS, Outcome, WorkItem
+from lockgate.model.pipeline import Pipeline
+from lockgate.model.refs import ParamRef, TaskOutput
+from lockgate.model.settings import retry_delay_for
+from lockgate.model.states import RunState, TaskState
+from lockgate.model.task import Task, TaskKind
+from lockgate.model.trigger_rules import TriggerRule
+
+_CANCEL = object()
+_BUCKET = {
+    TaskState.SUCCESS: 0,
+    TaskState.FAILED: 1,
+    TaskState.UPSTREAM_FAILED: 1,
+    TaskState.CANCELLED: 1,
+    TaskState.SKIPPED: 2,
+}
+_FINAL = frozenset(_BUCKET)
+
+
+@dataclass(frozen=True, slots=True)
+class PriorTask:
+    """What an earlier process recorded about a task, for `resume`."""
+
+    state: TaskState
+    attempts: int
+    result_json: str | None = None
+
+
+@dataclass(slots=True)
+class TaskSummary:
+    id: str
+    state: TaskState
+    attempts: int
+    error: str | None = None
+    result_json: str | None = None
+
+
+@dataclass
+class RunResult:
+    """The outcome of a run: its state and each task's state, attempts, error and result."""
+
+    run_id: str
+    pipeline_id: str
+    state: RunState
+    tasks: dict[str, TaskSummary] = field(default_factory=dict)
+    started_at: float = 0.0
+    ended_at: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.state is RunState.SUCCESS
+
+    def result(self, task_id: str) -> Any:
+        """The decoded return value of a task (None if it returned nothing or did not succeed)."""
+        text = self.tasks[task_id].result_json
+        return None if text is None else json.loads(text)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable `--json` document of a run (see docs/cli.md)."""
+        return {
+            "run_id": self.run_id,
+            "pipeline": self.pipeline_id,
+            "state": self.state.value,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration_s": round(self.ended_at - self.started_at, 6),
+            "tasks": [
+                {
+                    "id": t.id,
+                    "state": t.state.value,
+                    "attempts": t.attempts,
+                    "error": t.error,
+                }
+                for t in self.tasks.values()
+            ],
+        }
+
+
+class RunEngine:
+    """Runs one pipeline run to its end. Not reusable: make one per run."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        run_id: str,
+        executor: Executor,
+        bus: EventBus | None = None,
+        params: Mapping[str, Any] | None = None,
+        concurrency: int | None = None,
+        pools: Mapping[str, int] | None = None,
+        logs_dir: str | None = None,
+        result_max_bytes: int = 1 << 20,
+        prior: Mapping[str, PriorTask] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.run_id = run_id
+        self.executor = executor
+        self.bus = bus or EventBus()
+        self.params = dict(params or {})
+        limits = [executor.capacity]
+        if concurrency:
+            limits.append(concurrency)
+        if pipeline.max_active_tasks:
+            limits.append(pipeline.max_active_tasks)
+        self.capacity = min(limits)
+        self.pools = {**(pools or {}), **pipeline.pools}
+        self.logs_dir = logs_dir
+        self.result_max_bytes = result_max_bytes
+        self._prior = dict(prior or {})
+        tasks = pipeline.tasks
+        self.state: dict[str, TaskState] = dict.fromkeys(tasks, TaskState.PENDING)
+        self.attempts: dict[str, int] = dict.fromkeys(tasks, 0)
+        self.errors: dict[str, str | None] = dict.fromkeys(tasks)
+        self.results: dict[str, str | None] = {}
+        self._counts: dict[str, list[int]] = {tid: [0, 0, 0] for tid in tasks}
+        self._data_ups = {tid: t.data_upstream() for tid, t in tasks.items()}
+        self._ready: deque[str] = deque()
+        self._pool_wait: dict[str, deque[str]] = {}
+        self._pool_used: dict[str, int] = dict.fromkeys(self.pools, 0)
+        self._running: dict[tuple[str, int], WorkItem] = {}
+        self._deadlines: list[tuple[float, tuple[str, int]]] = []
+        self._timers: list[tuple[float, int, str]] = []
+        self._timer_seq = 0
+        self._inbox: SimpleQueue[Any] = SimpleQueue()
+        self._cancelled = False
+        self._failure_for: dict[str, tuple[str, str | None]] = {}
+        self._compensation_of = {
+            t.compensation: tid for tid, t in tasks.items() if t.compensation is not None
+        }
+        self._check_references()
+
+    # -- public -----------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Ask the run to stop (safe from signal handlers and other threads)."""
+        self._inbox.put(_CANCEL)
+
+    def run(self) -> RunResult:
+        started = time.time()
+        self._emit(ev.RUN_STARTED, state=RunState.RUNNING.value,
+                   data={"executor": self.executor.name, "params": self.params})
+        self.executor.start(self._inbox.put)
+        try:
+            self._initialize()
+            self._loop()
+        finally:
+            self.executor.shutdown()
+        return self._finish_run(started)
+
+    # -- set-up -----------------------------------------------------------------------------
+    def _check_references(self) -> None:
+        from lockgate.errors import ConfigError
+
+        for task in self.pipeline.tasks.values():
+            for value in (*task.args, *task.kwargs.values(), *task.env.values()):
+                if isinstance(value, ParamRef) and value.name not in self.params:
+                    raise ConfigError(
+                        f"task {task.id!r} uses param {value.name!r}, which is not a param of "
+                        f"pipeline {self.pipeline.id!r}; declare it in the pipeline's params"
+                    )
+        for name in self.pools:
+            self._pool_wait.setdefault(name, deque())
+        for task in self.pipeline.tasks.values():
+            pool = task.settings.pool
+            if pool is not None and pool not in self.pools:
+                raise ConfigError(
+                    f"task {task.id!r} uses pool {pool!r}, which is not defined; define it in "
+                    "lockgate.toml [pools] or in the pipeline's pools"
+                )
+            if pool is not None and task.settings.pool_slots > self.pools[pool]:
+                raise ConfigError(
+                    f"task {task.id!r} needs {task.settings.pool_slots} slots of pool {pool!r}, "
+                    f"which has only {self.pools[pool]}"
+                )
+
+    def _initialize(self) -> None:
+        tasks = self.pipeline.tasks
+        for tid, prior in self._prior.items():
+            if tid not in tasks:
+                continue
+            self.attempts[tid] = prior.attempts
+            if prior.state in (TaskState.SUCCESS, TaskState.SKIPPED, TaskState.FAILED,
+                               TaskState.UPSTREAM_FAILED):
+                self.state[tid] = prior.state
+                if prior.state is TaskState.SUCCESS:
+                    self.results[tid] = prior.result_json
+        for tid in self.pipeline.order:
+            state = self.state[tid]
+            if state in _FINAL:
+                self._propagate(tid, state)
+        for tid in self.pipeline.order:
+            prior = self._prior.get(tid)
+            if self.state[tid] is not TaskState.PENDING:
+                continue
+            if prior is not None and prior.state in (TaskState.LOST, TaskState.UP_FOR_RETRY):
+                task = tasks[tid]
+                if self.attempts[tid] < task.settings.retries + 1:
+                    self._make_ready(tid)
+                else:
+                    self._final_failure(tid, self.attempts[tid],
+                                        f"attempt {self.attempts[tid]} was {prior.state.value} "
+                                        "and no retries are left")
+            elif not tasks[tid].upstream and tid not in self.pipeline.compensations:
+                self._make_ready(tid)
+
+    # -- main loop --------------------------------------------------------------------------
+    def _loop(self) -> None:
+        inbox = self._inbox
+        while True:
+            self._dispatch()
+            if not self._running and not self._ready and not self._timers:
+                # drain anything already reported (e.g. cancel) and finish
+                try:
+                    msg = inbox.get_nowait()
+                except Empty:
+                    return
+                self._handle(msg)
+                continue
+            timeout = self._next_wakeup()
+            try:
+                msg = inbox.get(timeout=timeout) if timeout is None or timeout > 0 else inbox.get_nowait()
+            except Empty:
+                msg = None
+            if msg is not None:
+                self._handle(msg)
+                if self._cancelled:
+                    return
+            if self._deadlines or self._timers:
+                self._fire_due()
+
+    def _handle(self, msg: Any) -> None:
+        if msg is _CANCEL:
+            self._cancel_all()
+        elif isinstance(msg, Outcome):
+            self._on_outcome(msg)
+
+    def _next_wakeup(self) -> float | None:
+        due = []
+        if self._deadlines:
+            due.append(self._deadlines[0][0])
+        if self._timers:
+            due.append(self._timers[0][0])
+        if not due:
+            return None
+        return max(0.0, min(due) - time.monotonic())
+
+    def _fire_due(self) -> None:
+        now = time.monotonic()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, key = heapq.heappop(self._deadlines)
+            item = self._running.pop(key, None)
+            if item is None:
+                continue
+            reason = f"timed out after {item.timeout:g}s"
+            self.executor.cancel(key, reason)
+            self._release_pool(key[0])
+            self._failed_attempt(key[0], key[1], reason, TaskState.FAILED)
+        while self._timers and self._timers[0][0] <= now:
+            _, _, tid = heapq.heappop(self._timers)
+            if self.state[tid] is TaskState.UP_FOR_RETRY:
+                self._make_ready(tid)
+
+    # -- dispatch ---------------------------------------------------------------------------
+    def _make_ready(self, tid: str) -> None:
+        self.state[tid] = TaskState.QUEUED
+        self._emit(ev.TASK_QUEUED, tid, self.attempts[tid] + 1, TaskState.QUEUED.value)
+        self._ready.append(tid)
+
+    def _dispatch(self) -> None:
+        tasks = self.pipeline.tasks
+        while self._ready and len(self._running) < self.capacity:
+            tid = self._ready.popleft()
+            settings = tasks[tid].settings
+            pool = settings.pool
+            if pool is not None:
+                if self._pool_used[pool] + settings.pool_slots > self.pools[pool]:
+                    self._pool_wait[pool].append(tid)
+                    continue
+                self._pool_used[pool] += settings.pool_slots
+            self._start(tid)
+
+    def _release_pool(self, tid: str) -> None:
+        settings = self.pipeline.tasks[tid].settings
+        pool = settings.pool
+        if pool is not None:
+            self._pool_used[pool] -= settings.pool_slots
+            waiting = self._pool_wait[pool]
+            while waiting:
+                self._ready.appendleft(waiting.pop())
+
+    def _log_path(self, tid: str, attempt: int) -> str | None:
+        if self.logs_dir is None:
+            return None
+        return os.path.join(self.logs_dir, self.pipeline.id, self.run_id, tid, f"attempt-{attempt}.log")
+
+    def _start(self, tid: str) -> None:
+        task = self.pipeline.tasks[tid]
+        attempt = self.attempts[tid] + 1
+        self.attempts[tid] = attempt
+        log_path = self._log_path(tid, attempt)
+        failed = self._failure_for.get(tid)
+        ctx = TaskContext(
+            self.run_id, self.pipeline.id, tid, attempt, self.params, log_path,
+            error=failed[1] if failed else None, failed_task=failed[0] if failed else None,
+        )
+        try:
+            item = self._work_item(task, attempt, ctx)
+        except LookupError as exc:
+            self.state[tid] = TaskState.RUNNING
+            self._emit(ev.TASK_STARTED, tid, attempt, TaskState.RUNNING.value, {"log_path": log_path})
+            self._release_pool(tid)
+            self._final_failure(tid, attempt, f"cannot resolve inputs: {exc}")
+            return
+        self.state[tid] = TaskState.RUNNING
+        self._running[item.key] = item
+        if task.settings.timeout is not None and not self.executor.inline:
+            heapq.heappush(self._deadlines, (time.monotonic() + task.settings.timeout, item.key))
+        self._emit(ev.TASK_STARTED, tid, attempt, TaskState.RUNNING.value, {"log_path": log_path})
+        self.executor.submit(item)
+
+    def _resolve(self, value: Any) -> Any:
+        if isinstance(value, TaskOutput):
+            text = self.results.get(value.task_id)
+            return value.resolve(None if text is None else json.loads(text))
+        if isinstance(value, ParamRef):
+            return self.params[value.name]
+        return value
+
+    def _work_item(self, task: Task, attempt: int, ctx: TaskContext) -> WorkItem:
+        resolve = self._resolve
+        if task.kind is TaskKind.SHELL:
+            env = {
+                "LOCKGATE_RUN_ID": self.run_id,
+                "LOCKGATE_PIPELINE": self.pipeline.id,
+                "LOCKGATE_TASK": task.id,
+                "LOCKGATE_ATTEMPT": str(attempt),
+            }
+            for name, value in self.params.items():
+                env[f"LOCKGATE_PARAM_{name.upper()}"] = _env_text(value)
+            for name, value in task.env.items():
+                env[name] = _env_text(resolve(value))
+            return WorkItem(task.id, attempt, "shell", ctx, command=task.command, env=env,
+                            cwd=task.cwd, timeout=task.settings.timeout)
+        args = tuple(resolve(a) for a in task.args) if task.args else ()
+        kwargs = {k: resolve(v) for k, v in task.kwargs.items()} if task.kwargs else {}
+        return WorkItem(
+            task.id, attempt, "python", ctx, fn=task.fn, args=args, kwargs=kwargs,
+            wants_context=task.wants_context, timeout=task.settings.timeout,
+            result_max_bytes=self.result_max_bytes, pipeline_file=self.pipeline.file,
+        )
+
+    # -- outcomes ---------------------------------------------------------------------------
+    def _on_outcome(self, outcome: Outcome) -> None:
+        key = (outcome.task_id, outcome.attempt)
+        if self._running.pop(key, None) is None:
+            return  # timed out or cancelled earlier: this late report is ignored
+        tid = outcome.task_id
+        self._release_pool(tid)
+        timing = {"started_at": outcome.started_at, "ended_at": outcome.ended_at}
+        if outcome.state == SUCCESS:
+            task = self.pipeline.tasks[tid]
+            if task.branch:
+                error = self._apply_branch(tid, outcome.result_json)
+                if error is not None:
+                    self._failed_attempt(tid, outcome.attempt, error, TaskState.FAILED, timing)
+                    return
+            self.results[tid] = outcome.result_json
+            self._finish(tid, TaskState.SUCCESS, ev.TASK_SUCCEEDED, outcome.attempt,
+                         {**timing, "result_json": outcome.result_json})
+            self._callbacks(task.on_success, tid, outcome.attempt, None)
+        elif outcome.state == SKIPPED:
+            self._finish(tid, TaskState.SKIPPED, ev.TASK_SKIPPED, outcome.attempt,
+                         {**timing, "reason": outcome.error})
+        elif outcome.state in (FAILED, LOST):
+            state = TaskState.LOST if outcome.state == LOST else TaskState.FAILED
+            self._failed_attempt(tid, outcome.attempt, outcome.error or "failed", state, timing)
+
+    def _apply_branch(self, tid: str, result_json: str | None) -> str | None:
+        chosen = json.loads(result_json) if result_json is not None else []
+        if isinstance(chosen, str):
+            chosen = [chosen]
+        downstream = self.pipeline.downstream[tid]
+        if not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen):
+            return f"branch task {tid!r} must return a task id or a list of task ids, got {chosen!r}"
+        unknown = [c for c in chosen if c not in downstream]
+        if unknown:
+            return (f"branch task {tid!r} chose {', '.join(map(repr, unknown))}, which is not a "
+                    f"direct downstream task (choose from {', '.join(downstream)})")
+        for down in downstream:
+            if down not in chosen and self.state[down] is TaskState.PENDING:
+                self._finish(down, TaskState.SKIPPED, ev.TASK_SKIPPED, 0,
+                             {"reason": f"not chosen by branch {tid!r}"})
+        return None
+
+    def _failed_attempt(self, tid: str, attempt: int, error: str, attempt_state: TaskState,
+                        timing: dict[str, float] | None = None) -> None:
+        task = self.pipeline.tasks[tid]
+        self.errors[tid] = error
+        data = {**(timing or {}), "error": error, "attempt_state": attempt_state.value}
+        if attempt < task.settings.retries + 1 and not self._cancelled:
+            delay = retry_delay_for(task.settings, attempt, random.random())
+            self.state[tid] = TaskState.UP_FOR_RETRY
+            self._emit(ev.TASK_RETRYING, tid, attempt, TaskState.UP_FOR_RETRY.value,
+                       {**data, "retry_in_s": delay})
+            self._callbacks(task.on_retry, tid, attempt, error)
+            if delay <= 0:
+                self._make_ready(tid)
+            else:
+                self._timer_seq += 1
+                heapq.heappush(self._timers, (time.monotonic() + delay, self._timer_seq, tid))
+            return
+        self._final_failure(tid, attempt, error, data)
+
+    def _final_failure(self, tid: str, attempt: int, error: str,
+                       data: dict[str, Any] | None = None) -> None:
+        task = self.pipeline.tasks[tid]
+        self.errors[tid] = error
+        self._finish(tid, TaskState.FAILED, ev.TASK_FAILED, attempt, data or {"error": error})
+        self._callbacks(task.on_failure, tid, attempt, error)
+        comp = task.compensation
+        if comp is not None and self.state[comp] is TaskState.PENDING and not self._cancelled:
+            self._failure_for[comp] = (tid, error)
+            self._make_ready(comp)
+
+    def _finish(self, tid: str, state: TaskState, kind: str, attempt: int,
+                data: dict[str, Any] | None) -> None:
+        self.state[tid] = state
+        self._emit(kind, tid, attempt, state.value, data)
+        self._propagate(tid, state)
+
+    def _propagate(self, tid: str, state: TaskState) -> None:
+        """Count a finished task towards its downstream tasks and decide those that can be."""
+        stack = [(tid, state)]
+        tasks = self.pipeline.tasks
+        downstream = self.pipeline.downstream
+        while stack:
+            up, up_state = stack.pop()
+            bucket = _BUCKET[up_state]
+            for down in downstream[up]:
+                self._counts[down][bucket] += 1
+                if self.state[down] is not TaskState.PENDING:
+                    continue
+                verdict = self._verdict(tasks[down])
+                if verdict is Verdict.RUN:
+                    self._make_ready(down)
+                elif verdict is Verdict.SKIP:
+                    self.state[down] = TaskState.SKIPPED
+                    self._emit(ev.TASK_SKIPPED, down, 0, TaskState.SKIPPED.value,
+                               {"reason": f"trigger rule {tasks[down].settings.trigger_rule.value}"})
+                    stack.append((down, TaskState.SKIPPED))
+                elif verdict is Verdict.UPSTREAM_FAILED:
+                    self.state[down] = TaskState.UPSTREAM_FAILED
+                    self.errors[down] = f"an upstream task of {down!r} did not succeed"
+                    self._emit(ev.TASK_UPSTREAM_FAILED, down, 0, TaskState.UPSTREAM_FAILED.value)
+                    stack.append((down, TaskState.UPSTREAM_FAILED))
+
+    def _verdict(self, task: Task) -> Verdict:
+        rule = task.settings.trigger_rule
+        if rule is TriggerRule.ALWAYS:
+            ups = self._data_ups[task.id]
+            return Verdict.RUN if all(self.state[u] in _FINAL for u in ups) else Verdict.WAIT
+        s, f, k = self._counts[task.id]
+        return evaluate(rule, len(task.upstream), s, f, k)
+
+    # -- callbacks, cancellation, the end ---------------------------------------------------
+    def _callbacks(self, callbacks: tuple[Any, ...], tid: str, attempt: int, error: str | None) -> None:
+        if not callbacks:
+            return
+        ctx = TaskContext(self.run_id, self.pipeline.id, tid, attempt, self.params,
+                          self._log_path(tid, attempt), error=error)
+        for cb in callbacks:
+            try:
+                cb(ctx)
+            except Exception as exc:
+                name = getattr(cb, "__qualname__", repr(cb))
+                self._emit(ev.CALLBACK_FAILED, tid, attempt, None,
+                           {"callback": name, "error": f"{type(exc).__name__}: {exc}"})
+
+    def _cancel_all(self) -> None:
+        self._cancelled = True
+        for key in list(self._running):
+            self.executor.cancel(key, "run cancelled")
+            self._running.pop(key)
+            self.state[key[0]] = TaskState.CANCELLED
+            self.errors[key[0]] = "run cancelled"
+            self._emit(ev.TASK_CANCELLED, key[0], key[1], TaskState.CANCELLED.value,
+                       {"error": "run cancelled", "attempt_state": TaskState.CANCELLED.value})
+        for tid, state in self.state.items():
+            if state in (TaskState.PENDING, TaskState.QUEUED, TaskState.UP_FOR_RETRY):
+                self.state[tid] = TaskState.CANCELLED
+                self._emit(ev.TASK_CANCELLED, tid, 0, TaskState.CANCELLED.value)
+        self._ready.clear()
+        self._timers.clear()
+        self._deadlines.clear()
+
+    def _finish_run(self, started: float) -> RunResult:
+        for tid, state in self.state.items():
+            if state is TaskState.PENDING:  # untriggered compensation tasks
+                self.state[tid] = TaskState.SKIPPED
+                reason = ("not needed: the task it compensates did not fail"
+                          if tid in self._compensation_of else "never became ready")
+                self._emit(ev.TASK_SKIPPED, tid, 0, TaskState.SKIPPED.value, {"reason": reason})
+        if self._cancelled:
+            state = RunState.CANCELLED
+        elif any(s in (TaskState.FAILED, TaskState.UPSTREAM_FAILED) for s in self.state.values()):
+            state = RunState.FAILED
+        else:
+            state = RunState.SUCCESS
+        ended = time.time()
+        failed = [tid for tid, s in self.state.items() if s is TaskState.FAILED]
+        self._emit(ev.RUN_FINISHED, state=state.value,
+                   data={"failed_tasks": failed, "duration_s": ended - started})
+        return RunResult(
+            self.run_id,
+            self.pipeline.id,
+            state,
+            {
+                tid: TaskSummary(tid, self.state[tid], self.attempts[tid], self.errors[tid],
+                                 self.results.get(tid))
+                for tid in self.pipeline.tasks
+            },
+            started,
+            ended,
+        )
+
+    def _emit(self, kind: str, task_id: str | None = None, attempt: int = 0,
+              state: str | None = None, data: dict[str, Any] | None = None) -> None:
+        self.bus.publish(Event(kind, self.run_id, time.time(), task_id, attempt, state, data))
+
+
+def _env_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)

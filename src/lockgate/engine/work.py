@@ -1,0 +1,201 @@
+"""One attempt of one task, as handed to an executor, and the code that runs it anywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lockgate.engine.context import Skip, TaskContext
+from lockgate.engine.logcapture import capture
+
+SUCCESS, FAILED, SKIPPED, LOST = "success", "failed", "skipped", "lost"
+KILL_GRACE_S = 2.0
+
+
+@dataclass(slots=True)
+class WorkItem:
+    """Everything needed to run one attempt, resolved: no references left in args or env."""
+
+    task_id: str
+    attempt: int
+    kind: str
+    ctx: TaskContext
+    fn: Callable[..., Any] | None = None
+    command: str | tuple[str, ...] | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    wants_context: bool = False
+    timeout: float | None = None
+    result_max_bytes: int = 1 << 20
+    pipeline_file: str | None = None
+    """Where another process can load the pipeline (and so the task's function) from."""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.task_id, self.attempt)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How an attempt ended. `result_json` is the JSON text of the return value (None for None)."""
+
+    task_id: str
+    attempt: int
+    state: str
+    result_json: str | None = None
+    error: str | None = None
+    started_at: float = 0.0
+    ended_at: float = 0.0
+
+
+def encode_result(value: Any, task_id: str, limit: int) -> str | None:
+    """JSON text of a task's return value; raises ValueError naming the problem."""
+    if value is None:
+        return None
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"task {task_id!r} returned a value that is not JSON ({exc}); return JSON data "
+            "(dicts, lists, strings, numbers) or write large data to a dataset"
+        ) from None
+    if len(text) > limit:
+        raise ValueError(
+            f"task {task_id!r} returned {len(text):,} bytes of JSON, more than the "
+            f"{limit:,}-byte limit for results (result_max_bytes); write large data to a dataset"
+        )
+    return text
+
+
+def run_python(item: WorkItem, fn: Callable[..., Any]) -> Outcome:
+    """Call the task's function with its inputs, capturing output to its log."""
+    started = time.time()
+    with capture(item.ctx.log_path) as log:
+        try:
+            kwargs = item.kwargs
+            if item.wants_context:
+                kwargs = {**kwargs, "ctx": item.ctx}
+            value = fn(*item.args, **kwargs)
+            result = encode_result(value, item.task_id, item.result_max_bytes)
+        except Skip as exc:
+            log.write(f"task skipped: {exc}\n")
+            return Outcome(item.task_id, item.attempt, SKIPPED, None, str(exc), started, time.time())
+        except BaseException as exc:  # the task's failure, whatever it is, is the task's outcome
+            log.write(traceback.format_exc())
+            return Outcome(
+                item.task_id, item.attempt, FAILED, None, _describe(exc), started, time.time()
+            )
+    return Outcome(item.task_id, item.attempt, SUCCESS, result, None, started, time.time())
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class ShellProcess:
+    """A running shell task in its own process group, which `kill()` stops entirely."""
+
+    def __init__(self, item: WorkItem) -> None:
+        self.item = item
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.killed_reason: str | None = None
+        self._lock = threading.Lock()
+
+    def run(self) -> Outcome:
+        item = self.item
+        started = time.time()
+        log_path = item.ctx.log_path
+        env = dict(os.environ)
+        env.update(item.env)
+        if isinstance(item.command, str):
+            argv: list[str] = ["/bin/sh", "-c", item.command]
+        else:
+            argv = list(item.command or ())
+        log = None
+        try:
+            if log_path:
+                os.makedirs(os.path.dirname(log_path), exist_ok=True)
+                log = open(log_path, "ab")  # noqa: SIM115
+            with self._lock:
+                if self.killed_reason is not None:
+                    return Outcome(item.task_id, item.attempt, FAILED, None, self.killed_reason,
+                                   started, time.time())
+                self.proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log if log is not None else subprocess.DEVNULL,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=item.cwd,
+                    start_new_session=True,
+                )
+            try:
+                code = self.proc.wait(timeout=item.timeout)
+            except subprocess.TimeoutExpired:
+                self.kill(f"timed out after {item.timeout:g}s")
+                code = self.proc.wait()
+        except OSError as exc:
+            return Outcome(item.task_id, item.attempt, FAILED, None,
+                           f"cannot start command {argv[0]!r}: {exc.strerror}", started, time.time())
+        finally:
+            if log is not None:
+                log.close()
+        ended = time.time()
+        if self.killed_reason is not None:
+            return Outcome(item.task_id, item.attempt, FAILED, None, self.killed_reason, started, ended)
+        if code == 0:
+            return Outcome(item.task_id, item.attempt, SUCCESS, None, None, started, ended)
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            error = f"command was killed by {name}"
+        else:
+            error = f"command exited with code {code}"
+        return Outcome(item.task_id, item.attempt, FAILED, None, error, started, ended)
+
+    def kill(self, reason: str) -> None:
+        """Stop the whole process group: SIGTERM, then SIGKILL after a grace period."""
+        with self._lock:
+            if self.killed_reason is None:
+                self.killed_reason = reason
+            proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=KILL_GRACE_S)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+        else:
+            _signal_group(proc.pid, signal.SIGKILL)  # children that ignored SIGTERM
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_shell(item: WorkItem, register: Callable[[ShellProcess | None], None] | None = None) -> Outcome:
+    proc = ShellProcess(item)
+    if register is not None:
+        register(proc)
+    try:
+        return proc.run()
+    finally:
+        if register is not None:
+            register(None)

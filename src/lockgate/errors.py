@@ -1,0 +1,38 @@
+"""The one exception hierarchy of lockgate: every user-facing error is a `LockgateError`."""
+
+from __future__ import annotations
+
+
+class LockgateError(Exception):
+    """Base of every error lockgate raises on purpose; its message is one sentence for a user."""
+
+
+class DefinitionError(LockgateError):
+    """A pipeline definition is invalid (cycle, duplicate or unknown id, bad setting)."""
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None) -> None:
+        self.file = file
+        self.line = line
+        self.detail = message
+        where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
+        super().__init__(f"{where}{message}")
+
+
+class ConfigError(LockgateError):
+    """The project configuration, a command-line option or a run parameter is wrong."""
+
+
+class NotFoundError(LockgateError):
+    """A pipeline, run, task or log asked for does not exist."""
+
+
+class StoreError(LockgateError):
+    """The metadata database cannot be opened, migrated or written."""
+
+
+class ResultError(LockgateError):
+    """A task returned a value that cannot be stored (not JSON, or too large)."""
+
+
+class ExecutorError(LockgateError):
+    """An executor cannot run a task (e.g. it cannot be pickled for another process)."""

@@ -1,0 +1,231 @@
+"""The immutable Pipeline: a validated DAG of tasks plus its defaults."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from lockgate.errors import DefinitionError
+from lockgate.model.schedule import check_schedule
+from lockgate.model.settings import TaskSettings
+from lockgate.model.task import Task, TaskKind
+
+ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_id(kind: str, value: object, file: str | None, line: int | None) -> None:
+    """Ids end up in file paths and URLs, so they are restricted to a safe alphabet."""
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise DefinitionError(
+            f"invalid {kind} id {value!r}: use letters, digits, '_', '.' or '-' "
+            "(starting with a letter or '_', at most 128 characters)",
+            file,
+            line,
+        )
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A pipeline definition. Construction validates it; an invalid one cannot exist."""
+
+    id: str
+    tasks: Mapping[str, Task]
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    schedule: str | None = None
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    defaults: TaskSettings = field(default_factory=TaskSettings)
+    max_active_tasks: int | None = None
+    pools: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    file: str | None = None
+    line: int | None = None
+    source: str | None = None
+    """Text of the file that defined the pipeline, recorded with each run's version."""
+
+    downstream: Mapping[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    order: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    compensations: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tasks", MappingProxyType(dict(self.tasks)))
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        object.__setattr__(self, "pools", MappingProxyType(dict(self.pools)))
+        self._validate()
+
+    # -- validation -------------------------------------------------------------------------
+    def _validate(self) -> None:
+        check_id("pipeline", self.id, self.file, self.line)
+        if self.schedule is not None:
+            try:
+                check_schedule(self.schedule)
+            except ValueError as exc:
+                raise DefinitionError(f"pipeline {self.id!r}: {exc}", self.file, self.line) from None
+        if self.max_active_tasks is not None and (
+            not isinstance(self.max_active_tasks, int) or self.max_active_tasks < 1
+        ):
+            raise DefinitionError(
+                f"pipeline {self.id!r}: max_active_tasks must be a whole number >= 1, "
+                f"got {self.max_active_tasks!r}",
+                self.file,
+                self.line,
+            )
+        for name, slots in self.pools.items():
+            if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+                raise DefinitionError(
+                    f"pipeline {self.id!r}: pool {name!r} must have a whole number of slots >= 1, "
+                    f"got {slots!r}",
+                    self.file,
+                    self.line,
+                )
+        if not self.tasks:
+            raise DefinitionError(f"pipeline {self.id!r} has no tasks", self.file, self.line)
+        downstream: dict[str, list[str]] = {tid: [] for tid in self.tasks}
+        compensations: set[str] = set()
+        for tid, task in self.tasks.items():
+            check_id("task", tid, task.file, task.line)
+            if tid != task.id:
+                raise DefinitionError(f"task registered as {tid!r} has id {task.id!r}", task.file, task.line)
+            if task.kind is TaskKind.PYTHON and not callable(task.fn):
+                raise DefinitionError(f"task {tid!r} has no callable to run", task.file, task.line)
+            if task.kind is TaskKind.SHELL and not task.command:
+                raise DefinitionError(f"shell task {tid!r} has an empty command", task.file, task.line)
+            for up in task.upstream:
+                if up not in self.tasks:
+                    raise DefinitionError(
+                        f"task {tid!r} depends on unknown task {up!r} in pipeline {self.id!r}",
+                        task.file,
+                        task.line,
+                    )
+                if up == tid:
+                    raise DefinitionError(
+                        f"cycle in pipeline {self.id!r}: {tid} -> {tid}", task.file, task.line
+                    )
+                downstream[up].append(tid)
+            if task.settings.pool_slots > 1 and task.settings.pool is None:
+                raise DefinitionError(
+                    f"task {tid!r} sets pool_slots without a pool", task.file, task.line
+                )
+            pool = task.settings.pool
+            if pool is not None and pool in self.pools and task.settings.pool_slots > self.pools[pool]:
+                raise DefinitionError(
+                    f"task {tid!r} needs {task.settings.pool_slots} slots of pool {pool!r}, "
+                    f"which has only {self.pools[pool]}",
+                    task.file,
+                    task.line,
+                )
+            if task.compensation is not None:
+                comp = task.compensation
+                if comp not in self.tasks:
+                    raise DefinitionError(
+                        f"task {tid!r} names unknown compensation task {comp!r}", task.file, task.line
+                    )
+                if comp == tid:
+                    raise DefinitionError(
+                        f"task {tid!r} cannot be its own compensation", task.file, task.line
+                    )
+                if comp in compensations:
+                    raise DefinitionError(
+                        f"task {comp!r} is the compensation of more than one task; "
+                        "give each task its own compensation task",
+                        task.file,
+                        task.line,
+                    )
+                compensations.add(comp)
+        for comp in compensations:
+            ctask = self.tasks[comp]
+            if ctask.upstream or downstream[comp] or ctask.compensation:
+                raise DefinitionError(
+                    f"compensation task {comp!r} must not have upstream or downstream tasks "
+                    "or a compensation of its own: it runs only when the task it compensates fails",
+                    ctask.file,
+                    ctask.line,
+                )
+        object.__setattr__(
+            self, "downstream", MappingProxyType({k: tuple(v) for k, v in downstream.items()})
+        )
+        object.__setattr__(self, "compensations", frozenset(compensations))
+        object.__setattr__(self, "order", self._topological_order())
+        for tid, task in self.tasks.items():
+            if task.branch and not self.downstream[tid]:
+                raise DefinitionError(
+                    f"branch task {tid!r} has no downstream tasks to choose from", task.file, task.line
+                )
+
+    def _topological_order(self) -> tuple[str, ...]:
+        """Kahn's algorithm in definition order; a leftover node means a cycle, which is named."""
+        indegree = {tid: len(t.upstream) for tid, t in self.tasks.items()}
+        order = [tid for tid, n in indegree.items() if n == 0]
+        i = 0
+        while i < len(order):
+            for down in self.downstream[order[i]]:
+                indegree[down] -= 1
+                if indegree[down] == 0:
+                    order.append(down)
+            i += 1
+        if len(order) != len(self.tasks):
+            cycle = self._find_cycle({tid for tid, n in indegree.items() if n > 0})
+            first = self.tasks[cycle[0]]
+            raise DefinitionError(
+                f"cycle in pipeline {self.id!r}: {' -> '.join(cycle)}", first.file, first.line
+            )
+        return tuple(order)
+
+    def _find_cycle(self, nodes: set[str]) -> list[str]:
+        """Return one cycle among `nodes` as a path that ends where it starts."""
+        start = next(tid for tid in self.tasks if tid in nodes)
+        path: list[str] = []
+        index: dict[str, int] = {}
+        node = start
+        while node not in index:
+            index[node] = len(path)
+            path.append(node)
+            node = next(u for u in self.tasks[node].upstream if u in nodes)
+        cycle = path[index[node] :] + [node]
+        cycle.reverse()  # we walked upstream; show the flow direction
+        return cycle
+
+    # -- queries ----------------------------------------------------------------------------
+    def roots(self) -> list[str]:
+        return [tid for tid in self.order if not self.tasks[tid].upstream and tid not in self.compensations]
+
+    def layers(self) -> list[list[str]]:
+        """Tasks grouped by depth (longest path from a root), for display."""
+        depth: dict[str, int] = {}
+        for tid in self.order:
+            depth[tid] = 1 + max((depth[u] for u in self.tasks[tid].upstream), default=-1)
+        out: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+        for tid in self.order:
+            out[depth[tid]].append(tid)
+        return out
+
+    def fingerprint(self) -> str:
+        """A hash of the definition (structure, settings and file text): one per version."""
+        doc = {
+            "id": self.id,
+            "schedule": self.schedule,
+            "params": {k: repr(v) for k, v in self.params.items()},
+            "defaults": repr(self.defaults),
+            "pools": dict(self.pools),
+            "tasks": [
+                [
+                    t.id,
+                    t.kind.value,
+                    t.describe_action(),
+                    list(t.upstream),
+                    repr(t.settings),
+                    repr(t.args),
+                    repr(sorted(t.kwargs.items())),
+                    repr(sorted(t.env.items())),
+                    t.compensation,
+                    t.branch,
+                ]
+                for t in self.tasks.values()
+            ],
+            "source": self.source,
+        }
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,67 @@
+"""The immutable Task: one node of a pipeline graph."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from lockgate.model.refs import TaskOutput
+from lockgate.model.settings import TaskSettings
+
+Callback = Callable[..., Any]
+
+
+class TaskKind(StrEnum):
+    PYTHON = "python"
+    SHELL = "shell"
+
+
+
+
+@dataclass(frozen=True)
+class Task:
+    """A unit of work. Python tasks call `fn(*args, **kwargs)`; shell tasks run `command`.
+
+    Argument and environment values may be `TaskOutput` or `ParamRef` references, resolved by
+    the engine when the task is dispatched. Shell commands never see values interpolated into
+    their text: they are passed as environment variables.
+    """
+
+    id: str
+    kind: TaskKind
+    fn: Callable[..., Any] | None = None
+    command: str | tuple[str, ...] | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, Any] = field(default_factory=dict)
+    cwd: str | None = None
+    upstream: tuple[str, ...] = ()
+    settings: TaskSettings = field(default_factory=TaskSettings)
+    on_success: tuple[Callback, ...] = ()
+    on_failure: tuple[Callback, ...] = ()
+    on_retry: tuple[Callback, ...] = ()
+    compensation: str | None = None
+    branch: bool = False
+    wants_context: bool = False
+    tags: tuple[str, ...] = ()
+    description: str | None = None
+    file: str | None = None
+    line: int | None = None
+
+    def data_upstream(self) -> tuple[str, ...]:
+        """Ids of upstream tasks whose results this task consumes."""
+        seen: dict[str, None] = {}
+        for value in (*self.args, *self.kwargs.values(), *self.env.values()):
+            if isinstance(value, TaskOutput):
+                seen[value.task_id] = None
+        return tuple(seen)
+
+    def describe_action(self) -> str:
+        """A short human description of what the task runs."""
+        if self.kind is TaskKind.SHELL:
+            cmd = self.command
+            return cmd if isinstance(cmd, str) else " ".join(cmd or ())
+        fn = self.fn
+        return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}()"

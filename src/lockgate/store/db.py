@@ -1,0 +1,91 @@
+"""Connecting to the metadata database: SQLite (WAL, immediate write transactions) or PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from lockgate.errors import ConfigError, StoreError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+READONLY = {"lockgate_readonly": True}
+"""Execution option for connections that only read: they begin deferred, not IMMEDIATE."""
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def normalize_url(url: str) -> str:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def create_db_engine(url: str) -> Engine:
+    """An SQLAlchemy engine for `url`, tuned for lockgate's write pattern."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    url = normalize_url(url)
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            _tune_sqlite(engine, event)
+        elif url.startswith("postgresql"):
+            try:
+                import psycopg  # noqa: F401
+            except ImportError:
+                raise ConfigError(
+                    "PostgreSQL needs the psycopg driver: pip install 'lockgate[postgres]'"
+                ) from None
+            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        else:
+            raise ConfigError(
+                f"unsupported database URL {safe_url(url)!r}: use sqlite:///path/to/file.db "
+                "or postgresql://user:password@host:port/dbname"
+            )
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise ConfigError(f"invalid database URL {safe_url(url)!r}: {exc}") from None
+    return engine
+
+
+def _tune_sqlite(engine: Engine, event: Any) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Deferred transactions that later write fail with "database is locked" under two
+        # writers; IMMEDIATE takes the write lock up front and waits for it (busy_timeout).
+        if conn.get_execution_options().get("lockgate_readonly"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def check_writable_sqlite(url: str) -> None:
+    """Create the folder of an SQLite file; fail clearly if that is impossible."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    database = make_url(normalize_url(url)).database
+    if not database or database == ":memory:":
+        return
+    folder = os.path.dirname(os.path.abspath(database))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the folder {folder!r} for the database: {exc.strerror}") from None

@@ -1,0 +1,89 @@
+"""Schema creation and upgrades. A fresh database is created from the metadata and stamped at
+head (Alembic's documented way to build an up-to-date database); an older one is upgraded by
+Alembic's migrations, only when asked (`lockgate db upgrade`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lockgate.errors import StoreError
+from lockgate.store import schema
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The stamped revision, or None for a database lockgate has never touched."""
+    from sqlalchemy import inspect
+
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+
+def _create_fresh(conn: Connection) -> None:
+    schema.metadata.create_all(conn)
+    conn.exec_driver_sql(
+        "CREATE TABLE IF NOT EXISTS alembic_version "
+        "(version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+    )
+    conn.exec_driver_sql(
+        f"INSERT INTO alembic_version (version_num) VALUES ('{schema.SCHEMA_REVISION}')"
+    )
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the schema in an empty database; refuse one at another revision, saying why."""
+    from sqlalchemy.exc import IntegrityError
+
+    from lockgate.store.db import READONLY
+
+    with engine.connect().execution_options(**READONLY) as conn:
+        revision = current_revision(conn)
+    if revision == schema.SCHEMA_REVISION:
+        return
+    if revision is None:
+        try:
+            with engine.begin() as conn:
+                if current_revision(conn) is None:
+                    _create_fresh(conn)
+        except IntegrityError:  # another process created it first
+            pass
+        return
+    if int(revision) < int(schema.SCHEMA_REVISION):
+        raise StoreError(
+            f"the metadata database is at schema revision {revision}, older than this lockgate's "
+            f"{schema.SCHEMA_REVISION}: run `lockgate db upgrade` (back it up first)"
+        )
+    raise StoreError(
+        f"the metadata database is at schema revision {revision}, newer than this lockgate's "
+        f"{schema.SCHEMA_REVISION}: upgrade lockgate"
+    )
+
+
+def alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Bring the database to the head revision with Alembic; returns (before, after)."""
+    from alembic import command
+
+    from lockgate.store.db import READONLY
+
+    with engine.connect().execution_options(**READONLY) as conn:
+        before = current_revision(conn)
+    command.upgrade(alembic_config(engine), "head")
+    with engine.connect().execution_options(**READONLY) as conn:
+        after = current_revision(conn)
+    assert after is not None
+    return before, after

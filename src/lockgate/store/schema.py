@@ -1,0 +1,100 @@
+"""The metadata tables (SQLAlchemy Core). Alembic migrations in `migrations/` build the same."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+SCHEMA_REVISION = "0001"
+"""The Alembic head this code expects; checked on open without importing Alembic."""
+
+metadata = MetaData()
+
+pipeline_versions = Table(
+    "pipeline_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline_id", String(128), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("file", Text),
+    Column("source", Text),
+    Column("created_at", Float, nullable=False),
+    Index("ix_pipeline_versions_pipeline_hash", "pipeline_id", "hash", unique=True),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("pipeline_id", String(128), nullable=False),
+    Column("version_id", Integer),
+    Column("state", String(16), nullable=False),
+    Column("params", Text),
+    Column("executor", String(32)),
+    Column("trigger", String(32)),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("ended_at", Float),
+    Column("owner", String(255)),
+    Column("heartbeat_at", Float),
+    Column("error", Text),
+    Index("ix_runs_pipeline_created", "pipeline_id", "created_at"),
+    Index("ix_runs_created", "created_at"),
+    Index("ix_runs_state", "state"),
+)
+
+task_runs = Table(
+    "task_runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("task_id", String(128), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer),
+    Column("updated_at", Float, nullable=False),
+    Column("error", Text),
+)
+
+task_attempts = Table(
+    "task_attempts",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("task_id", String(128), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("started_at", Float),
+    Column("ended_at", Float),
+    Column("error", Text),
+    Column("log_path", Text),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("task_id", String(128)),
+    Column("attempt", Integer, nullable=False),
+    Column("state", String(16)),
+    Column("data", Text),
+    Index("ix_events_run", "run_id", "id"),
+)
+
+results = Table(
+    "results",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("task_id", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+)
