@@ -64,4 +64,7 @@ class Task:
             cmd = self.command
             return cmd if isinstance(cmd, str) else " ".join(cmd or ())
         fn = self.fn
-        return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}()"
+        module = str(getattr(fn, "__module__", "?"))
+        name = f"{getattr(fn, '__qualname__', repr(fn))}()"
+        # functions of pipeline files live in synthetic modules; their file is shown elsewhere
+        return name if module.startswith("lockgate_pipelines.") else f"{module}.{name}"

@@ -1,0 +1,3 @@
+from lockgate.cli.main import main
+
+main()

@@ -1,0 +1,504 @@
+"""The `lockgate` command line. Exit codes: 0 success, 1 the run did not succeed, 2 user error."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from lockgate.config import Project
+from lockgate.errors import LockgateError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="lockgate: run data pipelines fast, and keep the data they move safe.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+db_app = typer.Typer(no_args_is_help=True, help="Manage the metadata database.")
+app.add_typer(db_app, name="db")
+
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="A run parameter as KEY=VALUE (repeatable)."),
+]
+ExecutorOpt = Annotated[
+    str | None,
+    typer.Option("--executor", "-e", help="inline, threads (default) or processes."),
+]
+ConcurrencyOpt = Annotated[
+    int | None, typer.Option("--concurrency", "-c", min=1, help="Most tasks running at once.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (see docs/cli.md).")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    sys.stderr.write(f"error: {message}\n")
+    raise typer.Exit(code)
+
+
+def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"{what} {item!r} must look like KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _load(ref: str, project: Project) -> Any:
+    from lockgate.authoring.discovery import find_pipeline
+
+    return find_pipeline(ref, project.pipelines_dir)
+
+
+def _use_live(json_out: bool) -> bool:
+    return not json_out and sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def _run_and_report(pipeline_id: str, task_ids: list[str], json_out: bool, go: Any) -> NoReturn:
+    from lockgate.cli.progress import LiveProgress, PlainProgress
+    from lockgate.engine.events import EventBus
+
+    bus = EventBus()
+    progress: Any = None
+    if _use_live(json_out):
+        progress = LiveProgress(pipeline_id, task_ids)
+    elif not json_out:
+        progress = PlainProgress()
+    if progress is not None:
+        bus.subscribe(progress)
+
+    def announce(run_id: str) -> None:
+        if not json_out:
+            sys.stdout.write(f"run {run_id} of {pipeline_id}: {len(task_ids)} task(s)\n")
+            sys.stdout.flush()
+
+    try:
+        result = go(bus, announce)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if json_out:
+        sys.stdout.write(json.dumps(result.to_json()) + "\n")
+    else:
+        _summary(result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _summary(result: Any) -> None:
+    from lockgate.cli.progress import state_text
+
+    console = _console()
+    tasks = list(result.tasks.values())
+    shown = tasks if len(tasks) <= 30 else [t for t in tasks if t.state.value != "success"][:30]
+    if shown:
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False)
+        table.add_column("task")
+        table.add_column("state")
+        table.add_column("tries", justify="right")
+        table.add_column("error", overflow="fold")
+        for t in shown:
+            table.add_row(t.id, state_text(t.state.value), str(t.attempts), t.error or "")
+        console.print(table)
+    counts: dict[str, int] = {}
+    for t in tasks:
+        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    took = result.ended_at - result.started_at
+    console.print(
+        f"run {result.run_id}: {state_text(result.state.value)} in {took:.2f}s  ("
+        + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        + f")\nlogs: lockgate logs {result.run_id}"
+    )
+
+
+@app.command()
+def run(
+    pipeline: Annotated[str, typer.Argument(help="A pipeline id, or a file path (file.py[:id]).")],
+    param: ParamOpt = None,
+    executor: ExecutorOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run a pipeline now and wait for it to finish."""
+    from lockgate import api
+
+    project = Project.load()
+    pipe = _load(pipeline, project)
+    params = api.coerce_params(pipe, _pairs(param, "--param"), from_text=True)
+
+    def go(bus: Any, announce: Any) -> Any:
+        return api.run(pipe, params=params, executor=executor, concurrency=concurrency,
+                       project=project, bus=bus, handle_signals=True, trigger="cli",
+                       on_start=announce)
+
+    _run_and_report(pipe.id, list(pipe.tasks), json_out, go)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run to continue (an id or a unique prefix).")],
+    executor: ExecutorOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Continue an interrupted run: keep what succeeded, retry lost attempts with retries left."""
+    from lockgate import api
+
+    project = Project.load()
+    store = api.open_store(project)
+    record = store.find_run(run_id)
+    store.close()
+    if record is None:
+        fail(f"no run {run_id!r}; list runs with `lockgate runs`")
+
+    def go(bus: Any, announce: Any) -> Any:
+        return api.resume(record["id"], executor=executor, concurrency=concurrency,
+                          project=project, bus=bus, handle_signals=True, on_start=announce,
+                          on_changed=lambda msg: sys.stderr.write(f"note: {msg}\n"))
+
+    _run_and_report(record["pipeline_id"], [], json_out, go)
+
+
+@app.command("list")
+def list_(json_out: JsonOpt = False) -> None:
+    """List the pipelines in the project's pipelines folder, with their last run."""
+    from lockgate import api
+    from lockgate.authoring.discovery import discover
+
+    project = Project.load()
+    found = discover(project.pipelines_dir)
+    store = api.open_store(project)
+    last = store.last_runs(found.pipelines)
+    store.close()
+    if json_out:
+        doc = {
+            "pipelines": [
+                {"id": p.id, "file": p.file, "tasks": len(p.tasks), "schedule": p.schedule,
+                 "last_run": (last[p.id]["id"] if p.id in last else None),
+                 "last_state": (last[p.id]["state"] if p.id in last else None)}
+                for p in found.pipelines.values()
+            ],
+            "errors": [str(e) for e in found.errors],
+        }
+        sys.stdout.write(json.dumps(doc) + "\n")
+    else:
+        from rich.table import Table
+
+        from lockgate.cli.progress import state_text
+
+        console = _console()
+        if not found.pipelines and not found.errors:
+            console.print(f"no pipelines in {project.pipelines_dir} (create one, or run `lockgate init`)")
+        if found.pipelines:
+            table = Table(box=None, pad_edge=False)
+            for col in ("pipeline", "tasks", "schedule", "last run", "state", "file"):
+                table.add_column(col)
+            for p in found.pipelines.values():
+                lr = last.get(p.id)
+                table.add_row(
+                    p.id, str(len(p.tasks)), p.schedule or "-",
+                    time.strftime("%Y-%m-%d %H:%M", time.localtime(lr["created_at"])) if lr else "-",
+                    state_text(lr["state"]) if lr else "-",
+                    os.path.relpath(p.file, project.root) if p.file else "-",
+                )
+            console.print(table)
+        for err in found.errors:
+            sys.stderr.write(f"error: {err}\n")
+    raise typer.Exit(2 if found.errors else 0)
+
+
+@app.command()
+def show(pipeline: Annotated[str, typer.Argument(help="A pipeline id or file path.")]) -> None:
+    """Show a pipeline's graph, tasks and settings."""
+    from rich.table import Table
+
+    project = Project.load()
+    pipe = _load(pipeline, project)
+    console = _console()
+    where = f"{pipe.file}:{pipe.line}" if pipe.file else "?"
+    console.print(f"[bold]{pipe.id}[/]  {len(pipe.tasks)} task(s)  schedule: {pipe.schedule or 'none'}"
+                  f"  defined at {where}")
+    if pipe.description:
+        console.print(pipe.description)
+    if pipe.params:
+        console.print("params: " + ", ".join(f"{k}={v!r}" for k, v in pipe.params.items()))
+    table = Table(box=None, pad_edge=False)
+    for col in ("task", "kind", "after", "runs", "settings"):
+        table.add_column(col, overflow="fold")
+    defaults = type(pipe.defaults)()
+    for depth, layer in enumerate(pipe.layers()):
+        for tid in layer:
+            t = pipe.tasks[tid]
+            changed = [f"{k}={getattr(t.settings, k)!r}" for k in t.settings.__slots__
+                       if getattr(t.settings, k) != getattr(defaults, k)]
+            if t.compensation:
+                changed.append(f"compensated by {t.compensation}")
+            name = ("  " * depth) + ("└ " if depth else "") + tid
+            if tid in pipe.compensations:
+                name = f"{tid} (compensation)"
+            table.add_row(name, "branch" if t.branch else t.kind.value, ", ".join(t.upstream) or "-",
+                          t.describe_action(), " ".join(str(c) for c in changed) or "-")
+    console.print(table)
+
+
+@app.command()
+def runs(
+    pipeline: Annotated[str | None, typer.Option("--pipeline", help="Only this pipeline's runs.")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="Only runs in this state.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10000)] = 20,
+    json_out: JsonOpt = False,
+) -> None:
+    """List recent runs, newest first."""
+    from lockgate import api
+
+    project = Project.load()
+    store = api.open_store(project)
+    rows = store.list_runs(pipeline_id=pipeline, state=state, limit=limit)
+    store.close()
+    if json_out:
+        keys = ("id", "pipeline_id", "state", "trigger", "executor", "created_at", "started_at",
+                "ended_at", "error")
+        doc = [{("pipeline" if k == "pipeline_id" else k): r[k] for k in keys} for r in rows]
+        sys.stdout.write(json.dumps({"runs": doc}) + "\n")
+        return
+    from rich.table import Table
+
+    from lockgate.cli.progress import state_text
+
+    if not rows:
+        _console().print("no runs yet: start one with `lockgate run PIPELINE`")
+        return
+    table = Table(box=None, pad_edge=False)
+    for col in ("run", "pipeline", "state", "started", "took", "error"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        took = f"{r['ended_at'] - r['started_at']:.2f}s" if r["ended_at"] and r["started_at"] else "-"
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"]))
+        table.add_row(r["id"], r["pipeline_id"], state_text(r["state"]), when, took, r["error"] or "")
+    _console().print(table)
+
+
+@app.command()
+def logs(
+    run_id: Annotated[str, typer.Argument(help="A run id (or unique prefix).")],
+    task_id: Annotated[str | None, typer.Argument(help="Only this task.")] = None,
+    attempt: Annotated[int | None, typer.Option("--attempt", "-a", min=1)] = None,
+) -> None:
+    """Print the logs of a run's task attempts (stdout, stderr and logging)."""
+    from lockgate import api
+
+    project = Project.load()
+    store = api.open_store(project)
+    record = store.find_run(run_id)
+    if record is None:
+        store.close()
+        fail(f"no run {run_id!r}; list runs with `lockgate runs`")
+    rows = store.attempts(record["id"], task_id)
+    store.close()
+    if task_id is not None and not rows:
+        fail(f"run {record['id']} has no attempt of task {task_id!r}")
+    if attempt is not None:
+        rows = [r for r in rows if r["attempt"] == attempt]
+        if not rows:
+            fail(f"task {task_id or '?'} has no attempt {attempt} in run {record['id']}")
+    elif task_id is not None:
+        rows = rows[-1:]
+    out = sys.stdout
+    for r in rows:
+        out.write(f"=== {r['task_id']} · attempt {r['attempt']} · {r['state']} ===\n")
+        path = r["log_path"]
+        if path and Path(path).is_file():
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                shutil.copyfileobj(fh, out)
+        else:
+            out.write("(no output)\n")
+        if r["error"]:
+            out.write(f"error: {r['error']}\n")
+    out.flush()
+
+
+@app.command("test")
+def test_(
+    pipeline: Annotated[str, typer.Argument(help="A pipeline id or file path.")],
+    task: Annotated[str, typer.Argument(help="The task to run.")],
+    input_: Annotated[
+        list[str] | None,
+        typer.Option("--input", "-i", help="An upstream task's result as TASK=JSON (repeatable)."),
+    ] = None,
+    param: ParamOpt = None,
+    executor: Annotated[str, typer.Option("--executor", "-e")] = "inline",
+) -> None:
+    """Run one task alone, with given inputs; nothing is recorded."""
+    from lockgate import api
+
+    project = Project.load()
+    pipe = _load(pipeline, project)
+    inputs: dict[str, Any] = {}
+    for key, text in _pairs(input_, "--input").items():
+        try:
+            inputs[key] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            fail(f"--input {key}: {text!r} is not JSON ({exc.msg}); quote strings as '\"text\"'")
+    params = api.coerce_params(pipe, _pairs(param, "--param"), from_text=True)
+    result, log = api.test_task(pipe, task, inputs=inputs, params=params, executor=executor)
+    if log is not None:
+        sys.stdout.write(log.read_text(encoding="utf-8", errors="replace"))
+    summary = result.tasks[task]
+    sys.stdout.write(f"{task}: {summary.state.value}")
+    if summary.error:
+        sys.stdout.write(f"  {summary.error}")
+    sys.stdout.write("\n")
+    if summary.result_json is not None:
+        sys.stdout.write(f"result: {summary.result_json}\n")
+    raise typer.Exit(0 if summary.state.value in ("success", "skipped") else 1)
+
+
+_EXAMPLE = '''"""An example pipeline: extract >> transform >> load, as shell tasks."""
+
+from lockgate import pipeline, shell
+
+with pipeline("hello", description="A first pipeline", defaults={"retries": 1}) as p:
+    extract = shell("extract", "echo 'Extracting data'")
+    transform = shell("transform", "echo 'Transforming data'")
+    load = shell("load", "echo 'Loading data'")
+    extract >> transform >> load
+'''
+
+_CONFIG = '''# lockgate project settings. LOCKGATE_DB_URL overrides db_url.
+[lockgate]
+pipelines = "pipelines"
+# db_url = "postgresql://user:password@localhost:5432/lockgate"
+executor = "threads"
+concurrency = 16
+
+[pools]
+# db = 4
+'''
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Project folder (created if missing).")] = Path("."),
+) -> None:
+    """Create a project: lockgate.toml, a pipelines/ folder with an example, the metadata DB."""
+    from lockgate import api
+
+    root = directory.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    created = []
+    for rel, text in (("lockgate.toml", _CONFIG), ("pipelines/hello.py", _EXAMPLE)):
+        path = root / rel
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            created.append(rel)
+    gitignore = root / ".gitignore"
+    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
+    if ".lockgate/" not in lines:
+        gitignore.write_text("\n".join([*lines, ".lockgate/"]) + "\n", encoding="utf-8")
+        created.append(".gitignore")
+    project = Project.load(root)
+    api.open_store(project).close()
+    from lockgate.store.db import safe_url
+
+    sys.stdout.write(
+        f"project ready in {root}\n"
+        + "".join(f"  created {c}\n" for c in created)
+        + f"  metadata db: {safe_url(project.db_url)}\n"
+        + f"next: cd {directory} && lockgate run hello\n"
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the metadata database to this version's schema."""
+    from lockgate.store import migrate
+    from lockgate.store.db import check_writable_sqlite, create_db_engine, safe_url
+
+    project = Project.load()
+    if project.db_url.startswith("sqlite"):
+        check_writable_sqlite(project.db_url)
+    engine = create_db_engine(project.db_url)
+    try:
+        before, after = migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    what = "already at" if before == after else f"upgraded from {before or 'empty'} to"
+    sys.stdout.write(f"{safe_url(project.db_url)}: {what} revision {after}\n")
+
+
+@db_app.command("clean")
+def db_clean(
+    older_than: Annotated[str, typer.Option("--older-than", help="Age, e.g. 30d, 12h.")] = "30d",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
+) -> None:
+    """Delete finished runs older than a given age, with their events, results and logs."""
+    from lockgate import api
+    from lockgate.config import parse_duration
+
+    project = Project.load()
+    seconds = parse_duration(older_than)
+    store = api.open_store(project)
+    victims = store.clean(seconds, dry_run=dry_run)
+    store.close()
+    if not dry_run:
+        for pipeline_id, run_id in victims:
+            shutil.rmtree(project.logs_dir / pipeline_id / run_id, ignore_errors=True)
+    verb = "would delete" if dry_run else "deleted"
+    sys.stdout.write(f"{verb} {len(victims)} run(s) older than {older_than}\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from lockgate import __version__
+
+        sys.stdout.write(f"lockgate {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """lockgate: run data pipelines fast, and keep the data they move safe."""
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except LockgateError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise
