@@ -481,12 +481,20 @@ def _root(
     """lockgate: run data pipelines fast, and keep the data they move safe."""
 
 
+def _click_exception_type() -> type[Exception]:
+    """click's base exception (typer vendors click as `typer._click` in newer versions)."""
+    try:
+        from click.exceptions import ClickException
+    except ImportError:  # pragma: no cover - depends on the installed typer
+        from typer._click.exceptions import ClickException  # type: ignore[no-redef]
+    return ClickException
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     try:
-        app(standalone_mode=False)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        # standalone_mode=False: typer returns the code of `typer.Exit` instead of exiting
+        code = app(standalone_mode=False)
     except LockgateError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)
@@ -494,11 +502,17 @@ def main() -> None:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, _click_exception_type()):  # usage errors: bad option, missing argument
+            message = exc.format_message().strip()  # type: ignore[attr-defined]
+            if type(exc).__name__ == "NoArgsIsHelpError":  # help was asked for by giving nothing
+                if message:  # older typer returns the help text instead of printing it
+                    sys.stdout.write(message + "\n")
+            else:
+                ctx = getattr(exc, "ctx", None)
+                hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+                sys.stderr.write(f"error: {message}{hint}\n")
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        if type(exc).__name__ == "Abort":
             sys.exit(1)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -205,6 +205,13 @@ class Pipeline:
 
     def fingerprint(self) -> str:
         """A hash of the definition (structure, settings and file text): one per version."""
+        cached: str | None = self.__dict__.get("_fingerprint")
+        if cached is None:
+            cached = self._compute_fingerprint()
+            object.__setattr__(self, "_fingerprint", cached)
+        return cached
+
+    def _compute_fingerprint(self) -> str:
         doc = {
             "id": self.id,
             "schedule": self.schedule,

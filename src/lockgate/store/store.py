@@ -6,7 +6,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from lockgate.engine import events as ev
@@ -14,6 +14,7 @@ from lockgate.engine.events import Event
 from lockgate.errors import StoreError
 from lockgate.store import schema as s
 from lockgate.store.db import READONLY, check_writable_sqlite, create_db_engine, safe_url
+from lockgate.store.fold import fold, statements
 from lockgate.store.writer import EventWriter
 
 if TYPE_CHECKING:
@@ -22,11 +23,6 @@ if TYPE_CHECKING:
     from lockgate.model.pipeline import Pipeline
 
 STALE_HEARTBEAT_S = 120.0
-_ATTEMPT_EVENTS = frozenset(
-    {ev.TASK_STARTED, ev.TASK_SUCCEEDED, ev.TASK_FAILED, ev.TASK_RETRYING, ev.TASK_SKIPPED,
-     ev.TASK_CANCELLED}
-)
-_TASK_EVENTS = _ATTEMPT_EVENTS | {ev.TASK_QUEUED, ev.TASK_UPSTREAM_FAILED, ev.TASK_LOST}
 ACTIVE_STATES = ("queued", "running")
 
 
@@ -84,6 +80,7 @@ class Store:
             ) from None
         self._owner = process_owner()
         self._active: set[str] = set()
+        self._sql = statements("%s" if self.dialect == "postgresql" else "?")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -91,33 +88,6 @@ class Store:
     # -- connections ------------------------------------------------------------------------
     def _read(self) -> Connection:
         return self.engine.connect().execution_options(**READONLY)
-
-    def _insert(self, table: Any) -> Any:
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(table)
-
-    def _upsert(self, conn: Connection, table: Any, keys: Sequence[str], rows: list[dict[str, Any]],
-                replace: Sequence[str] = ()) -> None:
-        """Insert rows, or on a key conflict update each column with its new non-null value
-        (columns in `replace` take the new value even when it is null)."""
-        if not rows:
-            return
-        from sqlalchemy import func
-
-        stmt = self._insert(table)
-        cols = [c for c in rows[0] if c not in keys]
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={
-                c: getattr(stmt.excluded, c) if c in replace
-                else func.coalesce(getattr(stmt.excluded, c), table.c[c])
-                for c in cols
-            },
-        )
-        conn.execute(stmt, rows)
 
     # -- pipelines and runs -----------------------------------------------------------------
     def record_version(self, pipeline: Pipeline) -> int:
@@ -190,75 +160,23 @@ class Store:
     def write_events(self, batch: list[Event]) -> None:
         """Append events and fold them into runs, task_runs, task_attempts and results,
         all in one transaction."""
-        event_rows: list[dict[str, Any]] = []
-        tasks: dict[tuple[str, str], dict[str, Any]] = {}
-        attempts: dict[tuple[str, str, int], dict[str, Any]] = {}
-        results: list[dict[str, Any]] = []
-        runs: dict[str, dict[str, Any]] = {}
-        for e in batch:
-            data = e.data
-            stored = data
-            if data is not None and "result_json" in data:
-                result = data["result_json"]
-                stored = {k: v for k, v in data.items() if k != "result_json"}
-                if result is not None:
-                    stored["result_bytes"] = len(result)
-                    results.append({"run_id": e.run_id, "task_id": e.task_id, "value": result,
-                                    "size": len(result)})
-            event_rows.append({
-                "run_id": e.run_id, "ts": e.ts, "kind": e.kind, "task_id": e.task_id,
-                "attempt": e.attempt, "state": e.state,
-                "data": json.dumps(stored, default=str) if stored else None,
-            })
-            kind = e.kind
-            if kind in _TASK_EVENTS:
-                assert e.task_id is not None
-                key = (e.run_id, e.task_id)
-                row = tasks.get(key)
-                if row is None:
-                    row = tasks[key] = {"run_id": e.run_id, "task_id": e.task_id, "state": e.state,
-                                        "attempts": None, "updated_at": e.ts, "error": None}
-                row["state"] = e.state
-                row["updated_at"] = e.ts
-                if kind == ev.TASK_STARTED:
-                    row["attempts"] = e.attempt
-                    row["error"] = None
-                if data is not None and data.get("error"):
-                    row["error"] = data["error"]
-                if kind in _ATTEMPT_EVENTS and e.attempt > 0:
-                    akey = (e.run_id, e.task_id, e.attempt)
-                    arow = attempts.get(akey)
-                    if arow is None:
-                        arow = attempts[akey] = {"run_id": e.run_id, "task_id": e.task_id,
-                                                 "attempt": e.attempt, "state": e.state,
-                                                 "started_at": None, "ended_at": None,
-                                                 "error": None, "log_path": None}
-                    arow["state"] = (data or {}).get("attempt_state", e.state)
-                    if kind == ev.TASK_STARTED:
-                        arow["started_at"] = e.ts
-                        arow["log_path"] = (data or {}).get("log_path")
-                    else:
-                        arow["ended_at"] = (data or {}).get("ended_at") or e.ts
-                        if data and data.get("started_at"):
-                            arow["started_at"] = data["started_at"]
-                        if data and data.get("error"):
-                            arow["error"] = data["error"]
-            elif kind == ev.RUN_STARTED:
-                runs.setdefault(e.run_id, {}).update(state=e.state, started_at=e.ts)
-            elif kind == ev.RUN_FINISHED:
-                runs.setdefault(e.run_id, {}).update(state=e.state, ended_at=e.ts)
-        from sqlalchemy import update
-
+        rows = fold(batch, time.time())
+        sql = self._sql
         with self.engine.begin() as conn:
-            conn.execute(s.events.insert(), event_rows)
-            self._upsert(conn, s.task_runs, ("run_id", "task_id"), list(tasks.values()),
-                         replace=("error",))
-            self._upsert(conn, s.task_attempts, ("run_id", "task_id", "attempt"), list(attempts.values()))
-            if results:
-                self._upsert(conn, s.results, ("run_id", "task_id"), results)
-            now = time.time()
-            for run_id, values in runs.items():
-                conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(heartbeat_at=now, **values))
+            cur = conn.connection.cursor()
+            try:
+                cur.executemany(sql["events"], rows.events)
+                if rows.tasks:
+                    cur.executemany(sql["task_runs"], list(rows.tasks.values()))
+                if rows.attempts:
+                    cur.executemany(sql["task_attempts"], list(rows.attempts.values()))
+                if rows.results:
+                    cur.executemany(sql["results"], rows.results)
+                for name in ("run_started", "run_finished"):
+                    for values in getattr(rows, name):
+                        cur.execute(sql[name], values)
+            finally:
+                cur.close()
 
     # -- recovery ---------------------------------------------------------------------------
     def recover_lost(self) -> list[str]:

@@ -1,0 +1,116 @@
+"""Folding a batch of events into rows: the events themselves plus the latest state of each run,
+task and attempt they touch. Rows are tuples for the DBAPI's executemany (the hot write path
+skips SQLAlchemy's per-row work; the statements are plain SQL valid on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from lockgate.engine import events as ev
+from lockgate.engine.events import Event
+
+_ATTEMPT_EVENTS = frozenset(
+    {ev.TASK_STARTED, ev.TASK_SUCCEEDED, ev.TASK_FAILED, ev.TASK_RETRYING, ev.TASK_SKIPPED,
+     ev.TASK_CANCELLED}
+)
+_TASK_EVENTS = _ATTEMPT_EVENTS | {ev.TASK_QUEUED, ev.TASK_UPSTREAM_FAILED, ev.TASK_LOST}
+_encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
+
+
+def statements(placeholder: str) -> dict[str, str]:
+    """The write statements with the driver's placeholder (`?` for sqlite3, `%s` for psycopg)."""
+
+    def marks(n: int) -> str:
+        return ", ".join([placeholder] * n)
+
+    return {
+        "events": "INSERT INTO events (run_id, ts, kind, task_id, attempt, state, data) "
+        f"VALUES ({marks(7)})",
+        "task_runs": "INSERT INTO task_runs (run_id, task_id, state, attempts, updated_at, error) "
+        f"VALUES ({marks(6)}) ON CONFLICT (run_id, task_id) DO UPDATE SET "
+        "state = excluded.state, attempts = COALESCE(excluded.attempts, task_runs.attempts), "
+        "updated_at = excluded.updated_at, error = excluded.error",
+        "task_attempts": "INSERT INTO task_attempts "
+        "(run_id, task_id, attempt, state, started_at, ended_at, error, log_path) "
+        f"VALUES ({marks(8)}) ON CONFLICT (run_id, task_id, attempt) DO UPDATE SET "
+        "state = excluded.state, "
+        "started_at = COALESCE(excluded.started_at, task_attempts.started_at), "
+        "ended_at = COALESCE(excluded.ended_at, task_attempts.ended_at), "
+        "error = COALESCE(excluded.error, task_attempts.error), "
+        "log_path = COALESCE(excluded.log_path, task_attempts.log_path)",
+        "results": f"INSERT INTO results (run_id, task_id, value, size) VALUES ({marks(4)}) "
+        "ON CONFLICT (run_id, task_id) DO UPDATE SET value = excluded.value, size = excluded.size",
+        "run_started": f"UPDATE runs SET state = {placeholder}, started_at = {placeholder}, "
+        f"heartbeat_at = {placeholder} WHERE id = {placeholder}",
+        "run_finished": f"UPDATE runs SET state = {placeholder}, ended_at = {placeholder}, "
+        f"heartbeat_at = {placeholder} WHERE id = {placeholder}",
+    }
+
+
+@dataclass
+class Folded:
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    tasks: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    attempts: dict[tuple[str, str, int], list[Any]] = field(default_factory=dict)
+    results: list[tuple[Any, ...]] = field(default_factory=list)
+    run_started: list[tuple[Any, ...]] = field(default_factory=list)
+    run_finished: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def fold(batch: list[Event], now: float) -> Folded:
+    """Rows for one batch; several events of one task or attempt become one upsert."""
+    out = Folded()
+    tasks, attempts = out.tasks, out.attempts
+    for e in batch:
+        data = e.data
+        stored = data
+        if data is not None and "result_json" in data:
+            result = data["result_json"]
+            stored = {k: v for k, v in data.items() if k != "result_json"}
+            if result is not None:
+                stored["result_bytes"] = len(result)
+                out.results.append((e.run_id, e.task_id, result, len(result)))
+        out.events.append(
+            (e.run_id, e.ts, e.kind, e.task_id, e.attempt, e.state, _encode(stored) if stored else None)
+        )
+        kind = e.kind
+        if kind in _TASK_EVENTS:
+            key = (e.run_id, e.task_id)
+            row = tasks.get(key)
+            if row is None:
+                # run_id, task_id, state, attempts, updated_at, error
+                row = tasks[key] = [e.run_id, e.task_id, e.state, None, e.ts, None]
+            row[2] = e.state
+            row[4] = e.ts
+            error = data.get("error") if data is not None else None
+            if kind == ev.TASK_STARTED:
+                row[3] = e.attempt
+                row[5] = None
+            elif error:
+                row[5] = error
+            if kind in _ATTEMPT_EVENTS and e.attempt > 0:
+                akey = (e.run_id, e.task_id, e.attempt)
+                arow = attempts.get(akey)
+                if arow is None:
+                    # run_id, task_id, attempt, state, started_at, ended_at, error, log_path
+                    arow = attempts[akey] = [e.run_id, e.task_id, e.attempt, e.state,
+                                             None, None, None, None]
+                if kind == ev.TASK_STARTED:
+                    arow[3] = e.state
+                    arow[4] = e.ts
+                    arow[7] = data.get("log_path") if data is not None else None
+                else:
+                    arow[3] = data.get("attempt_state", e.state) if data is not None else e.state
+                    arow[5] = (data.get("ended_at") if data is not None else None) or e.ts
+                    if data is not None:
+                        if data.get("started_at"):
+                            arow[4] = data["started_at"]
+                        if error:
+                            arow[6] = error
+        elif kind == ev.RUN_STARTED:
+            out.run_started.append((e.state, e.ts, now, e.run_id))
+        elif kind == ev.RUN_FINISHED:
+            out.run_finished.append((e.state, e.ts, now, e.run_id))
+    return out
