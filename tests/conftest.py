@@ -92,25 +92,56 @@ class _Cluster:
         return ["runuser", "-u", "postgres", "--", *cmd] if self.as_root else cmd
 
     def _run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self._cmd(*args), cwd=self.base, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        return subprocess.run(
+            self._cmd(*args),
+            cwd=self.base,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def start(self) -> None:
         self.sock.mkdir()
         if self.as_root:
             shutil.chown(self.base, "postgres", "postgres")
             shutil.chown(self.sock, "postgres", "postgres")
-        done = self._run("initdb", "--no-sync", "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                         "--locale=C", "-D", str(self.data))
+        done = self._run(
+            "initdb",
+            "--no-sync",
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "-D",
+            str(self.data),
+        )
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed ({done.returncode}): {done.stderr or done.stdout}")
         last = ""
         for _ in range(5):  # the free port may be taken between probing and listening
             self.port = _free_port()
-            opts = (f"-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                    f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sock}")
-            done = self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data),
-                             "-l", str(self.log), "-o", opts, timeout=90)
+            opts = (
+                f"-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sock}"
+            )
+            done = self._run(
+                "pg_ctl",
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-o",
+                opts,
+                timeout=90,
+            )
             if done.returncode == 0:
                 self.started = True
                 return
@@ -165,7 +196,12 @@ def pg_url(pg_server: str) -> Iterator[str]:
         yield pg_server.rsplit("/", 1)[0] + "/" + name
     finally:
         with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            # a Store or subprocess the test left open must not keep the database alive
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

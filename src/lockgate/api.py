@@ -159,12 +159,14 @@ def _drive(engine: RunEngine, db: Store | None, owned_store: bool, handle_signal
             result = engine.run()
         return result
     finally:
-        if writer is not None:
-            writer.close()
-        if db is not None:
-            db.release_run(engine.run_id)
-            if owned_store:
-                db.close()
+        try:
+            if writer is not None:
+                writer.close()  # raises StoreError if the run's state could not be written
+        finally:
+            if db is not None:
+                db.release_run(engine.run_id)
+                if owned_store:
+                    db.close()
 
 
 def resume(

@@ -10,7 +10,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lockgate.authoring.python import PipelineBuilder
+from lockgate.authoring.python import PipelineBuilder, collecting
 from lockgate.errors import DefinitionError, NotFoundError
 from lockgate.model.pipeline import Pipeline
 
@@ -33,15 +33,33 @@ def load_file(path: str | os.PathLike[str]) -> list[Pipeline]:
         )
     name = module_name_for(file)
     module = sys.modules.get(name)
-    if module is None or getattr(module, "__lockgate_mtime__", None) != file.stat().st_mtime_ns:
+    if module is None or getattr(module, "__lockgate_mtime__", None) != _stamp(file):
         module = _exec_module(file, name)
     found: dict[str, Pipeline] = {}
-    for value in vars(module).values():
+    # pipelines built while the file ran (`with pipeline(...):` needs no `as p`), then any
+    # other pipeline bound at module level (e.g. imported from a shared module)
+    values = [*getattr(module, "__lockgate_built__", ()), *vars(module).values()]
+    for value in values:
         if isinstance(value, PipelineBuilder):
             value = value.build()
-        if isinstance(value, Pipeline) and value.id not in found:
+        if not isinstance(value, Pipeline):
+            continue
+        seen = found.get(value.id)
+        if seen is None:
             found[value.id] = value
+        elif seen is not value and value.file == str(file):
+            raise DefinitionError(
+                f"pipeline id {value.id!r} is defined twice in this file "
+                f"(first at line {seen.line})",
+                str(file),
+                value.line,
+            )
     return list(found.values())
+
+
+def _stamp(file: Path) -> tuple[int, int]:
+    st = file.stat()
+    return (st.st_mtime_ns, st.st_size)
 
 
 def _exec_module(file: Path, name: str):  # type: ignore[no-untyped-def]
@@ -57,16 +75,20 @@ def _exec_module(file: Path, name: str):  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location(name, file)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    module.__lockgate_mtime__ = file.stat().st_mtime_ns  # type: ignore[attr-defined]
+    module.__lockgate_mtime__ = _stamp(file)  # type: ignore[attr-defined]
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        with collecting() as built:
+            spec.loader.exec_module(module)
+        mine = [p for p in built if p.file == str(file)]  # not those of imported modules
+        module.__lockgate_built__ = mine  # type: ignore[attr-defined]
     except DefinitionError:
         sys.modules.pop(name, None)
         raise
-    except SyntaxError as exc:
+    except SyntaxError as exc:  # in this file, or in a module it imports
         sys.modules.pop(name, None)
-        raise DefinitionError(f"syntax error: {exc.msg}", str(file), exc.lineno) from None
+        where = exc.filename or str(file)
+        raise DefinitionError(f"syntax error: {exc.msg}", where, exc.lineno) from None
     except Exception as exc:
         sys.modules.pop(name, None)
         line = None

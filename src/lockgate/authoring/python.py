@@ -7,12 +7,13 @@ and `a >> b` an ordering one. Outside a pipeline, a `@task` function is a plain 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from lockgate.errors import DefinitionError
@@ -62,28 +63,34 @@ class TaskRef:
 
     def __getitem__(self, key: str | int) -> TaskRef:
         """The item `key` of this task's result, as an argument for another task."""
+        if self.key is not None:  # TaskOutput holds one key: `ref[a][b]` would silently be `ref[b]`
+            raise DefinitionError(
+                f"result of task {self.task_id!r}: only one subscript is supported "
+                f"(got [{self.key!r}][{key!r}]); return the inner value from a task instead",
+                *_caller_location(),
+            )
         return TaskRef(self.builder, self.task_id, key)
 
     def output(self) -> TaskOutput:
         return TaskOutput(self.task_id, self.key)
 
     def __rshift__(self, other: TaskRef | Sequence[TaskRef]) -> TaskRef | Sequence[TaskRef]:
-        for o in _as_refs(other):
+        for o in _as_refs(other, self.builder):
             self.builder._add_edge(self.task_id, o.task_id)
         return other
 
     def __lshift__(self, other: TaskRef | Sequence[TaskRef]) -> TaskRef | Sequence[TaskRef]:
-        for o in _as_refs(other):
+        for o in _as_refs(other, self.builder):
             self.builder._add_edge(o.task_id, self.task_id)
         return other
 
     def __rrshift__(self, other: Sequence[TaskRef]) -> TaskRef:
-        for o in _as_refs(other):
+        for o in _as_refs(other, self.builder):
             self.builder._add_edge(o.task_id, self.task_id)
         return self
 
     def __rlshift__(self, other: Sequence[TaskRef]) -> TaskRef:
-        for o in _as_refs(other):
+        for o in _as_refs(other, self.builder):
             self.builder._add_edge(self.task_id, o.task_id)
         return self
 
@@ -91,7 +98,7 @@ class TaskRef:
         return f"TaskRef({self.task_id!r})"
 
 
-def _as_refs(value: Any) -> list[TaskRef]:
+def _as_refs(value: Any, builder: PipelineBuilder) -> list[TaskRef]:
     items = value if isinstance(value, list | tuple | set) else [value]
     out = []
     for item in items:
@@ -99,6 +106,7 @@ def _as_refs(value: Any) -> list[TaskRef]:
             raise DefinitionError(
                 f"'>>' and '<<' link tasks, got {type(item).__name__} {item!r}", *_caller_location()
             )
+        builder._check_same(item, *_caller_location())
         out.append(item)
     return out
 
@@ -190,7 +198,10 @@ class PipelineBuilder:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         _local.stack.remove(self)
         if exc_type is None:
-            self.build()
+            built = self.build()
+            collected = getattr(_local, "collected", None)
+            if collected is not None:  # a pipeline file is being loaded: `as p` is optional
+                collected.append(built)
 
     # -- building ---------------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -355,10 +366,12 @@ class TaskFunction(Generic[P, R]):
         self.branch = branch
         params = inspect.signature(fn).parameters
         self.wants_context = "ctx" in params
+        file, line = _caller_location()
         try:
-            _task_spec(dict(options))
+            spec = _task_spec(dict(options))
         except ValueError as exc:
-            raise DefinitionError(str(exc), *_caller_location()) from None
+            raise DefinitionError(str(exc), file, line) from None
+        make_settings(spec.settings, file=file, line=line)  # `@task(timeout=0)` fails right here
 
     def override(self, **options: Any) -> TaskFunction[P, R]:
         """A copy with some options changed, e.g. `extract.override(id="extract_eu", retries=3)`."""
@@ -476,6 +489,17 @@ def shell(
         "cwd": cwd,
     }
     return builder._add_task(fields, spec, explicit_id=True)
+
+
+@contextlib.contextmanager
+def collecting() -> Iterator[list[Pipeline]]:
+    """Collect the pipelines built in this thread inside the block (used to load files)."""
+    previous = getattr(_local, "collected", None)
+    _local.collected = out = []
+    try:
+        yield out
+    finally:
+        _local.collected = previous
 
 
 def to_pipeline(obj: Pipeline | PipelineBuilder) -> Pipeline:

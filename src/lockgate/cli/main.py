@@ -1,4 +1,5 @@
-"""The `lockgate` command line. Exit codes: 0 success, 1 the run did not succeed, 2 user error."""
+"""The `lockgate` command line. Exit codes: 0 success, 1 the run did not succeed, 2 user error,
+3 internal error (a bug: the traceback is printed)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from lockgate.config import Project
-from lockgate.errors import LockgateError
+from lockgate.errors import DefinitionError, LockgateError
 
 app = typer.Typer(
     add_completion=False,
@@ -36,6 +37,21 @@ ConcurrencyOpt = Annotated[
     int | None, typer.Option("--concurrency", "-c", min=1, help="Most tasks running at once.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (see docs/cli.md).")]
+
+
+def _shown_path(path: str | os.PathLike[str]) -> str:
+    """A path as shown to people: relative to the working folder when it is inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def _error_text(exc: LockgateError) -> str:
+    if isinstance(exc, DefinitionError) and exc.file:
+        return str(DefinitionError(exc.detail, _shown_path(exc.file), exc.line))
+    return str(exc)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -84,7 +100,10 @@ def _run_and_report(pipeline_id: str, task_ids: list[str], json_out: bool, go: A
 
     def announce(run_id: str) -> None:
         if not json_out:
-            sys.stdout.write(f"run {run_id} of {pipeline_id}: {len(task_ids)} task(s)\n")
+            if task_ids:
+                sys.stdout.write(f"run {run_id} of {pipeline_id}: {len(task_ids)} task(s)\n")
+            else:
+                sys.stdout.write(f"resuming run {run_id} of {pipeline_id}\n")
             sys.stdout.flush()
 
     try:
@@ -129,7 +148,8 @@ def _summary(result: Any) -> None:
 
 @app.command()
 def run(
-    pipeline: Annotated[str, typer.Argument(help="A pipeline id, or a file path (file.py[:id]).")],
+    pipeline: Annotated[str, typer.Argument(metavar="PIPELINE",
+                                            help="A pipeline id, or a file path (file.py[:id]).")],
     param: ParamOpt = None,
     executor: ExecutorOpt = None,
     concurrency: ConcurrencyOpt = None,
@@ -152,7 +172,8 @@ def run(
 
 @app.command()
 def resume(
-    run_id: Annotated[str, typer.Argument(help="The run to continue (an id or a unique prefix).")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID",
+                                          help="The run to continue (an id or a unique prefix).")],
     executor: ExecutorOpt = None,
     concurrency: ConcurrencyOpt = None,
     json_out: JsonOpt = False,
@@ -219,19 +240,21 @@ def list_(json_out: JsonOpt = False) -> None:
                 )
             console.print(table)
         for err in found.errors:
-            sys.stderr.write(f"error: {err}\n")
+            sys.stderr.write(f"error: {_error_text(err)}\n")
     raise typer.Exit(2 if found.errors else 0)
 
 
 @app.command()
-def show(pipeline: Annotated[str, typer.Argument(help="A pipeline id or file path.")]) -> None:
+def show(
+    pipeline: Annotated[str, typer.Argument(metavar="PIPELINE", help="A pipeline id or file path.")],
+) -> None:
     """Show a pipeline's graph, tasks and settings."""
     from rich.table import Table
 
     project = Project.load()
     pipe = _load(pipeline, project)
     console = _console()
-    where = f"{pipe.file}:{pipe.line}" if pipe.file else "?"
+    where = f"{_shown_path(pipe.file)}:{pipe.line}" if pipe.file else "?"
     console.print(f"[bold]{pipe.id}[/]  {len(pipe.tasks)} task(s)  schedule: {pipe.schedule or 'none'}"
                   f"  defined at {where}")
     if pipe.description:
@@ -261,12 +284,18 @@ def show(pipeline: Annotated[str, typer.Argument(help="A pipeline id or file pat
 def runs(
     pipeline: Annotated[str | None, typer.Option("--pipeline", help="Only this pipeline's runs.")] = None,
     state: Annotated[str | None, typer.Option("--state", help="Only runs in this state.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10000)] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=10000, help="Show at most this many runs.")
+    ] = 20,
     json_out: JsonOpt = False,
 ) -> None:
     """List recent runs, newest first."""
     from lockgate import api
+    from lockgate.model.states import RunState
 
+    states = [s.value for s in RunState]
+    if state is not None and state not in states:
+        fail(f"--state {state!r} is not a run state; use one of {', '.join(states)}")
     project = Project.load()
     store = api.open_store(project)
     rows = store.list_runs(pipeline_id=pipeline, state=state, limit=limit)
@@ -282,7 +311,10 @@ def runs(
     from lockgate.cli.progress import state_text
 
     if not rows:
-        _console().print("no runs yet: start one with `lockgate run PIPELINE`")
+        if pipeline or state:
+            _console().print("no runs match")
+        else:
+            _console().print("no runs yet: start one with `lockgate run PIPELINE`")
         return
     table = Table(box=None, pad_edge=False)
     for col in ("run", "pipeline", "state", "started", "took", "error"):
@@ -296,9 +328,11 @@ def runs(
 
 @app.command()
 def logs(
-    run_id: Annotated[str, typer.Argument(help="A run id (or unique prefix).")],
-    task_id: Annotated[str | None, typer.Argument(help="Only this task.")] = None,
-    attempt: Annotated[int | None, typer.Option("--attempt", "-a", min=1)] = None,
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="A run id (or unique prefix).")],
+    task_id: Annotated[str | None, typer.Argument(metavar="TASK", help="Only this task.")] = None,
+    attempt: Annotated[int | None, typer.Option(
+        "--attempt", "-a", min=1, help="Only this attempt (1 is the first; default: all, or the "
+        "latest when TASK is given).")] = None,
 ) -> None:
     """Print the logs of a run's task attempts (stdout, stderr and logging)."""
     from lockgate import api
@@ -335,14 +369,18 @@ def logs(
 
 @app.command("test")
 def test_(
-    pipeline: Annotated[str, typer.Argument(help="A pipeline id or file path.")],
-    task: Annotated[str, typer.Argument(help="The task to run.")],
+    pipeline: Annotated[
+        str, typer.Argument(metavar="PIPELINE", help="A pipeline id or file path.")
+    ],
+    task: Annotated[str, typer.Argument(metavar="TASK", help="The task to run.")],
     input_: Annotated[
         list[str] | None,
         typer.Option("--input", "-i", help="An upstream task's result as TASK=JSON (repeatable)."),
     ] = None,
     param: ParamOpt = None,
-    executor: Annotated[str, typer.Option("--executor", "-e")] = "inline",
+    executor: Annotated[
+        str, typer.Option("--executor", "-e", help="inline (default), threads or processes.")
+    ] = "inline",
 ) -> None:
     """Run one task alone, with given inputs; nothing is recorded."""
     from lockgate import api
@@ -394,7 +432,9 @@ concurrency = 16
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Argument(help="Project folder (created if missing).")] = Path("."),
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIR", help="Project folder (created if missing).")
+    ] = Path("."),
 ) -> None:
     """Create a project: lockgate.toml, a pipelines/ folder with an example, the metadata DB."""
     from lockgate import api
@@ -421,7 +461,8 @@ def init(
         f"project ready in {root}\n"
         + "".join(f"  created {c}\n" for c in created)
         + f"  metadata db: {safe_url(project.db_url)}\n"
-        + f"next: cd {directory} && lockgate run hello\n"
+        + (f"next: cd {directory} && " if root != Path.cwd().resolve() else "next: ")
+        + "lockgate run hello\n"
     )
 
 
@@ -496,7 +537,7 @@ def main() -> None:
         # standalone_mode=False: typer returns the code of `typer.Exit` instead of exiting
         code = app(standalone_mode=False)
     except LockgateError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {_error_text(exc)}\n")
         sys.exit(2)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
@@ -514,5 +555,10 @@ def main() -> None:
             sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         if type(exc).__name__ == "Abort":
             sys.exit(1)
-        raise
+        import traceback
+
+        traceback.print_exc()
+        name = type(exc).__name__
+        sys.stderr.write(f"error: internal error ({name}): this is a bug in lockgate\n")
+        sys.exit(3)
     sys.exit(code if isinstance(code, int) else 0)

@@ -88,8 +88,8 @@ class LiveProgress:
             return
         with self._lock:
             self.states[e.task_id] = e.state
-            if e.attempt:
-                self.attempts[e.task_id] = max(self.attempts[e.task_id], e.attempt)
+            if e.attempt:  # (task ids are not known in advance when resuming)
+                self.attempts[e.task_id] = max(self.attempts.get(e.task_id, 0), e.attempt)
             if e.data and e.data.get("error"):
                 self.errors[e.task_id] = str(e.data["error"])
 
@@ -110,7 +110,7 @@ class LiveProgress:
         rows = [t for t, s in states.items() if s not in ("pending", "success", "skipped")]
         rows += [t for t, s in states.items() if s in ("success", "skipped")][-4:]
         for tid in rows[: self.MAX_ROWS]:
-            table.add_row(tid, state_text(states[tid]), str(self.attempts[tid] or ""))
+            table.add_row(tid, state_text(states[tid]), str(self.attempts.get(tid) or ""))
         return table
 
     def stop(self) -> None:

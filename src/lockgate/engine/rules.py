@@ -24,9 +24,11 @@ def evaluate(rule: TR, total: int, success: int, failed: int, skipped: int) -> V
     if rule is TR.ALL_SUCCESS:
         if failed:
             return Verdict.UPSTREAM_FAILED
-        if skipped:
-            return Verdict.SKIP
-        return Verdict.RUN if complete else Verdict.WAIT
+        if not complete:
+            # a skip decides only once no failure can still arrive, or the verdict would
+            # depend on which upstream happened to finish first
+            return Verdict.WAIT
+        return Verdict.SKIP if skipped else Verdict.RUN
     if rule is TR.ALL_DONE:
         return Verdict.RUN if complete else Verdict.WAIT
     if rule is TR.ALL_FAILED:

@@ -32,6 +32,7 @@ from lockgate.model.task import Task, TaskKind
 from lockgate.model.trigger_rules import TriggerRule
 
 _CANCEL = object()
+_MAX_WAIT_S = 3600.0
 _BUCKET = {
     TaskState.SUCCESS: 0,
     TaskState.FAILED: 1,
@@ -159,6 +160,7 @@ class RunEngine:
     def cancel(self) -> None:
         """Ask the run to stop (safe from signal handlers and other threads)."""
         self._inbox.put(_CANCEL)
+        self.executor.interrupt("run cancelled")
 
     def run(self) -> RunResult:
         started = time.time()
@@ -209,23 +211,30 @@ class RunEngine:
                 self.state[tid] = prior.state
                 if prior.state is TaskState.SUCCESS:
                     self.results[tid] = prior.result_json
+        # each recorded final state is counted once: propagation counts the tasks it decides
+        # itself, so they must not be propagated again from this list
+        finished = [tid for tid in self.pipeline.order if self.state[tid] in _FINAL]
+        # interrupted attempts with no retries left fail first, so that propagation cannot
+        # make them ready again
         for tid in self.pipeline.order:
-            state = self.state[tid]
-            if state in _FINAL:
-                self._propagate(tid, state)
+            earlier = self._prior.get(tid)
+            if (earlier is not None and earlier.state in (TaskState.LOST, TaskState.UP_FOR_RETRY)
+                    and self.state[tid] is TaskState.PENDING
+                    and self.attempts[tid] >= tasks[tid].settings.retries + 1):
+                error = (f"attempt {self.attempts[tid]} was {earlier.state.value} "
+                         "and no retries are left")
+                self._final_failure(tid, self.attempts[tid], error,
+                                    {"error": error, "attempt_state": earlier.state.value})
+        for tid in finished:
+            self._propagate(tid, self.state[tid])
         for tid in self.pipeline.order:
-            prior = self._prior.get(tid)
+            earlier = self._prior.get(tid)
             if self.state[tid] is not TaskState.PENDING:
                 continue
-            if prior is not None and prior.state in (TaskState.LOST, TaskState.UP_FOR_RETRY):
-                task = tasks[tid]
-                if self.attempts[tid] < task.settings.retries + 1:
-                    self._make_ready(tid)
-                else:
-                    self._final_failure(tid, self.attempts[tid],
-                                        f"attempt {self.attempts[tid]} was {prior.state.value} "
-                                        "and no retries are left")
-            elif not tasks[tid].upstream and tid not in self.pipeline.compensations:
+            interrupted = earlier is not None and earlier.state in (TaskState.LOST,
+                                                                    TaskState.UP_FOR_RETRY)
+            root = not tasks[tid].upstream and tid not in self.pipeline.compensations
+            if interrupted or root:
                 self._make_ready(tid)
 
     # -- main loop --------------------------------------------------------------------------
@@ -267,7 +276,9 @@ class RunEngine:
             due.append(self._timers[0][0])
         if not due:
             return None
-        return max(0.0, min(due) - time.monotonic())
+        # capped: a queue wait beyond the platform's time_t (a timeout of 1e12 s, or inf)
+        # raises OverflowError; waking up early only means looking again
+        return min(max(0.0, min(due) - time.monotonic()), _MAX_WAIT_S)
 
     def _fire_due(self) -> None:
         now = time.monotonic()
@@ -390,10 +401,12 @@ class RunEngine:
                     self._failed_attempt(tid, outcome.attempt, error, TaskState.FAILED, timing)
                     return
             self.results[tid] = outcome.result_json
+            self.errors[tid] = None  # an earlier attempt's error is not this task's
             self._finish(tid, TaskState.SUCCESS, ev.TASK_SUCCEEDED, outcome.attempt,
                          {**timing, "result_json": outcome.result_json})
             self._callbacks(task.on_success, tid, outcome.attempt, None)
         elif outcome.state == SKIPPED:
+            self.errors[tid] = None
             self._finish(tid, TaskState.SKIPPED, ev.TASK_SKIPPED, outcome.attempt,
                          {**timing, "reason": outcome.error})
         elif outcome.state in (FAILED, LOST):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
@@ -123,7 +124,10 @@ def retry_delay_for(settings: TaskSettings, failed_attempts: int, rand: float) -
     Exponential: delay * backoff**(n-1), capped at max_retry_delay, then jittered downwards by up
     to `retry_jitter` of itself (`rand` in [0, 1)), so the cap is never exceeded.
     """
-    delay = settings.retry_delay * settings.retry_backoff ** (failed_attempts - 1)
+    try:
+        delay = settings.retry_delay * settings.retry_backoff ** (failed_attempts - 1)
+    except OverflowError:  # float backoff**n beyond ~1e308: the cap (if any) applies
+        delay = math.inf if settings.retry_delay > 0 else 0.0
     if settings.max_retry_delay is not None:
         delay = min(delay, settings.max_retry_delay)
     return delay * (1.0 - settings.retry_jitter * rand)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_CREATE_LOCK = 0x6C6F636B67617465  # "lockgate": the advisory lock held while creating the schema
 
 
 def current_revision(conn: Connection) -> str | None:
@@ -49,11 +50,21 @@ def ensure_schema(engine: Engine) -> None:
     if revision is None:
         try:
             with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # PostgreSQL does not serialize the check-then-create of processes opening
+                    # a new database at once (SQLite's BEGIN IMMEDIATE does): without this
+                    # lock, the slower one fails with "relation ... already exists".
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_CREATE_LOCK})")
                 if current_revision(conn) is None:
                     _create_fresh(conn)
         except IntegrityError:  # another process created it first
             pass
         return
+    if not revision.isdigit():
+        raise StoreError(
+            f"the metadata database is stamped with Alembic revision {revision!r}, which is not "
+            "one of lockgate's: is this database used by another application?"
+        )
     if int(revision) < int(schema.SCHEMA_REVISION):
         raise StoreError(
             f"the metadata database is at schema revision {revision}, older than this lockgate's "
@@ -82,7 +93,14 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 
     with engine.connect().execution_options(**READONLY) as conn:
         before = current_revision(conn)
-    command.upgrade(alembic_config(engine), "head")
+    try:
+        command.upgrade(alembic_config(engine), "head")
+    except Exception as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise StoreError(
+            f"cannot upgrade the metadata database from revision {before or 'empty'}: "
+            f"{type(exc).__name__}: {detail}"
+        ) from exc
     with engine.connect().execution_options(**READONLY) as conn:
         after = current_revision(conn)
     assert after is not None

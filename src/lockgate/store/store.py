@@ -101,17 +101,20 @@ class Store:
             found = conn.execute(query).scalar()
         if found is not None:
             return int(found)
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
         with self.engine.begin() as conn:
-            found = conn.execute(query).scalar()
-            if found is not None:
-                return int(found)
-            result = conn.execute(
-                t.insert().values(
+            # Another process may insert the same version at the same moment (PostgreSQL
+            # does not serialize writers as SQLite's BEGIN IMMEDIATE does): keep its row.
+            conn.execute(
+                insert(t).values(
                     pipeline_id=pipeline.id, hash=digest, file=pipeline.file,
                     source=pipeline.source, created_at=time.time(),
-                )
+                ).on_conflict_do_nothing(index_elements=["pipeline_id", "hash"])
             )
-            return int(result.inserted_primary_key[0])
+            return int(conn.execute(query).scalar_one())
 
     def create_run(self, run_id: str, pipeline_id: str, version_id: int | None,
                    params: dict[str, Any], executor: str, trigger: str = "manual") -> None:
@@ -238,7 +241,7 @@ class Store:
 
         with self._read() as conn:
             rows = conn.execute(
-                select(s.runs).where(s.runs.c.id.like(prefix.replace("%", "") + "%")).limit(2)
+                select(s.runs).where(s.runs.c.id.startswith(prefix, autoescape=True)).limit(2)
             ).mappings().all()
         return dict(rows[0]) if len(rows) == 1 else None
 

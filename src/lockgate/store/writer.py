@@ -75,7 +75,10 @@ class EventWriter:
             pass
 
     def _persist(self, batch: list[Event]) -> None:
-        delays = (0.05, 0.2, 1.0, 3.0)
+        # Retry a failing write a few times (a database restarting, a lock held too long);
+        # once a batch was lost for good, later ones get a single try, so that closing a
+        # writer whose database is gone does not wait seconds per remaining batch.
+        delays = (0.05, 0.2, 1.0, 3.0) if self._error is None else ()
         for delay in (*delays, None):
             try:
                 self._write(batch)

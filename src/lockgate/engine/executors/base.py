@@ -34,6 +34,11 @@ class Executor(ABC):
     def cancel(self, key: tuple[str, int], reason: str) -> None:
         """Stop the attempt `key` as well as this executor can (best effort, non-blocking)."""
 
+    def interrupt(self, reason: str) -> None:
+        """The run is being cancelled (called from any thread, or a signal handler; must not
+        block): stop work that holds up the engine's own thread. Only the inline executor
+        runs any; the engine then calls `cancel` for each attempt as usual."""
+
     def shutdown(self) -> None:
         """Release workers; running attempts that were cancelled are left to die."""
 

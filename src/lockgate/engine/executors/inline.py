@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
 from lockgate.engine.executors.base import Executor
-from lockgate.engine.work import WorkItem, run_python, run_shell
+from lockgate.engine.work import ShellProcess, WorkItem, run_python, run_shell
 
 
 class InlineExecutor(Executor):
@@ -16,18 +18,35 @@ class InlineExecutor(Executor):
 
     def __init__(self, concurrency: int = 1) -> None:
         super().__init__(1)
+        self._shell: ShellProcess | None = None
+        self._killers: list[threading.Thread] = []
 
     def submit(self, item: WorkItem) -> None:
         assert self._report is not None
         if item.kind == "shell":
-            outcome = run_shell(item)
+            outcome = run_shell(item, self._register)
         else:
             assert item.fn is not None
             outcome = run_python(item, item.fn)
         self._report(outcome)
 
+    def _register(self, shell: ShellProcess | None) -> None:
+        self._shell = shell
+
     def cancel(self, key: tuple[str, int], reason: str) -> None:
         """Nothing runs concurrently with the engine here, so there is nothing to stop."""
+
+    def interrupt(self, reason: str) -> None:
+        """Kill the running shell task (Ctrl-C would otherwise wait for it to finish)."""
+        shell = self._shell
+        if shell is not None:
+            killer = threading.Thread(target=shell.kill, args=(reason,), daemon=True)
+            self._killers.append(killer)
+            killer.start()
+
+    def shutdown(self) -> None:
+        for killer in self._killers:
+            killer.join()
 
     @property
     def inline(self) -> bool:

@@ -112,7 +112,8 @@ class ProcessExecutor(Executor):
             if worker.item is not None:
                 self._by_key.pop(worker.item.key, None)
             worker.item = None
-            self._idle.append(worker)
+            if not worker.killed:  # a worker cancelled just as it finished is dying: no reuse
+                self._idle.append(worker)
         assert self._report is not None
         self._report(outcome)
 
@@ -138,6 +139,8 @@ class ProcessExecutor(Executor):
         self._shells.cancel(key, reason)
         with self._lock:
             worker = self._by_key.pop(key, None)
+            if worker is not None:
+                worker.killed = True
         if worker is not None:
             worker.kill()
 
@@ -184,9 +187,15 @@ def _worker_main(conn: Connection) -> None:
             return
         file, item = pickle.loads(data)
         try:
-            pipelines = {p.id: p for p in load_file(file)}
-            fn = pipelines[item.ctx.pipeline_id].tasks[item.task_id].fn
-            assert fn is not None
+            pipe_id = item.ctx.pipeline_id
+            found = {p.id: p for p in load_file(file)}.get(pipe_id)
+            task = found.tasks.get(item.task_id) if found is not None else None
+            fn = task.fn if task is not None else None
+            if fn is None:
+                raise LookupError(
+                    f"the file defines no pipeline {pipe_id!r} with this task at module level; "
+                    "define the pipeline at module level of its file (or use --executor threads)"
+                )
         except Exception as exc:
             outcome = Outcome(item.task_id, item.attempt, FAILED, None,
                               f"worker could not load task {item.task_id!r} from {file}: {exc}",

@@ -1,0 +1,1 @@
+"""lockgate benchmarks: `python -m bench.run` (see ../../shared/BENCHMARKS.md)."""
