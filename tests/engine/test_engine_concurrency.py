@@ -12,20 +12,32 @@ from lockgate.config import Project
 from lockgate.errors import ConfigError, DefinitionError
 from lockgate.model.states import RunState, TaskState
 
+from .helpers import wait_until
+
 
 class Gauge:
-    """Counts tasks inside a section at once, overall and per group."""
+    """Counts tasks inside a section at once, overall and per group.
 
-    def __init__(self) -> None:
+    With `targets`, a task holds on (at most 5 s) until each group has once had that many
+    tasks inside at the same time, so a limit that can be reached is reached however slowly
+    threads get going on a busy machine."""
+
+    def __init__(self, targets: dict[str, int] | None = None) -> None:
         self.lock = threading.Lock()
         self.now: dict[str, int] = {}
         self.peak: dict[str, int] = {}
+        self.targets = targets or {}
 
-    def work(self, *groups: str, seconds: float = 0.05) -> None:
+    def _reached(self) -> bool:
+        with self.lock:
+            return all(self.peak.get(g, 0) >= n for g, n in self.targets.items())
+
+    def work(self, *groups: str, seconds: float = 0.02) -> None:
         with self.lock:
             for g in groups:
                 self.now[g] = self.now.get(g, 0) + 1
                 self.peak[g] = max(self.peak.get(g, 0), self.now[g])
+        wait_until(self._reached, 5)
         time.sleep(seconds)
         with self.lock:
             for g in groups:
@@ -40,7 +52,7 @@ def _fan(gauge: Gauge, n: int, pool: str | None = None, prefix: str = "t", **opt
 
 @pytest.mark.parametrize("limit", [1, 2, 3])
 def test_run_concurrency_limit(run_pipeline, limit) -> None:
-    gauge = Gauge()
+    gauge = Gauge({"all": limit})
     with pipeline("limit") as p:
         _fan(gauge, 8)
     result, _ = run_pipeline(p, executor="threads", concurrency=limit)
@@ -50,7 +62,7 @@ def test_run_concurrency_limit(run_pipeline, limit) -> None:
 
 
 def test_max_active_tasks_of_the_pipeline(run_pipeline) -> None:
-    gauge = Gauge()
+    gauge = Gauge({"all": 2})
     with pipeline("mat", max_active_tasks=2) as p:
         _fan(gauge, 6)
     result, _ = run_pipeline(p, executor="threads", concurrency=16)
@@ -88,7 +100,7 @@ def test_concurrency_limit_counts_shell_tasks(run_pipeline, tmp_path) -> None:
 
 
 def test_pool_slots_limit_tasks_of_the_pool(run_pipeline) -> None:
-    gauge = Gauge()
+    gauge = Gauge({"db": 2, "all": 3})
     with pipeline("pools", pools={"db": 2}) as p:
         _fan(gauge, 6, pool="db", prefix="db")
         _fan(gauge, 4, prefix="free")
@@ -135,7 +147,7 @@ def test_pools_from_the_project_file(tmp_path, run_pipeline) -> None:
 
 def test_pipeline_pools_override_project_pools(tmp_path, run_pipeline) -> None:
     (tmp_path / "lockgate.toml").write_text("[pools]\napi = 1\n")
-    gauge = Gauge()
+    gauge = Gauge({"api": 3})
     with pipeline("override", pools={"api": 3}) as p:
         _fan(gauge, 6, pool="api")
     result, _ = run_pipeline(p, executor="threads", project=Project.load(tmp_path))

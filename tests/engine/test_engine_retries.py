@@ -254,7 +254,7 @@ def test_retry_jitter_shortens_each_delay_within_bounds(run_pipeline) -> None:
 def test_other_tasks_run_while_one_waits_to_retry(run_pipeline) -> None:
     """A retry delay is a timer, not a sleep: the run goes on meanwhile."""
     seen: list[float] = []
-    flaky = task(retries=1, retry_delay=0.5)(_flaky(1, seen))
+    flaky = task(retries=1, retry_delay=1.0)(_flaky(1, seen))
     retrying = threading.Event()
 
     @task
@@ -275,7 +275,7 @@ def test_other_tasks_run_while_one_waits_to_retry(run_pipeline) -> None:
     assert result.result("other") is True
     second_start = [e for e in rec.of(ev.TASK_STARTED, "flaky") if e.attempt == 2][0]
     assert rec.index(ev.TASK_SUCCEEDED, "other") < rec.events.index(second_start)
-    assert _gaps(seen)[0] >= 0.5
+    assert _gaps(seen)[0] >= 1.0
 
 
 def test_skip_on_a_retry_clears_the_earlier_error(run_pipeline) -> None:

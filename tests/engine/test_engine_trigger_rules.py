@@ -243,3 +243,26 @@ def test_all_success_with_a_failed_and_a_skipped_upstream_is_always_upstream_fai
         result, rec = run_pipeline(p, bus=bus)
         assert rec.index(ev.TASK_SKIPPED, "quick_skip") < rec.index(ev.TASK_FAILED, "late_failure")
         assert result.tasks["target"].state is TaskState.UPSTREAM_FAILED
+
+
+def test_always_without_data_inputs_starts_at_once(run_pipeline) -> None:
+    """`always` is not held back by an upstream that is still running."""
+    import time as _time
+
+    order: list[str] = []
+
+    @task
+    def slow() -> None:
+        _time.sleep(0.3)
+        order.append("slow")
+
+    @task(trigger_rule="always")
+    def eager() -> None:
+        order.append("eager")
+
+    with pipeline("always_eager") as p:
+        slow() >> eager()
+
+    result, _ = run_pipeline(p)
+    assert result.tasks["eager"].state.value == "success"
+    assert order == ["eager", "slow"]

@@ -33,7 +33,7 @@ def load_file(path: str | os.PathLike[str]) -> list[Pipeline]:
         )
     name = module_name_for(file)
     module = sys.modules.get(name)
-    if module is None or getattr(module, "__lockgate_mtime__", None) != _stamp(file):
+    if module is None or getattr(module, "__lockgate_stamp__", None) != _stamp(file):
         module = _exec_module(file, name)
     found: dict[str, Pipeline] = {}
     # pipelines built while the file ran (`with pipeline(...):` needs no `as p`), then any
@@ -57,9 +57,9 @@ def load_file(path: str | os.PathLike[str]) -> list[Pipeline]:
     return list(found.values())
 
 
-def _stamp(file: Path) -> tuple[int, int]:
-    st = file.stat()
-    return (st.st_mtime_ns, st.st_size)
+def _stamp(file: Path) -> str:
+    """The content hash: exact even for same-size edits within one clock tick."""
+    return hashlib.sha1(file.read_bytes()).hexdigest()
 
 
 def _exec_module(file: Path, name: str):  # type: ignore[no-untyped-def]
@@ -75,7 +75,7 @@ def _exec_module(file: Path, name: str):  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location(name, file)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    module.__lockgate_mtime__ = _stamp(file)  # type: ignore[attr-defined]
+    module.__lockgate_stamp__ = _stamp(file)  # type: ignore[attr-defined]
     sys.modules[name] = module
     try:
         with collecting() as built:

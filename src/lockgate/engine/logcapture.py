@@ -56,7 +56,7 @@ class _StreamRouter(io.TextIOBase):
     def write(self, text: str) -> int:
         sink = getattr(_local, "sink", None)
         if sink is not None:
-            return sink.write(text)
+            return int(sink.write(text))
         return int(self.original.write(text))
 
     def flush(self) -> None:

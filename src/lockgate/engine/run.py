@@ -233,8 +233,14 @@ class RunEngine:
                 continue
             interrupted = earlier is not None and earlier.state in (TaskState.LOST,
                                                                     TaskState.UP_FOR_RETRY)
-            root = not tasks[tid].upstream and tid not in self.pipeline.compensations
-            if interrupted or root:
+            task = tasks[tid]
+            if tid in self.pipeline.compensations:
+                continue
+            root = not task.upstream
+            # `always` does not wait for upstream tasks, except those whose results it uses
+            eager = (task.settings.trigger_rule is TriggerRule.ALWAYS
+                     and self._verdict(task) is Verdict.RUN)
+            if interrupted or root or eager:
                 self._make_ready(tid)
 
     # -- main loop --------------------------------------------------------------------------
@@ -532,8 +538,8 @@ class RunEngine:
         self._deadlines.clear()
 
     def _finish_run(self, started: float) -> RunResult:
-        for tid, state in self.state.items():
-            if state is TaskState.PENDING:  # untriggered compensation tasks
+        for tid, task_state in self.state.items():
+            if task_state is TaskState.PENDING:  # untriggered compensation tasks
                 self.state[tid] = TaskState.SKIPPED
                 reason = ("not needed: the task it compensates did not fail"
                           if tid in self._compensation_of else "never became ready")

@@ -45,7 +45,7 @@ def statements(placeholder: str) -> dict[str, str]:
         "run_started": f"UPDATE runs SET state = {placeholder}, started_at = {placeholder}, "
         f"heartbeat_at = {placeholder} WHERE id = {placeholder}",
         "run_finished": f"UPDATE runs SET state = {placeholder}, ended_at = {placeholder}, "
-        f"heartbeat_at = {placeholder} WHERE id = {placeholder}",
+        f"heartbeat_at = {placeholder}, error = {placeholder} WHERE id = {placeholder}",
     }
 
 
@@ -112,5 +112,7 @@ def fold(batch: list[Event], now: float) -> Folded:
         elif kind == ev.RUN_STARTED:
             out.run_started.append((e.state, e.ts, now, e.run_id))
         elif kind == ev.RUN_FINISHED:
-            out.run_finished.append((e.state, e.ts, now, e.run_id))
+            failed = (data or {}).get("failed_tasks") or ()
+            error = f"task(s) failed: {', '.join(failed)}" if failed else None
+            out.run_finished.append((e.state, e.ts, now, error, e.run_id))
     return out
