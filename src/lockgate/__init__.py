@@ -14,8 +14,13 @@ from lockgate.model import Pipeline, RunState, Task, TaskState, TriggerRule
 
 __version__ = "0.1.0"
 
-_LAZY = {"run": "lockgate.api", "resume": "lockgate.api", "test_task": "lockgate.api",
-         "RunResult": "lockgate.engine.run", "Project": "lockgate.config"}
+_LAZY = {
+    "run": "lockgate.api",
+    "resume": "lockgate.api",
+    "test_task": "lockgate.api",
+    "RunResult": "lockgate.engine.run",
+    "Project": "lockgate.config",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -44,7 +44,9 @@ def open_store(project: Project) -> Store:
     return store
 
 
-def coerce_params(pipeline: Pipeline, given: Mapping[str, Any] | None, *, from_text: bool = False) -> dict[str, Any]:
+def coerce_params(
+    pipeline: Pipeline, given: Mapping[str, Any] | None, *, from_text: bool = False
+) -> dict[str, Any]:
     """The run's params: declared defaults overlaid with `given`, validated against the
     declared names and converted to the type of each default (`from_text`: CLI strings)."""
     params = dict(pipeline.params)
@@ -103,7 +105,9 @@ def _cancel_on_signals(engine: RunEngine, enabled: bool) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _executor(name_or_executor: str | Executor | None, project: Project, concurrency: int | None) -> Executor:
+def _executor(
+    name_or_executor: str | Executor | None, project: Project, concurrency: int | None
+) -> Executor:
     if isinstance(name_or_executor, Executor):
         return name_or_executor
     return make_executor(name_or_executor or project.executor, concurrency or project.concurrency)
@@ -131,19 +135,38 @@ def run(
     run_id = new_run_id()
     bus = bus or EventBus()
     engine = RunEngine(
-        pipe, run_id=run_id, executor=ex, bus=bus, params=run_params, concurrency=concurrency,
-        pools=project.pools, logs_dir=str(project.logs_dir),
+        pipe,
+        run_id=run_id,
+        executor=ex,
+        bus=bus,
+        params=run_params,
+        concurrency=concurrency,
+        pools=project.pools,
+        logs_dir=str(project.logs_dir),
         result_max_bytes=project.result_max_bytes,
     )
     owned_store = store is True
     db: Store | None = open_store(project) if store is True else (store or None)
-    return _drive(engine, db, owned_store, handle_signals, on_start, create=lambda s: (
-        s.create_run(run_id, pipe.id, s.record_version(pipe), run_params, ex.name, trigger)
-    ))
+    return _drive(
+        engine,
+        db,
+        owned_store,
+        handle_signals,
+        on_start,
+        create=lambda s: s.create_run(
+            run_id, pipe.id, s.record_version(pipe), run_params, ex.name, trigger
+        ),
+    )
 
 
-def _drive(engine: RunEngine, db: Store | None, owned_store: bool, handle_signals: bool,
-           on_start: Callable[[str], None] | None, create: Callable[[Store], None]) -> RunResult:
+def _drive(
+    engine: RunEngine,
+    db: Store | None,
+    owned_store: bool,
+    handle_signals: bool,
+    on_start: Callable[[str], None] | None,
+    create: Callable[[Store], None],
+) -> RunResult:
     from lockgate.engine.logcapture import install
 
     writer = None
@@ -190,14 +213,18 @@ def resume(
     try:
         record = db.find_run(run_id)
         if record is None:
-            raise NotFoundError(f"no run {run_id!r} in {project.state_dir}; list runs with `lockgate runs`")
+            raise NotFoundError(
+                f"no run {run_id!r} in {project.state_dir}; list runs with `lockgate runs`"
+            )
         run_id = record["id"]
         import time
 
         if record["state"] in ("queued", "running") and owner_alive(
             record["owner"], record["heartbeat_at"], time.time()
         ):
-            raise ConfigError(f"run {run_id} is still running (owner {record['owner']}); it cannot be resumed")
+            raise ConfigError(
+                f"run {run_id} is still running (owner {record['owner']}); it cannot be resumed"
+            )
         if record["state"] == RunState.SUCCESS.value:
             raise ConfigError(f"run {run_id} already succeeded; there is nothing to resume")
         version = db.version(record["version_id"]) if record["version_id"] is not None else None
@@ -210,23 +237,39 @@ def resume(
                 f"{version['file']} no longer defines pipeline {record['pipeline_id']!r}"
             )
         if pipe.fingerprint() != version["hash"] and on_changed is not None:
-            on_changed(f"the definition of {pipe.id!r} changed since run {run_id} started; "
-                       "resuming with the current definition")
+            on_changed(
+                f"the definition of {pipe.id!r} changed since run {run_id} started; "
+                "resuming with the current definition"
+            )
         results = db.results(run_id)
         prior = {
-            row["task_id"]: PriorTask(TaskState(row["state"]), row["attempts"] or 0,
-                                      results.get(row["task_id"]))
+            row["task_id"]: PriorTask(
+                TaskState(row["state"]), row["attempts"] or 0, results.get(row["task_id"])
+            )
             for row in db.task_states(run_id)
         }
         params = json.loads(record["params"] or "{}")
         ex = _executor(executor, project, concurrency)
         engine = RunEngine(
-            pipe, run_id=run_id, executor=ex, bus=bus or EventBus(), params=params,
-            concurrency=concurrency, pools=project.pools, logs_dir=str(project.logs_dir),
-            result_max_bytes=project.result_max_bytes, prior=prior,
+            pipe,
+            run_id=run_id,
+            executor=ex,
+            bus=bus or EventBus(),
+            params=params,
+            concurrency=concurrency,
+            pools=project.pools,
+            logs_dir=str(project.logs_dir),
+            result_max_bytes=project.result_max_bytes,
+            prior=prior,
         )
-        return _drive(engine, db, False, handle_signals, on_start,
-                      create=lambda s: s.claim_run(run_id, ex.name))
+        return _drive(
+            engine,
+            db,
+            False,
+            handle_signals,
+            on_start,
+            create=lambda s: s.claim_run(run_id, ex.name),
+        )
     finally:
         db.close()
 
@@ -268,9 +311,14 @@ def test_task(
     project = Project.load()
     logs = logs_dir or tempfile.mkdtemp(prefix="lockgate-test-")
     engine = RunEngine(
-        alone, run_id=f"test-{secrets.token_hex(3)}",
-        executor=_executor(executor, project, 1), params=coerce_params(pipe, params),
-        pools=project.pools, logs_dir=logs, result_max_bytes=project.result_max_bytes, prior=prior,
+        alone,
+        run_id=f"test-{secrets.token_hex(3)}",
+        executor=_executor(executor, project, 1),
+        params=coerce_params(pipe, params),
+        pools=project.pools,
+        logs_dir=logs,
+        result_max_bytes=project.result_max_bytes,
+        prior=prior,
     )
     from lockgate.engine.logcapture import install
 
@@ -281,4 +329,12 @@ def test_task(
     return result, (log if log.is_file() else None)
 
 
-__all__ = ["LockgateError", "coerce_params", "new_run_id", "open_store", "resume", "run", "test_task"]
+__all__ = [
+    "LockgateError",
+    "coerce_params",
+    "new_run_id",
+    "open_store",
+    "resume",
+    "run",
+    "test_task",
+]

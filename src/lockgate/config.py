@@ -72,12 +72,18 @@ class Project:
         project.logs_dir = root / settings.get("logs", f"{STATE_DIR}/logs")
         db_url = os.environ.get("LOCKGATE_DB_URL") or settings.get("db_url")
         project.db_url = db_url or f"sqlite:///{root / STATE_DIR / 'lockgate.db'}"
-        project.executor = os.environ.get("LOCKGATE_EXECUTOR") or settings.get("executor", "threads")
-        project.concurrency = _positive_int(settings.get("concurrency", DEFAULT_CONCURRENCY),
-                                            "concurrency", config_file)
-        project.result_max_bytes = _positive_int(settings.get("result_max_bytes", 1 << 20),
-                                                 "result_max_bytes", config_file)
-        project.pools = {name: _positive_int(v, f"pools.{name}", config_file) for name, v in pools.items()}
+        project.executor = os.environ.get("LOCKGATE_EXECUTOR") or settings.get(
+            "executor", "threads"
+        )
+        project.concurrency = _positive_int(
+            settings.get("concurrency", DEFAULT_CONCURRENCY), "concurrency", config_file
+        )
+        project.result_max_bytes = _positive_int(
+            settings.get("result_max_bytes", 1 << 20), "result_max_bytes", config_file
+        )
+        project.pools = {
+            name: _positive_int(v, f"pools.{name}", config_file) for name, v in pools.items()
+        }
         return project
 
 

@@ -115,7 +115,11 @@ def pipeline_files(folder: Path) -> list[Path]:
     out = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-        out.extend(Path(root, f) for f in sorted(files) if f.endswith(".py") and not f.startswith(("_", ".")))
+        out.extend(
+            Path(root, f)
+            for f in sorted(files)
+            if f.endswith(".py") and not f.startswith(("_", "."))
+        )
     return out
 
 
@@ -172,7 +176,11 @@ def find_pipeline(ref: str, folder: str | os.PathLike[str]) -> Pipeline:
         if err.file and Path(err.file).stem == ref:
             raise err
     known = ", ".join(sorted(found.pipelines)) or "none"
-    hint = f" ({len(found.errors)} file(s) failed to load: run `lockgate list`)" if found.errors else ""
+    hint = (
+        f" ({len(found.errors)} file(s) failed to load: run `lockgate list`)"
+        if found.errors
+        else ""
+    )
     raise NotFoundError(
         f"no pipeline {ref!r} in {folder}/ (found: {known}){hint}; give a file path or an id"
     )

@@ -234,8 +234,11 @@ class PipelineBuilder:
         settings = make_settings(spec.settings, self.defaults, file=file, line=line)
         comp = spec.compensate_with
         upstream: dict[str, None] = {}
-        for value in (*fields.get("args", ()), *fields.get("kwargs", {}).values(),
-                      *fields.get("env", {}).values()):
+        for value in (
+            *fields.get("args", ()),
+            *fields.get("kwargs", {}).values(),
+            *fields.get("env", {}).values(),
+        ):
             if isinstance(value, TaskRef):
                 self._check_same(value, file, line)
                 upstream[value.task_id] = None
@@ -395,7 +398,9 @@ class TaskFunction(Generic[P, R]):
         try:
             bound = inspect.signature(self.fn).bind_partial(*args, **kwargs)
         except TypeError as exc:
-            raise DefinitionError(f"task {self.fn.__name__!r}: {exc}", *_caller_location()) from None
+            raise DefinitionError(
+                f"task {self.fn.__name__!r}: {exc}", *_caller_location()
+            ) from None
         fields = {
             "id": spec.id or self.fn.__name__,
             "kind": TaskKind.PYTHON,
@@ -475,7 +480,8 @@ def shell(
     for key in env or {}:
         if not isinstance(key, str) or not key.replace("_", "a").isalnum() or key[0].isdigit():
             raise DefinitionError(
-                f"shell task {id!r}: environment variable name {key!r} is invalid", *_caller_location()
+                f"shell task {id!r}: environment variable name {key!r} is invalid",
+                *_caller_location(),
             )
     try:
         spec = _task_spec(dict(options, id=id))

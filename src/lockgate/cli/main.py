@@ -148,8 +148,10 @@ def _summary(result: Any) -> None:
 
 @app.command()
 def run(
-    pipeline: Annotated[str, typer.Argument(metavar="PIPELINE",
-                                            help="A pipeline id, or a file path (file.py[:id]).")],
+    pipeline: Annotated[
+        str,
+        typer.Argument(metavar="PIPELINE", help="A pipeline id, or a file path (file.py[:id])."),
+    ],
     param: ParamOpt = None,
     executor: ExecutorOpt = None,
     concurrency: ConcurrencyOpt = None,
@@ -163,17 +165,27 @@ def run(
     params = api.coerce_params(pipe, _pairs(param, "--param"), from_text=True)
 
     def go(bus: Any, announce: Any) -> Any:
-        return api.run(pipe, params=params, executor=executor, concurrency=concurrency,
-                       project=project, bus=bus, handle_signals=True, trigger="cli",
-                       on_start=announce)
+        return api.run(
+            pipe,
+            params=params,
+            executor=executor,
+            concurrency=concurrency,
+            project=project,
+            bus=bus,
+            handle_signals=True,
+            trigger="cli",
+            on_start=announce,
+        )
 
     _run_and_report(pipe.id, list(pipe.tasks), json_out, go)
 
 
 @app.command()
 def resume(
-    run_id: Annotated[str, typer.Argument(metavar="RUN_ID",
-                                          help="The run to continue (an id or a unique prefix).")],
+    run_id: Annotated[
+        str,
+        typer.Argument(metavar="RUN_ID", help="The run to continue (an id or a unique prefix)."),
+    ],
     executor: ExecutorOpt = None,
     concurrency: ConcurrencyOpt = None,
     json_out: JsonOpt = False,
@@ -189,9 +201,16 @@ def resume(
         fail(f"no run {run_id!r}; list runs with `lockgate runs`")
 
     def go(bus: Any, announce: Any) -> Any:
-        return api.resume(record["id"], executor=executor, concurrency=concurrency,
-                          project=project, bus=bus, handle_signals=True, on_start=announce,
-                          on_changed=lambda msg: sys.stderr.write(f"note: {msg}\n"))
+        return api.resume(
+            record["id"],
+            executor=executor,
+            concurrency=concurrency,
+            project=project,
+            bus=bus,
+            handle_signals=True,
+            on_start=announce,
+            on_changed=lambda msg: sys.stderr.write(f"note: {msg}\n"),
+        )
 
     _run_and_report(record["pipeline_id"], [], json_out, go)
 
@@ -210,9 +229,14 @@ def list_(json_out: JsonOpt = False) -> None:
     if json_out:
         doc = {
             "pipelines": [
-                {"id": p.id, "file": p.file, "tasks": len(p.tasks), "schedule": p.schedule,
-                 "last_run": (last[p.id]["id"] if p.id in last else None),
-                 "last_state": (last[p.id]["state"] if p.id in last else None)}
+                {
+                    "id": p.id,
+                    "file": p.file,
+                    "tasks": len(p.tasks),
+                    "schedule": p.schedule,
+                    "last_run": (last[p.id]["id"] if p.id in last else None),
+                    "last_state": (last[p.id]["state"] if p.id in last else None),
+                }
                 for p in found.pipelines.values()
             ],
             "errors": [str(e) for e in found.errors],
@@ -225,7 +249,9 @@ def list_(json_out: JsonOpt = False) -> None:
 
         console = _console()
         if not found.pipelines and not found.errors:
-            console.print(f"no pipelines in {project.pipelines_dir} (create one, or run `lockgate init`)")
+            console.print(
+                f"no pipelines in {project.pipelines_dir} (create one, or run `lockgate init`)"
+            )
         if found.pipelines:
             table = Table(box=None, pad_edge=False)
             for col in ("pipeline", "tasks", "schedule", "last run", "state", "file"):
@@ -233,8 +259,12 @@ def list_(json_out: JsonOpt = False) -> None:
             for p in found.pipelines.values():
                 lr = last.get(p.id)
                 table.add_row(
-                    p.id, str(len(p.tasks)), p.schedule or "-",
-                    time.strftime("%Y-%m-%d %H:%M", time.localtime(lr["created_at"])) if lr else "-",
+                    p.id,
+                    str(len(p.tasks)),
+                    p.schedule or "-",
+                    time.strftime("%Y-%m-%d %H:%M", time.localtime(lr["created_at"]))
+                    if lr
+                    else "-",
                     state_text(lr["state"]) if lr else "-",
                     os.path.relpath(p.file, project.root) if p.file else "-",
                 )
@@ -246,7 +276,9 @@ def list_(json_out: JsonOpt = False) -> None:
 
 @app.command()
 def show(
-    pipeline: Annotated[str, typer.Argument(metavar="PIPELINE", help="A pipeline id or file path.")],
+    pipeline: Annotated[
+        str, typer.Argument(metavar="PIPELINE", help="A pipeline id or file path.")
+    ],
 ) -> None:
     """Show a pipeline's graph, tasks and settings."""
     from rich.table import Table
@@ -255,8 +287,10 @@ def show(
     pipe = _load(pipeline, project)
     console = _console()
     where = f"{_shown_path(pipe.file)}:{pipe.line}" if pipe.file else "?"
-    console.print(f"[bold]{pipe.id}[/]  {len(pipe.tasks)} task(s)  schedule: {pipe.schedule or 'none'}"
-                  f"  defined at {where}")
+    console.print(
+        f"[bold]{pipe.id}[/]  {len(pipe.tasks)} task(s)  schedule: {pipe.schedule or 'none'}"
+        f"  defined at {where}"
+    )
     if pipe.description:
         console.print(pipe.description)
     if pipe.params:
@@ -268,21 +302,31 @@ def show(
     for depth, layer in enumerate(pipe.layers()):
         for tid in layer:
             t = pipe.tasks[tid]
-            changed = [f"{k}={getattr(t.settings, k)!r}" for k in t.settings.__slots__
-                       if getattr(t.settings, k) != getattr(defaults, k)]
+            changed = [
+                f"{k}={getattr(t.settings, k)!r}"
+                for k in t.settings.__slots__
+                if getattr(t.settings, k) != getattr(defaults, k)
+            ]
             if t.compensation:
                 changed.append(f"compensated by {t.compensation}")
             name = ("  " * depth) + ("└ " if depth else "") + tid
             if tid in pipe.compensations:
                 name = f"{tid} (compensation)"
-            table.add_row(name, "branch" if t.branch else t.kind.value, ", ".join(t.upstream) or "-",
-                          t.describe_action(), " ".join(str(c) for c in changed) or "-")
+            table.add_row(
+                name,
+                "branch" if t.branch else t.kind.value,
+                ", ".join(t.upstream) or "-",
+                t.describe_action(),
+                " ".join(str(c) for c in changed) or "-",
+            )
     console.print(table)
 
 
 @app.command()
 def runs(
-    pipeline: Annotated[str | None, typer.Option("--pipeline", help="Only this pipeline's runs.")] = None,
+    pipeline: Annotated[
+        str | None, typer.Option("--pipeline", help="Only this pipeline's runs.")
+    ] = None,
     state: Annotated[str | None, typer.Option("--state", help="Only runs in this state.")] = None,
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, max=10000, help="Show at most this many runs.")
@@ -301,8 +345,17 @@ def runs(
     rows = store.list_runs(pipeline_id=pipeline, state=state, limit=limit)
     store.close()
     if json_out:
-        keys = ("id", "pipeline_id", "state", "trigger", "executor", "created_at", "started_at",
-                "ended_at", "error")
+        keys = (
+            "id",
+            "pipeline_id",
+            "state",
+            "trigger",
+            "executor",
+            "created_at",
+            "started_at",
+            "ended_at",
+            "error",
+        )
         doc = [{("pipeline" if k == "pipeline_id" else k): r[k] for k in keys} for r in rows]
         sys.stdout.write(json.dumps({"runs": doc}) + "\n")
         return
@@ -320,9 +373,13 @@ def runs(
     for col in ("run", "pipeline", "state", "started", "took", "error"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        took = f"{r['ended_at'] - r['started_at']:.2f}s" if r["ended_at"] and r["started_at"] else "-"
+        took = (
+            f"{r['ended_at'] - r['started_at']:.2f}s" if r["ended_at"] and r["started_at"] else "-"
+        )
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"]))
-        table.add_row(r["id"], r["pipeline_id"], state_text(r["state"]), when, took, r["error"] or "")
+        table.add_row(
+            r["id"], r["pipeline_id"], state_text(r["state"]), when, took, r["error"] or ""
+        )
     _console().print(table)
 
 
@@ -330,9 +387,16 @@ def runs(
 def logs(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="A run id (or unique prefix).")],
     task_id: Annotated[str | None, typer.Argument(metavar="TASK", help="Only this task.")] = None,
-    attempt: Annotated[int | None, typer.Option(
-        "--attempt", "-a", min=1, help="Only this attempt (1 is the first; default: all, or the "
-        "latest when TASK is given).")] = None,
+    attempt: Annotated[
+        int | None,
+        typer.Option(
+            "--attempt",
+            "-a",
+            min=1,
+            help="Only this attempt (1 is the first; default: all, or the "
+            "latest when TASK is given).",
+        ),
+    ] = None,
 ) -> None:
     """Print the logs of a run's task attempts (stdout, stderr and logging)."""
     from lockgate import api
@@ -418,7 +482,7 @@ with pipeline("hello", description="A first pipeline", defaults={"retries": 1}) 
     extract >> transform >> load
 '''
 
-_CONFIG = '''# lockgate project settings. LOCKGATE_DB_URL overrides db_url.
+_CONFIG = """# lockgate project settings. LOCKGATE_DB_URL overrides db_url.
 [lockgate]
 pipelines = "pipelines"
 # db_url = "postgresql://user:password@localhost:5432/lockgate"
@@ -427,7 +491,7 @@ concurrency = 16
 
 [pools]
 # db = 4
-'''
+"""
 
 
 @app.command()

@@ -19,9 +19,16 @@ _SHOWN = {
     ev.TASK_CANCELLED: "cancelled",
 }
 _STYLE = {
-    "success": "green", "failed": "red", "upstream_failed": "red", "running": "cyan",
-    "queued": "blue", "up_for_retry": "yellow", "skipped": "bright_black", "cancelled": "magenta",
-    "lost": "red", "pending": "bright_black",
+    "success": "green",
+    "failed": "red",
+    "upstream_failed": "red",
+    "running": "cyan",
+    "queued": "blue",
+    "up_for_retry": "yellow",
+    "skipped": "bright_black",
+    "cancelled": "magenta",
+    "lost": "red",
+    "pending": "bright_black",
 }
 
 
@@ -79,8 +86,9 @@ class LiveProgress:
         self.started = time.time()
         self._lock = threading.Lock()
         self.console = Console(file=sys.__stdout__)
-        self.live = Live(console=self.console, refresh_per_second=8, transient=True,
-                         get_renderable=self._render)
+        self.live = Live(
+            console=self.console, refresh_per_second=8, transient=True, get_renderable=self._render
+        )
         self.live.start()
 
     def __call__(self, e: Event) -> None:
@@ -101,8 +109,9 @@ class LiveProgress:
         counts: dict[str, int] = {}
         for s in states.values():
             counts[s] = counts.get(s, 0) + 1
-        title = (f"{self.pipeline_id} · {time.time() - self.started:.1f}s · "
-                 + " ".join(f"{state_text(k)} {v}" for k, v in sorted(counts.items())))
+        title = f"{self.pipeline_id} · {time.time() - self.started:.1f}s · " + " ".join(
+            f"{state_text(k)} {v}" for k, v in sorted(counts.items())
+        )
         table = Table(title=title, title_justify="left", box=None, pad_edge=False)
         table.add_column("task")
         table.add_column("state")

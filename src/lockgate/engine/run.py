@@ -164,8 +164,11 @@ class RunEngine:
 
     def run(self) -> RunResult:
         started = time.time()
-        self._emit(ev.RUN_STARTED, state=RunState.RUNNING.value,
-                   data={"executor": self.executor.name, "params": self.params})
+        self._emit(
+            ev.RUN_STARTED,
+            state=RunState.RUNNING.value,
+            data={"executor": self.executor.name, "params": self.params},
+        )
         self.executor.start(self._inbox.put)
         try:
             self._initialize()
@@ -206,8 +209,12 @@ class RunEngine:
             if tid not in tasks:
                 continue
             self.attempts[tid] = prior.attempts
-            if prior.state in (TaskState.SUCCESS, TaskState.SKIPPED, TaskState.FAILED,
-                               TaskState.UPSTREAM_FAILED):
+            if prior.state in (
+                TaskState.SUCCESS,
+                TaskState.SKIPPED,
+                TaskState.FAILED,
+                TaskState.UPSTREAM_FAILED,
+            ):
                 self.state[tid] = prior.state
                 if prior.state is TaskState.SUCCESS:
                     self.results[tid] = prior.result_json
@@ -218,28 +225,41 @@ class RunEngine:
         # make them ready again
         for tid in self.pipeline.order:
             earlier = self._prior.get(tid)
-            if (earlier is not None and earlier.state in (TaskState.LOST, TaskState.UP_FOR_RETRY)
-                    and self.state[tid] is TaskState.PENDING
-                    and self.attempts[tid] >= tasks[tid].settings.retries + 1):
-                error = (f"attempt {self.attempts[tid]} was {earlier.state.value} "
-                         "and no retries are left")
-                self._final_failure(tid, self.attempts[tid], error,
-                                    {"error": error, "attempt_state": earlier.state.value})
+            if (
+                earlier is not None
+                and earlier.state in (TaskState.LOST, TaskState.UP_FOR_RETRY)
+                and self.state[tid] is TaskState.PENDING
+                and self.attempts[tid] >= tasks[tid].settings.retries + 1
+            ):
+                error = (
+                    f"attempt {self.attempts[tid]} was {earlier.state.value} "
+                    "and no retries are left"
+                )
+                self._final_failure(
+                    tid,
+                    self.attempts[tid],
+                    error,
+                    {"error": error, "attempt_state": earlier.state.value},
+                )
         for tid in finished:
             self._propagate(tid, self.state[tid])
         for tid in self.pipeline.order:
             earlier = self._prior.get(tid)
             if self.state[tid] is not TaskState.PENDING:
                 continue
-            interrupted = earlier is not None and earlier.state in (TaskState.LOST,
-                                                                    TaskState.UP_FOR_RETRY)
+            interrupted = earlier is not None and earlier.state in (
+                TaskState.LOST,
+                TaskState.UP_FOR_RETRY,
+            )
             task = tasks[tid]
             if tid in self.pipeline.compensations:
                 continue
             root = not task.upstream
             # `always` does not wait for upstream tasks, except those whose results it uses
-            eager = (task.settings.trigger_rule is TriggerRule.ALWAYS
-                     and self._verdict(task) is Verdict.RUN)
+            eager = (
+                task.settings.trigger_rule is TriggerRule.ALWAYS
+                and self._verdict(task) is Verdict.RUN
+            )
             if interrupted or root or eager:
                 self._make_ready(tid)
 
@@ -258,7 +278,11 @@ class RunEngine:
                 continue
             timeout = self._next_wakeup()
             try:
-                msg = inbox.get(timeout=timeout) if timeout is None or timeout > 0 else inbox.get_nowait()
+                msg = (
+                    inbox.get(timeout=timeout)
+                    if timeout is None or timeout > 0
+                    else inbox.get_nowait()
+                )
             except Empty:
                 msg = None
             if msg is not None:
@@ -333,7 +357,9 @@ class RunEngine:
     def _log_path(self, tid: str, attempt: int) -> str | None:
         if self.logs_dir is None:
             return None
-        return os.path.join(self.logs_dir, self.pipeline.id, self.run_id, tid, f"attempt-{attempt}.log")
+        return os.path.join(
+            self.logs_dir, self.pipeline.id, self.run_id, tid, f"attempt-{attempt}.log"
+        )
 
     def _start(self, tid: str) -> None:
         task = self.pipeline.tasks[tid]
@@ -342,14 +368,22 @@ class RunEngine:
         log_path = self._log_path(tid, attempt)
         failed = self._failure_for.get(tid)
         ctx = TaskContext(
-            self.run_id, self.pipeline.id, tid, attempt, self.params, log_path,
-            error=failed[1] if failed else None, failed_task=failed[0] if failed else None,
+            self.run_id,
+            self.pipeline.id,
+            tid,
+            attempt,
+            self.params,
+            log_path,
+            error=failed[1] if failed else None,
+            failed_task=failed[0] if failed else None,
         )
         try:
             item = self._work_item(task, attempt, ctx)
         except LookupError as exc:
             self.state[tid] = TaskState.RUNNING
-            self._emit(ev.TASK_STARTED, tid, attempt, TaskState.RUNNING.value, {"log_path": log_path})
+            self._emit(
+                ev.TASK_STARTED, tid, attempt, TaskState.RUNNING.value, {"log_path": log_path}
+            )
             self._release_pool(tid)
             self._final_failure(tid, attempt, f"cannot resolve inputs: {exc}")
             return
@@ -381,14 +415,30 @@ class RunEngine:
                 env[f"LOCKGATE_PARAM_{name.upper()}"] = _env_text(value)
             for name, value in task.env.items():
                 env[name] = _env_text(resolve(value))
-            return WorkItem(task.id, attempt, "shell", ctx, command=task.command, env=env,
-                            cwd=task.cwd, timeout=task.settings.timeout)
+            return WorkItem(
+                task.id,
+                attempt,
+                "shell",
+                ctx,
+                command=task.command,
+                env=env,
+                cwd=task.cwd,
+                timeout=task.settings.timeout,
+            )
         args = tuple(resolve(a) for a in task.args) if task.args else ()
         kwargs = {k: resolve(v) for k, v in task.kwargs.items()} if task.kwargs else {}
         return WorkItem(
-            task.id, attempt, "python", ctx, fn=task.fn, args=args, kwargs=kwargs,
-            wants_context=task.wants_context, timeout=task.settings.timeout,
-            result_max_bytes=self.result_max_bytes, pipeline_file=self.pipeline.file,
+            task.id,
+            attempt,
+            "python",
+            ctx,
+            fn=task.fn,
+            args=args,
+            kwargs=kwargs,
+            wants_context=task.wants_context,
+            timeout=task.settings.timeout,
+            result_max_bytes=self.result_max_bytes,
+            pipeline_file=self.pipeline.file,
         )
 
     # -- outcomes ---------------------------------------------------------------------------
@@ -408,13 +458,23 @@ class RunEngine:
                     return
             self.results[tid] = outcome.result_json
             self.errors[tid] = None  # an earlier attempt's error is not this task's
-            self._finish(tid, TaskState.SUCCESS, ev.TASK_SUCCEEDED, outcome.attempt,
-                         {**timing, "result_json": outcome.result_json})
+            self._finish(
+                tid,
+                TaskState.SUCCESS,
+                ev.TASK_SUCCEEDED,
+                outcome.attempt,
+                {**timing, "result_json": outcome.result_json},
+            )
             self._callbacks(task.on_success, tid, outcome.attempt, None)
         elif outcome.state == SKIPPED:
             self.errors[tid] = None
-            self._finish(tid, TaskState.SKIPPED, ev.TASK_SKIPPED, outcome.attempt,
-                         {**timing, "reason": outcome.error})
+            self._finish(
+                tid,
+                TaskState.SKIPPED,
+                ev.TASK_SKIPPED,
+                outcome.attempt,
+                {**timing, "reason": outcome.error},
+            )
         elif outcome.state in (FAILED, LOST):
             state = TaskState.LOST if outcome.state == LOST else TaskState.FAILED
             self._failed_attempt(tid, outcome.attempt, outcome.error or "failed", state, timing)
@@ -425,27 +485,47 @@ class RunEngine:
             chosen = [chosen]
         downstream = self.pipeline.downstream[tid]
         if not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen):
-            return f"branch task {tid!r} must return a task id or a list of task ids, got {chosen!r}"
+            return (
+                f"branch task {tid!r} must return a task id or a list of task ids, got {chosen!r}"
+            )
         unknown = [c for c in chosen if c not in downstream]
         if unknown:
-            return (f"branch task {tid!r} chose {', '.join(map(repr, unknown))}, which is not a "
-                    f"direct downstream task (choose from {', '.join(downstream)})")
+            return (
+                f"branch task {tid!r} chose {', '.join(map(repr, unknown))}, which is not a "
+                f"direct downstream task (choose from {', '.join(downstream)})"
+            )
         for down in downstream:
             if down not in chosen and self.state[down] is TaskState.PENDING:
-                self._finish(down, TaskState.SKIPPED, ev.TASK_SKIPPED, 0,
-                             {"reason": f"not chosen by branch {tid!r}"})
+                self._finish(
+                    down,
+                    TaskState.SKIPPED,
+                    ev.TASK_SKIPPED,
+                    0,
+                    {"reason": f"not chosen by branch {tid!r}"},
+                )
         return None
 
-    def _failed_attempt(self, tid: str, attempt: int, error: str, attempt_state: TaskState,
-                        timing: dict[str, float] | None = None) -> None:
+    def _failed_attempt(
+        self,
+        tid: str,
+        attempt: int,
+        error: str,
+        attempt_state: TaskState,
+        timing: dict[str, float] | None = None,
+    ) -> None:
         task = self.pipeline.tasks[tid]
         self.errors[tid] = error
         data = {**(timing or {}), "error": error, "attempt_state": attempt_state.value}
         if attempt < task.settings.retries + 1 and not self._cancelled:
             delay = retry_delay_for(task.settings, attempt, random.random())
             self.state[tid] = TaskState.UP_FOR_RETRY
-            self._emit(ev.TASK_RETRYING, tid, attempt, TaskState.UP_FOR_RETRY.value,
-                       {**data, "retry_in_s": delay})
+            self._emit(
+                ev.TASK_RETRYING,
+                tid,
+                attempt,
+                TaskState.UP_FOR_RETRY.value,
+                {**data, "retry_in_s": delay},
+            )
             self._callbacks(task.on_retry, tid, attempt, error)
             if delay <= 0:
                 self._make_ready(tid)
@@ -455,8 +535,9 @@ class RunEngine:
             return
         self._final_failure(tid, attempt, error, data)
 
-    def _final_failure(self, tid: str, attempt: int, error: str,
-                       data: dict[str, Any] | None = None) -> None:
+    def _final_failure(
+        self, tid: str, attempt: int, error: str, data: dict[str, Any] | None = None
+    ) -> None:
         task = self.pipeline.tasks[tid]
         self.errors[tid] = error
         self._finish(tid, TaskState.FAILED, ev.TASK_FAILED, attempt, data or {"error": error})
@@ -466,8 +547,9 @@ class RunEngine:
             self._failure_for[comp] = (tid, error)
             self._make_ready(comp)
 
-    def _finish(self, tid: str, state: TaskState, kind: str, attempt: int,
-                data: dict[str, Any] | None) -> None:
+    def _finish(
+        self, tid: str, state: TaskState, kind: str, attempt: int, data: dict[str, Any] | None
+    ) -> None:
         self.state[tid] = state
         self._emit(kind, tid, attempt, state.value, data)
         self._propagate(tid, state)
@@ -489,8 +571,13 @@ class RunEngine:
                     self._make_ready(down)
                 elif verdict is Verdict.SKIP:
                     self.state[down] = TaskState.SKIPPED
-                    self._emit(ev.TASK_SKIPPED, down, 0, TaskState.SKIPPED.value,
-                               {"reason": f"trigger rule {tasks[down].settings.trigger_rule.value}"})
+                    self._emit(
+                        ev.TASK_SKIPPED,
+                        down,
+                        0,
+                        TaskState.SKIPPED.value,
+                        {"reason": f"trigger rule {tasks[down].settings.trigger_rule.value}"},
+                    )
                     stack.append((down, TaskState.SKIPPED))
                 elif verdict is Verdict.UPSTREAM_FAILED:
                     self.state[down] = TaskState.UPSTREAM_FAILED
@@ -507,18 +594,32 @@ class RunEngine:
         return evaluate(rule, len(task.upstream), s, f, k)
 
     # -- callbacks, cancellation, the end ---------------------------------------------------
-    def _callbacks(self, callbacks: tuple[Any, ...], tid: str, attempt: int, error: str | None) -> None:
+    def _callbacks(
+        self, callbacks: tuple[Any, ...], tid: str, attempt: int, error: str | None
+    ) -> None:
         if not callbacks:
             return
-        ctx = TaskContext(self.run_id, self.pipeline.id, tid, attempt, self.params,
-                          self._log_path(tid, attempt), error=error)
+        ctx = TaskContext(
+            self.run_id,
+            self.pipeline.id,
+            tid,
+            attempt,
+            self.params,
+            self._log_path(tid, attempt),
+            error=error,
+        )
         for cb in callbacks:
             try:
                 cb(ctx)
             except Exception as exc:
                 name = getattr(cb, "__qualname__", repr(cb))
-                self._emit(ev.CALLBACK_FAILED, tid, attempt, None,
-                           {"callback": name, "error": f"{type(exc).__name__}: {exc}"})
+                self._emit(
+                    ev.CALLBACK_FAILED,
+                    tid,
+                    attempt,
+                    None,
+                    {"callback": name, "error": f"{type(exc).__name__}: {exc}"},
+                )
 
     def _cancel_all(self) -> None:
         self._cancelled = True
@@ -527,8 +628,13 @@ class RunEngine:
             self._running.pop(key)
             self.state[key[0]] = TaskState.CANCELLED
             self.errors[key[0]] = "run cancelled"
-            self._emit(ev.TASK_CANCELLED, key[0], key[1], TaskState.CANCELLED.value,
-                       {"error": "run cancelled", "attempt_state": TaskState.CANCELLED.value})
+            self._emit(
+                ev.TASK_CANCELLED,
+                key[0],
+                key[1],
+                TaskState.CANCELLED.value,
+                {"error": "run cancelled", "attempt_state": TaskState.CANCELLED.value},
+            )
         for tid, state in self.state.items():
             if state in (TaskState.PENDING, TaskState.QUEUED, TaskState.UP_FOR_RETRY):
                 self.state[tid] = TaskState.CANCELLED
@@ -541,8 +647,11 @@ class RunEngine:
         for tid, task_state in self.state.items():
             if task_state is TaskState.PENDING:  # untriggered compensation tasks
                 self.state[tid] = TaskState.SKIPPED
-                reason = ("not needed: the task it compensates did not fail"
-                          if tid in self._compensation_of else "never became ready")
+                reason = (
+                    "not needed: the task it compensates did not fail"
+                    if tid in self._compensation_of
+                    else "never became ready"
+                )
                 self._emit(ev.TASK_SKIPPED, tid, 0, TaskState.SKIPPED.value, {"reason": reason})
         if self._cancelled:
             state = RunState.CANCELLED
@@ -552,23 +661,37 @@ class RunEngine:
             state = RunState.SUCCESS
         ended = time.time()
         failed = [tid for tid, s in self.state.items() if s is TaskState.FAILED]
-        self._emit(ev.RUN_FINISHED, state=state.value,
-                   data={"failed_tasks": failed, "duration_s": ended - started})
+        self._emit(
+            ev.RUN_FINISHED,
+            state=state.value,
+            data={"failed_tasks": failed, "duration_s": ended - started},
+        )
         return RunResult(
             self.run_id,
             self.pipeline.id,
             state,
             {
-                tid: TaskSummary(tid, self.state[tid], self.attempts[tid], self.errors[tid],
-                                 self.results.get(tid))
+                tid: TaskSummary(
+                    tid,
+                    self.state[tid],
+                    self.attempts[tid],
+                    self.errors[tid],
+                    self.results.get(tid),
+                )
                 for tid in self.pipeline.tasks
             },
             started,
             ended,
         )
 
-    def _emit(self, kind: str, task_id: str | None = None, attempt: int = 0,
-              state: str | None = None, data: dict[str, Any] | None = None) -> None:
+    def _emit(
+        self,
+        kind: str,
+        task_id: str | None = None,
+        attempt: int = 0,
+        state: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
         self.bus.publish(Event(kind, self.run_id, time.time(), task_id, attempt, state, data))
 
 

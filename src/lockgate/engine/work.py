@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -89,7 +90,9 @@ def run_python(item: WorkItem, fn: Callable[..., Any]) -> Outcome:
             result = encode_result(value, item.task_id, item.result_max_bytes)
         except Skip as exc:
             log.write(f"task skipped: {exc}\n")
-            return Outcome(item.task_id, item.attempt, SKIPPED, None, str(exc), started, time.time())
+            return Outcome(
+                item.task_id, item.attempt, SKIPPED, None, str(exc), started, time.time()
+            )
         except BaseException as exc:  # the task's failure, whatever it is, is the task's outcome
             log.write(traceback.format_exc())
             return Outcome(
@@ -129,8 +132,15 @@ class ShellProcess:
                 log = open(log_path, "ab")  # noqa: SIM115
             with self._lock:
                 if self.killed_reason is not None:
-                    return Outcome(item.task_id, item.attempt, FAILED, None, self.killed_reason,
-                                   started, time.time())
+                    return Outcome(
+                        item.task_id,
+                        item.attempt,
+                        FAILED,
+                        None,
+                        self.killed_reason,
+                        started,
+                        time.time(),
+                    )
                 self.proc = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,
@@ -146,14 +156,23 @@ class ShellProcess:
                 self.kill(f"timed out after {item.timeout:g}s")
                 code = self.proc.wait()
         except OSError as exc:
-            return Outcome(item.task_id, item.attempt, FAILED, None,
-                           f"cannot start command {argv[0]!r}: {exc.strerror}", started, time.time())
+            return Outcome(
+                item.task_id,
+                item.attempt,
+                FAILED,
+                None,
+                f"cannot start command {argv[0]!r}: {exc.strerror}",
+                started,
+                time.time(),
+            )
         finally:
             if log is not None:
                 log.close()
         ended = time.time()
         if self.killed_reason is not None:
-            return Outcome(item.task_id, item.attempt, FAILED, None, self.killed_reason, started, ended)
+            return Outcome(
+                item.task_id, item.attempt, FAILED, None, self.killed_reason, started, ended
+            )
         if code == 0:
             return Outcome(item.task_id, item.attempt, SUCCESS, None, None, started, ended)
         if code < 0:
@@ -184,13 +203,13 @@ class ShellProcess:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
-def run_shell(item: WorkItem, register: Callable[[ShellProcess | None], None] | None = None) -> Outcome:
+def run_shell(
+    item: WorkItem, register: Callable[[ShellProcess | None], None] | None = None
+) -> Outcome:
     proc = ShellProcess(item)
     if register is not None:
         register(proc)

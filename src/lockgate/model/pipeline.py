@@ -64,7 +64,9 @@ class Pipeline:
             try:
                 check_schedule(self.schedule)
             except ValueError as exc:
-                raise DefinitionError(f"pipeline {self.id!r}: {exc}", self.file, self.line) from None
+                raise DefinitionError(
+                    f"pipeline {self.id!r}: {exc}", self.file, self.line
+                ) from None
         if self.max_active_tasks is not None and (
             not isinstance(self.max_active_tasks, int) or self.max_active_tasks < 1
         ):
@@ -89,11 +91,15 @@ class Pipeline:
         for tid, task in self.tasks.items():
             check_id("task", tid, task.file, task.line)
             if tid != task.id:
-                raise DefinitionError(f"task registered as {tid!r} has id {task.id!r}", task.file, task.line)
+                raise DefinitionError(
+                    f"task registered as {tid!r} has id {task.id!r}", task.file, task.line
+                )
             if task.kind is TaskKind.PYTHON and not callable(task.fn):
                 raise DefinitionError(f"task {tid!r} has no callable to run", task.file, task.line)
             if task.kind is TaskKind.SHELL and not task.command:
-                raise DefinitionError(f"shell task {tid!r} has an empty command", task.file, task.line)
+                raise DefinitionError(
+                    f"shell task {tid!r} has an empty command", task.file, task.line
+                )
             for up in task.upstream:
                 if up not in self.tasks:
                     raise DefinitionError(
@@ -111,7 +117,11 @@ class Pipeline:
                     f"task {tid!r} sets pool_slots without a pool", task.file, task.line
                 )
             pool = task.settings.pool
-            if pool is not None and pool in self.pools and task.settings.pool_slots > self.pools[pool]:
+            if (
+                pool is not None
+                and pool in self.pools
+                and task.settings.pool_slots > self.pools[pool]
+            ):
                 raise DefinitionError(
                     f"task {tid!r} needs {task.settings.pool_slots} slots of pool {pool!r}, "
                     f"which has only {self.pools[pool]}",
@@ -122,7 +132,9 @@ class Pipeline:
                 comp = task.compensation
                 if comp not in self.tasks:
                     raise DefinitionError(
-                        f"task {tid!r} names unknown compensation task {comp!r}", task.file, task.line
+                        f"task {tid!r} names unknown compensation task {comp!r}",
+                        task.file,
+                        task.line,
                     )
                 if comp == tid:
                     raise DefinitionError(
@@ -153,7 +165,9 @@ class Pipeline:
         for tid, task in self.tasks.items():
             if task.branch and not self.downstream[tid]:
                 raise DefinitionError(
-                    f"branch task {tid!r} has no downstream tasks to choose from", task.file, task.line
+                    f"branch task {tid!r} has no downstream tasks to choose from",
+                    task.file,
+                    task.line,
                 )
 
     def _topological_order(self) -> tuple[str, ...]:
@@ -191,7 +205,11 @@ class Pipeline:
 
     # -- queries ----------------------------------------------------------------------------
     def roots(self) -> list[str]:
-        return [tid for tid in self.order if not self.tasks[tid].upstream and tid not in self.compensations]
+        return [
+            tid
+            for tid in self.order
+            if not self.tasks[tid].upstream and tid not in self.compensations
+        ]
 
     def layers(self) -> list[list[str]]:
         """Tasks grouped by depth (longest path from a root), for display."""

@@ -29,9 +29,9 @@ def check_schedule(schedule: str) -> None:
         raise ValueError(
             f"schedule {schedule!r} must have 5 fields (minute hour day month weekday) or be a preset"
         )
-    from cronsim import CronSim, CronSimError
-
     from datetime import datetime
+
+    from cronsim import CronSim, CronSimError
 
     try:
         CronSim(expr, datetime(2000, 1, 1))

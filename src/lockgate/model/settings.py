@@ -67,7 +67,9 @@ def _coerce(name: str, value: Any) -> Any:
         if value is False:
             return 1.0
         if not isinstance(value, int | float) or value < 1:
-            raise ValueError(f"retry_backoff must be a number >= 1 (2 doubles each delay), got {value!r}")
+            raise ValueError(
+                f"retry_backoff must be a number >= 1 (2 doubles each delay), got {value!r}"
+            )
         return float(value)
     if name == "retry_jitter":
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
@@ -97,7 +99,11 @@ def check_setting_names(options: Mapping[str, Any], what: str) -> None:
     for key in options:
         if key not in SETTING_NAMES:
             hint = difflib.get_close_matches(key, SETTING_NAMES, n=1)
-            tip = f"; did you mean {hint[0]!r}?" if hint else f"; known settings: {', '.join(SETTING_NAMES)}"
+            tip = (
+                f"; did you mean {hint[0]!r}?"
+                if hint
+                else f"; known settings: {', '.join(SETTING_NAMES)}"
+            )
             raise ValueError(f"unknown {what} setting {key!r}{tip}")
 
 

@@ -18,8 +18,6 @@ class TaskKind(StrEnum):
     SHELL = "shell"
 
 
-
-
 @dataclass(frozen=True)
 class Task:
     """A unit of work. Python tasks call `fn(*args, **kwargs)`; shell tasks run `command`.

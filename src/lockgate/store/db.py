@@ -88,4 +88,6 @@ def check_writable_sqlite(url: str) -> None:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"cannot create the folder {folder!r} for the database: {exc.strerror}") from None
+        raise StoreError(
+            f"cannot create the folder {folder!r} for the database: {exc.strerror}"
+        ) from None

@@ -12,8 +12,14 @@ from lockgate.engine import events as ev
 from lockgate.engine.events import Event
 
 _ATTEMPT_EVENTS = frozenset(
-    {ev.TASK_STARTED, ev.TASK_SUCCEEDED, ev.TASK_FAILED, ev.TASK_RETRYING, ev.TASK_SKIPPED,
-     ev.TASK_CANCELLED}
+    {
+        ev.TASK_STARTED,
+        ev.TASK_SUCCEEDED,
+        ev.TASK_FAILED,
+        ev.TASK_RETRYING,
+        ev.TASK_SKIPPED,
+        ev.TASK_CANCELLED,
+    }
 )
 _TASK_EVENTS = _ATTEMPT_EVENTS | {ev.TASK_QUEUED, ev.TASK_UPSTREAM_FAILED, ev.TASK_LOST}
 _encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
@@ -73,7 +79,15 @@ def fold(batch: list[Event], now: float) -> Folded:
                 stored["result_bytes"] = len(result)
                 out.results.append((e.run_id, e.task_id, result, len(result)))
         out.events.append(
-            (e.run_id, e.ts, e.kind, e.task_id, e.attempt, e.state, _encode(stored) if stored else None)
+            (
+                e.run_id,
+                e.ts,
+                e.kind,
+                e.task_id,
+                e.attempt,
+                e.state,
+                _encode(stored) if stored else None,
+            )
         )
         kind = e.kind
         if kind in _TASK_EVENTS:
@@ -95,8 +109,16 @@ def fold(batch: list[Event], now: float) -> Folded:
                 arow = attempts.get(akey)
                 if arow is None:
                     # run_id, task_id, attempt, state, started_at, ended_at, error, log_path
-                    arow = attempts[akey] = [e.run_id, e.task_id, e.attempt, e.state,
-                                             None, None, None, None]
+                    arow = attempts[akey] = [
+                        e.run_id,
+                        e.task_id,
+                        e.attempt,
+                        e.state,
+                        None,
+                        None,
+                        None,
+                        None,
+                    ]
                 if kind == ev.TASK_STARTED:
                     arow[3] = e.state
                     arow[4] = e.ts

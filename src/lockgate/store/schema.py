@@ -79,7 +79,9 @@ task_attempts = Table(
 events = Table(
     "events",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("run_id", String(64), nullable=False),
     Column("ts", Float, nullable=False),
     Column("kind", String(32), nullable=False),

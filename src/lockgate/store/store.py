@@ -109,22 +109,41 @@ class Store:
             # Another process may insert the same version at the same moment (PostgreSQL
             # does not serialize writers as SQLite's BEGIN IMMEDIATE does): keep its row.
             conn.execute(
-                insert(t).values(
-                    pipeline_id=pipeline.id, hash=digest, file=pipeline.file,
-                    source=pipeline.source, created_at=time.time(),
-                ).on_conflict_do_nothing(index_elements=["pipeline_id", "hash"])
+                insert(t)
+                .values(
+                    pipeline_id=pipeline.id,
+                    hash=digest,
+                    file=pipeline.file,
+                    source=pipeline.source,
+                    created_at=time.time(),
+                )
+                .on_conflict_do_nothing(index_elements=["pipeline_id", "hash"])
             )
             return int(conn.execute(query).scalar_one())
 
-    def create_run(self, run_id: str, pipeline_id: str, version_id: int | None,
-                   params: dict[str, Any], executor: str, trigger: str = "manual") -> None:
+    def create_run(
+        self,
+        run_id: str,
+        pipeline_id: str,
+        version_id: int | None,
+        params: dict[str, Any],
+        executor: str,
+        trigger: str = "manual",
+    ) -> None:
         now = time.time()
         with self.engine.begin() as conn:
             conn.execute(
                 s.runs.insert().values(
-                    id=run_id, pipeline_id=pipeline_id, version_id=version_id, state="queued",
-                    params=json.dumps(params), executor=executor, trigger=trigger,
-                    created_at=now, owner=self._owner, heartbeat_at=now,
+                    id=run_id,
+                    pipeline_id=pipeline_id,
+                    version_id=version_id,
+                    state="queued",
+                    params=json.dumps(params),
+                    executor=executor,
+                    trigger=trigger,
+                    created_at=now,
+                    owner=self._owner,
+                    heartbeat_at=now,
                 )
             )
         self._active.add(run_id)
@@ -135,9 +154,15 @@ class Store:
 
         with self.engine.begin() as conn:
             conn.execute(
-                update(s.runs).where(s.runs.c.id == run_id).values(
-                    owner=self._owner, heartbeat_at=time.time(), state="queued", ended_at=None,
-                    error=None, executor=executor,
+                update(s.runs)
+                .where(s.runs.c.id == run_id)
+                .values(
+                    owner=self._owner,
+                    heartbeat_at=time.time(),
+                    state="queued",
+                    ended_at=None,
+                    error=None,
+                    executor=executor,
                 )
             )
         self._active.add(run_id)
@@ -156,7 +181,9 @@ class Store:
 
         with self.engine.begin() as conn:
             conn.execute(
-                update(s.runs).where(s.runs.c.id.in_(list(self._active))).values(heartbeat_at=time.time())
+                update(s.runs)
+                .where(s.runs.c.id.in_(list(self._active)))
+                .values(heartbeat_at=time.time())
             )
 
     # -- the event write path ---------------------------------------------------------------
@@ -192,8 +219,11 @@ class Store:
             rows = conn.execute(
                 select(r.c.id, r.c.owner, r.c.heartbeat_at).where(r.c.state.in_(ACTIVE_STATES))
             ).all()
-        dead = [row.id for row in rows
-                if row.owner != self._owner and not owner_alive(row.owner, row.heartbeat_at, now)]
+        dead = [
+            row.id
+            for row in rows
+            if row.owner != self._owner and not owner_alive(row.owner, row.heartbeat_at, now)
+        ]
         for run_id in dead:
             with self.engine.begin() as conn:
                 state = conn.execute(select(r.c.state, r.c.owner).where(r.c.id == run_id)).one()
@@ -205,22 +235,46 @@ class Store:
                         a.c.run_id == run_id, a.c.state.in_(("queued", "running"))
                     )
                 ).all()
-                conn.execute(update(a).where(a.c.run_id == run_id, a.c.state.in_(("queued", "running")))
-                             .values(state="lost", ended_at=now,
-                                     error="the process running this attempt died"))
-                conn.execute(update(t).where(t.c.run_id == run_id, t.c.state == "running")
-                             .values(state="lost", updated_at=now,
-                                     error="the process running this attempt died"))
+                conn.execute(
+                    update(a)
+                    .where(a.c.run_id == run_id, a.c.state.in_(("queued", "running")))
+                    .values(
+                        state="lost", ended_at=now, error="the process running this attempt died"
+                    )
+                )
+                conn.execute(
+                    update(t)
+                    .where(t.c.run_id == run_id, t.c.state == "running")
+                    .values(
+                        state="lost", updated_at=now, error="the process running this attempt died"
+                    )
+                )
                 host_pid = ":".join((state.owner or "?").split(":")[:2])
                 error = f"the process running this run ({host_pid}) died; `lockgate resume {run_id}` continues it"
                 conn.execute(update(r).where(r.c.id == run_id).values(state="lost", error=error))
                 rows_ = [
-                    {"run_id": run_id, "ts": now, "kind": ev.TASK_LOST, "task_id": x.task_id,
-                     "attempt": x.attempt, "state": "lost", "data": None}
+                    {
+                        "run_id": run_id,
+                        "ts": now,
+                        "kind": ev.TASK_LOST,
+                        "task_id": x.task_id,
+                        "attempt": x.attempt,
+                        "state": "lost",
+                        "data": None,
+                    }
                     for x in lost
                 ]
-                rows_.append({"run_id": run_id, "ts": now, "kind": ev.RUN_FINISHED, "task_id": None,
-                              "attempt": 0, "state": "lost", "data": json.dumps({"error": error})})
+                rows_.append(
+                    {
+                        "run_id": run_id,
+                        "ts": now,
+                        "kind": ev.RUN_FINISHED,
+                        "task_id": None,
+                        "attempt": 0,
+                        "state": "lost",
+                        "data": json.dumps({"error": error}),
+                    }
+                )
                 conn.execute(s.events.insert(), rows_)
         return dead
 
@@ -240,13 +294,18 @@ class Store:
         from sqlalchemy import select
 
         with self._read() as conn:
-            rows = conn.execute(
-                select(s.runs).where(s.runs.c.id.startswith(prefix, autoescape=True)).limit(2)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(s.runs).where(s.runs.c.id.startswith(prefix, autoescape=True)).limit(2)
+                )
+                .mappings()
+                .all()
+            )
         return dict(rows[0]) if len(rows) == 1 else None
 
-    def list_runs(self, pipeline_id: str | None = None, state: str | None = None,
-                  limit: int = 50) -> list[dict[str, Any]]:
+    def list_runs(
+        self, pipeline_id: str | None = None, state: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
         from sqlalchemy import select
 
         r = s.runs
@@ -263,7 +322,9 @@ class Store:
 
         t = s.task_runs
         with self._read() as conn:
-            return [dict(row) for row in conn.execute(select(t).where(t.c.run_id == run_id)).mappings()]
+            return [
+                dict(row) for row in conn.execute(select(t).where(t.c.run_id == run_id)).mappings()
+            ]
 
     def attempts(self, run_id: str, task_id: str | None = None) -> list[dict[str, Any]]:
         from sqlalchemy import select
@@ -287,8 +348,9 @@ class Store:
         from sqlalchemy import select
 
         e = s.events
-        query = (select(e).where(e.c.run_id == run_id, e.c.id > after_id)
-                 .order_by(e.c.id).limit(limit))
+        query = (
+            select(e).where(e.c.run_id == run_id, e.c.id > after_id).order_by(e.c.id).limit(limit)
+        )
         with self._read() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 

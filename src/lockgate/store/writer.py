@@ -7,6 +7,7 @@ decision 3). `flush()` blocks until everything published before it is committed.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -69,10 +70,8 @@ class EventWriter:
 
     def _beat(self) -> None:
         assert self._heartbeat is not None
-        try:
+        with contextlib.suppress(Exception):  # a missed heartbeat is retried at the next one
             self._heartbeat()
-        except Exception:  # a missed heartbeat is retried at the next one
-            pass
 
     def _persist(self, batch: list[Event]) -> None:
         # Retry a failing write a few times (a database restarting, a lock held too long);

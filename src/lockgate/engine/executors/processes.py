@@ -8,6 +8,7 @@ already separate processes and run from threads, as in the threads executor.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
@@ -81,18 +82,24 @@ class ProcessExecutor(Executor):
             self._shells.submit(item)
             return
         try:
-            payload = pickle.dumps((item.pipeline_file, _strip(item)), protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps(
+                (item.pipeline_file, _strip(item)), protocol=pickle.HIGHEST_PROTOCOL
+            )
             if item.pipeline_file is None:
                 raise ValueError("the pipeline was not loaded from a file")
         except Exception as exc:
             assert self._report is not None
             self._report(
                 Outcome(
-                    item.task_id, item.attempt, FAILED, None,
+                    item.task_id,
+                    item.attempt,
+                    FAILED,
+                    None,
                     f"task {item.task_id!r} cannot run in the processes executor: {exc}; "
                     "define the pipeline at module level in a file and pass picklable arguments "
                     "(or use --executor threads)",
-                    time.time(), time.time(),
+                    time.time(),
+                    time.time(),
                 )
             )
             return
@@ -130,9 +137,15 @@ class ProcessExecutor(Executor):
             code = worker.process.exitcode
             assert self._report is not None
             self._report(
-                Outcome(item.task_id, item.attempt, LOST, None,
-                        f"worker process died (exit code {code}) while running the task",
-                        time.time(), time.time())
+                Outcome(
+                    item.task_id,
+                    item.attempt,
+                    LOST,
+                    None,
+                    f"worker process died (exit code {code}) while running the task",
+                    time.time(),
+                    time.time(),
+                )
             )
 
     def cancel(self, key: tuple[str, int], reason: str) -> None:
@@ -150,10 +163,8 @@ class ProcessExecutor(Executor):
             workers = list(self._workers)
         for worker in workers:
             if worker.item is None:
-                try:
+                with contextlib.suppress(OSError):
                     worker.conn.send_bytes(b"")
-                except OSError:
-                    pass
             else:
                 worker.kill()
         for worker in workers:
@@ -197,9 +208,15 @@ def _worker_main(conn: Connection) -> None:
                     "define the pipeline at module level of its file (or use --executor threads)"
                 )
         except Exception as exc:
-            outcome = Outcome(item.task_id, item.attempt, FAILED, None,
-                              f"worker could not load task {item.task_id!r} from {file}: {exc}",
-                              time.time(), time.time())
+            outcome = Outcome(
+                item.task_id,
+                item.attempt,
+                FAILED,
+                None,
+                f"worker could not load task {item.task_id!r} from {file}: {exc}",
+                time.time(),
+                time.time(),
+            )
         else:
             outcome = run_python(item, fn)
         try:

@@ -24,7 +24,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float, nullable=False),
     )
     op.create_index(
-        "ix_pipeline_versions_pipeline_hash", "pipeline_versions", ["pipeline_id", "hash"], unique=True
+        "ix_pipeline_versions_pipeline_hash",
+        "pipeline_versions",
+        ["pipeline_id", "hash"],
+        unique=True,
     )
     op.create_table(
         "runs",
@@ -67,8 +70,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "events",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-                  autoincrement=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         sa.Column("run_id", sa.String(64), nullable=False),
         sa.Column("ts", sa.Float, nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
