@@ -244,7 +244,10 @@ def resume(
         results = db.results(run_id)
         prior = {
             row["task_id"]: PriorTask(
-                TaskState(row["state"]), row["attempts"] or 0, results.get(row["task_id"])
+                TaskState(row["state"]),
+                row["attempts"] or 0,
+                results.get(row["task_id"]),
+                row["error"],
             )
             for row in db.task_states(run_id)
         }

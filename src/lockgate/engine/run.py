@@ -50,6 +50,7 @@ class PriorTask:
     state: TaskState
     attempts: int
     result_json: str | None = None
+    error: str | None = None
 
 
 @dataclass(slots=True)
@@ -216,6 +217,7 @@ class RunEngine:
                 TaskState.UPSTREAM_FAILED,
             ):
                 self.state[tid] = prior.state
+                self.errors[tid] = prior.error
                 if prior.state is TaskState.SUCCESS:
                     self.results[tid] = prior.result_json
         # each recorded final state is counted once: propagation counts the tasks it decides
