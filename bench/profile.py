@@ -275,6 +275,12 @@ def analyse_pyspy(
         print(f"  {100 * n / total:5.1f}%  {name}")
 
 
+def _have_pyspy() -> bool:
+    import shutil
+
+    return bool(shutil.which("py-spy")) or Path(sys.executable).with_name("py-spy").exists()
+
+
 def run_under_pyspy(args: argparse.Namespace, runs: int) -> None:
     """Warm up in a child, attach py-spy to it, then let it do the measured runs."""
     import shutil
@@ -369,6 +375,12 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(2):  # warm-up: imports, schema creation, first-run caches
         b.run(pipe, store=not args.no_store)
     walls: list[float] = []
+    if args.tool == "pyspy" and not _have_pyspy():
+        print(
+            "py-spy is not installed (pip install py-spy into the venv); using cProfile",
+            file=sys.stderr,
+        )
+        args.tool = "cprofile"
     if args.tool == "pyspy":
         b.cleanup()
         run_under_pyspy(args, runs)

@@ -10,6 +10,7 @@ import secrets
 import signal
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -35,11 +36,27 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
+_STORES: OrderedDict[str, Store] = OrderedDict()
+_STORES_LOCK = threading.Lock()
+_STORES_KEPT = 4
+
+
 def open_store(project: Project) -> Store:
-    """Open the project's metadata DB and mark runs whose process died as lost."""
+    """The project's metadata DB, after marking runs whose process died as lost.
+
+    Stores are kept open per database URL (a few at most), so a process that runs many
+    pipelines pays for connecting and checking the schema once."""
     from lockgate.store.store import Store
 
-    store = Store(project.db_url)
+    url = project.db_url
+    with _STORES_LOCK:
+        store = _STORES.get(url)
+        if store is None:
+            store = Store(url)
+            _STORES[url] = store
+            while len(_STORES) > _STORES_KEPT:
+                _STORES.popitem(last=False)[1].close()
+        _STORES.move_to_end(url)
     store.recover_lost()
     return store
 
@@ -145,12 +162,10 @@ def run(
         logs_dir=str(project.logs_dir),
         result_max_bytes=project.result_max_bytes,
     )
-    owned_store = store is True
     db: Store | None = open_store(project) if store is True else (store or None)
     return _drive(
         engine,
         db,
-        owned_store,
         handle_signals,
         on_start,
         create=lambda s: s.create_run(
@@ -162,7 +177,6 @@ def run(
 def _drive(
     engine: RunEngine,
     db: Store | None,
-    owned_store: bool,
     handle_signals: bool,
     on_start: Callable[[str], None] | None,
     create: Callable[[Store], None],
@@ -188,8 +202,6 @@ def _drive(
         finally:
             if db is not None:
                 db.release_run(engine.run_id)
-                if owned_store:
-                    db.close()
 
 
 def resume(
@@ -268,7 +280,6 @@ def resume(
         return _drive(
             engine,
             db,
-            False,
             handle_signals,
             on_start,
             create=lambda s: s.claim_run(run_id, ex.name),

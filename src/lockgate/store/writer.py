@@ -51,16 +51,23 @@ class EventWriter:
 
     def _loop(self) -> None:
         while True:
+            beat = False
             with self._cond:
-                while not self._buf and not self._closing:
-                    if not self._cond.wait(timeout=HEARTBEAT_S) and self._heartbeat:
-                        self._beat()
-                if not self._buf and self._closing:
-                    return
-                urgent = self._urgent or self._closing or len(self._buf) >= self._max_batch
-            if not urgent:
-                time.sleep(self._interval)  # let a group of events gather
-            with self._cond:
+                if not self._buf and not self._closing:
+                    beat = not self._cond.wait(timeout=HEARTBEAT_S)
+                if not self._buf:
+                    if self._closing:
+                        return
+                    if beat and self._heartbeat:
+                        self._beat()  # an idle run still shows it is alive
+                    continue
+                # let a group of events gather, unless someone waits for them (flush)
+                deadline = time.monotonic() + self._interval
+                while not (self._urgent or self._closing or len(self._buf) >= self._max_batch):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(timeout=left)
                 batch, self._buf = self._buf, []
                 self._urgent = False
             self._persist(batch)
