@@ -133,6 +133,9 @@ class RunEngine:
         self.capacity = min(limits)
         self.pools = {**(pools or {}), **pipeline.pools}
         self.logs_dir = logs_dir
+        self._log_prefix = (
+            None if logs_dir is None else os.path.join(logs_dir, pipeline.id, run_id) + os.sep
+        )
         self.result_max_bytes = result_max_bytes
         self._prior = dict(prior or {})
         tasks = pipeline.tasks
@@ -287,10 +290,14 @@ class RunEngine:
                 )
             except Empty:
                 msg = None
-            if msg is not None:
+            while msg is not None:  # handle everything already reported before dispatching
                 self._handle(msg)
                 if self._cancelled:
                     return
+                try:
+                    msg = inbox.get_nowait()
+                except Empty:
+                    msg = None
             if self._deadlines or self._timers:
                 self._fire_due()
 
@@ -357,11 +364,8 @@ class RunEngine:
                 self._ready.appendleft(waiting.pop())
 
     def _log_path(self, tid: str, attempt: int) -> str | None:
-        if self.logs_dir is None:
-            return None
-        return os.path.join(
-            self.logs_dir, self.pipeline.id, self.run_id, tid, f"attempt-{attempt}.log"
-        )
+        prefix = self._log_prefix
+        return None if prefix is None else f"{prefix}{tid}{os.sep}attempt-{attempt}.log"
 
     def _start(self, tid: str) -> None:
         task = self.pipeline.tasks[tid]

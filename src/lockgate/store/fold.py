@@ -22,6 +22,7 @@ _ATTEMPT_EVENTS = frozenset(
     }
 )
 _TASK_EVENTS = _ATTEMPT_EVENTS | {ev.TASK_QUEUED, ev.TASK_UPSTREAM_FAILED, ev.TASK_LOST}
+_COLUMN_FIELDS = frozenset({"result_json", "log_path", "started_at", "ended_at"})
 _encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
@@ -71,10 +72,11 @@ def fold(batch: list[Event], now: float) -> Folded:
     tasks, attempts = out.tasks, out.attempts
     for e in batch:
         data = e.data
-        stored = data
-        if data is not None and "result_json" in data:
-            result = data["result_json"]
-            stored = {k: v for k, v in data.items() if k != "result_json"}
+        stored = None
+        if data is not None:
+            # fields that have columns in task_attempts/results are not repeated in the event
+            stored = {k: v for k, v in data.items() if k not in _COLUMN_FIELDS}
+            result = data.get("result_json")
             if result is not None:
                 stored["result_bytes"] = len(result)
                 out.results.append((e.run_id, e.task_id, result, len(result)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from lockgate.engine.events import Event
@@ -19,23 +20,25 @@ HEARTBEAT_S = 10.0
 
 
 class EventWriter:
-    """A bus subscriber that persists events with `write(batch)` in a background thread."""
+    """A bus subscriber that persists events with `write(batch)` in a background thread.
+
+    Publishing is a deque append; the writer is woken only when it is idle, so a busy run
+    costs the engine thread no lock per event.
+    """
 
     def __init__(
         self,
         write: Callable[[list[Event]], None],
         heartbeat: Callable[[], None] | None = None,
         interval: float = 0.004,
-        max_batch: int = 5000,
     ) -> None:
         self._write = write
         self._heartbeat = heartbeat
         self._interval = interval
-        self._max_batch = max_batch
         self._cond = threading.Condition()
-        self._buf: list[Event] = []
-        self._published = 0
-        self._written = 0
+        self._buf: deque[Event] = deque()
+        self._idle = False
+        self._inflight = False
         self._urgent = False
         self._closing = False
         self._error: BaseException | None = None
@@ -43,37 +46,42 @@ class EventWriter:
         self._thread.start()
 
     def __call__(self, event: Event) -> None:
-        with self._cond:
-            self._buf.append(event)
-            self._published += 1
-            if len(self._buf) == 1 or len(self._buf) >= self._max_batch:
+        self._buf.append(event)
+        if self._idle:
+            with self._cond:
                 self._cond.notify_all()
 
     def _loop(self) -> None:
+        buf = self._buf
+        cond = self._cond
         while True:
             beat = False
-            with self._cond:
-                if not self._buf and not self._closing:
-                    beat = not self._cond.wait(timeout=HEARTBEAT_S)
-                if not self._buf:
-                    if self._closing:
-                        return
-                    if beat and self._heartbeat:
-                        self._beat()  # an idle run still shows it is alive
-                    continue
-                # let a group of events gather, unless someone waits for them (flush)
-                deadline = time.monotonic() + self._interval
-                while not (self._urgent or self._closing or len(self._buf) >= self._max_batch):
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cond.wait(timeout=left)
-                batch, self._buf = self._buf, []
-                self._urgent = False
+            with cond:
+                self._idle = True
+                while not buf and not self._closing and not beat:
+                    beat = not cond.wait(timeout=HEARTBEAT_S)
+                self._idle = False
+                if not buf and self._closing:
+                    return
+                if buf:
+                    # let a group of events gather, unless someone waits for them (flush)
+                    deadline = time.monotonic() + self._interval
+                    while not (self._urgent or self._closing):
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        cond.wait(timeout=left)
+                    self._urgent = False
+                    self._inflight = True
+            if not self._inflight:
+                if beat and self._heartbeat:
+                    self._beat()  # an idle run still shows it is alive
+                continue
+            batch = [buf.popleft() for _ in range(len(buf))]
             self._persist(batch)
-            with self._cond:
-                self._written += len(batch)
-                self._cond.notify_all()
+            with cond:
+                self._inflight = False
+                cond.notify_all()
 
     def _beat(self) -> None:
         assert self._heartbeat is not None
@@ -99,10 +107,9 @@ class EventWriter:
         """Wait until every event published so far is committed; raise if writing failed."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            target = self._published
             self._urgent = True
             self._cond.notify_all()
-            while self._written < target and self._error is None:
+            while (self._buf or self._inflight) and self._error is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise StoreError("timed out waiting for the metadata database to commit events")

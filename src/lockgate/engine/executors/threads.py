@@ -1,4 +1,8 @@
-"""The threads executor (the default): a pool of worker threads in the engine's process."""
+"""The threads executor (the default): worker threads in the engine's process.
+
+Worker threads are shared by every threads executor of the process and outlive a run, so a
+process that runs many pipelines (tests, the scheduler, a notebook) starts them once.
+"""
 
 from __future__ import annotations
 
@@ -9,35 +13,28 @@ from lockgate.engine.executors.base import Executor
 from lockgate.engine.work import ShellProcess, WorkItem, run_python
 
 
-class ThreadExecutor(Executor):
-    """Runs attempts on daemon threads. A shell attempt that is cancelled has its process group
-    killed; a Python attempt cannot be stopped inside a thread, so it is abandoned (its result
-    ignored) and a fresh thread takes its place so capacity is not lost."""
+class _WorkerPool:
+    """Daemon threads that run (executor, item) pairs; grows to the concurrency asked for."""
 
-    name = "threads"
-
-    def __init__(self, concurrency: int) -> None:
-        super().__init__(concurrency)
-        self._queue: SimpleQueue[WorkItem | None] = SimpleQueue()
+    def __init__(self) -> None:
+        self._queue: SimpleQueue[tuple[ThreadExecutor, WorkItem]] = SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
         self._idle = 0
-        self._shells: dict[tuple[str, int], ShellProcess] = {}
-        self._running: set[tuple[str, int]] = set()
-        self._abandoned: set[tuple[str, int]] = set()
-        self._killers: list[threading.Thread] = []
-        self._closed = False
 
-    def submit(self, item: WorkItem) -> None:
+    def submit(self, executor: ThreadExecutor, item: WorkItem) -> None:
         with self._lock:
-            self._running.add(item.key)
-            if item.kind == "shell":
-                self._shells[item.key] = ShellProcess(item)
             if self._idle == 0:
                 self._spawn()
             else:
                 self._idle -= 1
-        self._queue.put(item)
+        self._queue.put((executor, item))
+
+    def replace_one(self) -> None:
+        """Add a thread for one that is stuck in an abandoned attempt."""
+        with self._lock:
+            self._spawn()
+            self._idle += 1
 
     def _spawn(self) -> None:
         self._threads += 1
@@ -45,34 +42,63 @@ class ThreadExecutor(Executor):
         threading.Thread(target=self._work, name=name, daemon=True).start()
 
     def _work(self) -> None:
-        report = self._report
-        assert report is not None
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            key = item.key
-            shell = self._shells.get(key)
-            if shell is not None:
-                outcome = shell.run()
-            elif key in self._abandoned:
-                outcome = None  # cancelled before it started
-            else:
-                assert item.fn is not None
-                outcome = run_python(item, item.fn)
+            executor, item = self._queue.get()
+            abandoned = executor._execute(item)
             with self._lock:
-                self._running.discard(key)
-                self._shells.pop(key, None)
-                abandoned = key in self._abandoned
-                self._abandoned.discard(key)
-                if abandoned and shell is None:  # a replacement thread took this one's place
+                if abandoned:  # a replacement thread took this one's place
                     self._threads -= 1
-                else:
-                    self._idle += 1
-            if abandoned and shell is None:
-                return
-            if outcome is not None:
-                report(outcome)
+                    return
+                self._idle += 1
+
+
+_POOL = _WorkerPool()
+
+
+class ThreadExecutor(Executor):
+    """Runs attempts on worker threads. A shell attempt that is cancelled has its process
+    group killed; a Python attempt cannot be stopped inside a thread, so it is abandoned (its
+    result ignored) and a fresh thread takes its place so capacity is not lost."""
+
+    name = "threads"
+
+    def __init__(self, concurrency: int) -> None:
+        super().__init__(concurrency)
+        self._lock = threading.Lock()
+        self._shells: dict[tuple[str, int], ShellProcess] = {}
+        self._running: set[tuple[str, int]] = set()
+        self._abandoned: set[tuple[str, int]] = set()
+        self._killers: list[threading.Thread] = []
+
+    def submit(self, item: WorkItem) -> None:
+        with self._lock:
+            self._running.add(item.key)
+            if item.kind == "shell":
+                self._shells[item.key] = ShellProcess(item)
+        _POOL.submit(self, item)
+
+    def _execute(self, item: WorkItem) -> bool:
+        """Run one item in the calling worker thread; True if the thread must now retire."""
+        key = item.key
+        shell = self._shells.get(key)
+        if shell is not None:
+            outcome = shell.run()
+        elif key in self._abandoned:
+            outcome = None  # cancelled before it started
+        else:
+            assert item.fn is not None
+            outcome = run_python(item, item.fn)
+        with self._lock:
+            self._running.discard(key)
+            self._shells.pop(key, None)
+            abandoned = key in self._abandoned
+            self._abandoned.discard(key)
+        if abandoned:
+            return shell is None
+        if outcome is not None:
+            assert self._report is not None
+            self._report(outcome)
+        return False
 
     def cancel(self, key: tuple[str, int], reason: str) -> None:
         with self._lock:
@@ -81,22 +107,16 @@ class ThreadExecutor(Executor):
             shell = self._shells.get(key)
             if shell is None:
                 self._abandoned.add(key)
-                self._spawn()
-                self._idle += 1
             else:
                 killer = threading.Thread(target=shell.kill, args=(reason,), daemon=True)
                 self._killers.append(killer)
-        if shell is not None:
+        if shell is None:
+            _POOL.replace_one()
+        else:
             killer.start()
 
     def shutdown(self) -> None:
         with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            count = self._threads
-            killers = list(self._killers)
+            killers, self._killers = self._killers, []
         for killer in killers:
             killer.join()
-        for _ in range(count):
-            self._queue.put(None)
