@@ -9,6 +9,7 @@ already separate processes and run from threads, as in the threads executor.
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import os
 import pickle
@@ -23,20 +24,30 @@ from lockgate.engine.executors.base import Executor
 from lockgate.engine.executors.threads import ThreadExecutor
 from lockgate.engine.work import FAILED, LOST, Outcome, WorkItem
 
+_PRELOAD = ["lockgate.engine.executors.processes", "lockgate.authoring.discovery"]
 
+
+@functools.cache
 def _context() -> Any:
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    """forkserver where available: workers fork from a server that has lockgate imported
+    already (and lives as long as this process), so a new worker is ready in milliseconds."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        return ctx
+    return multiprocessing.get_context("spawn")
 
 
 class _Worker:
-    def __init__(self, ctx: Any, owner: ProcessExecutor) -> None:
-        self.owner = owner
+    """One worker process and the thread that reads its outcomes."""
+
+    def __init__(self, ctx: Any) -> None:
         parent, child = ctx.Pipe(duplex=True)
         self.conn: Connection = parent
         self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True)
         self.process.start()
         child.close()
+        self.owner: ProcessExecutor | None = None
         self.item: WorkItem | None = None
         self.killed = False
         self.reader = threading.Thread(target=self._read, daemon=True, name="lockgate-proc-reader")
@@ -47,9 +58,14 @@ class _Worker:
             try:
                 outcome = self.conn.recv()
             except (EOFError, OSError):
-                self.owner._worker_died(self)
+                _POOL.forget(self)
+                owner = self.owner
+                if owner is not None:
+                    owner._worker_died(self)
                 return
-            self.owner._worker_done(self, outcome)
+            owner = self.owner
+            if owner is not None:
+                owner._worker_done(self, outcome)
 
     def kill(self) -> None:
         self.killed = True
@@ -61,16 +77,56 @@ class _Worker:
                 self.process.kill()
 
 
+class _ProcessPool:
+    """Idle worker processes shared by every processes executor of this process, so that a
+    process running many pipelines starts its workers (and loads pipeline files) once."""
+
+    MAX_IDLE = 16
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: deque[_Worker] = deque()
+
+    def acquire(self, owner: ProcessExecutor) -> _Worker:
+        with self._lock:
+            worker = None
+            while self._idle and worker is None:
+                candidate = self._idle.popleft()
+                if candidate.process.is_alive():
+                    worker = candidate
+        if worker is None:
+            worker = _Worker(_context())
+        worker.owner = owner
+        return worker
+
+    def release(self, worker: _Worker) -> None:
+        worker.owner = None
+        worker.item = None
+        with self._lock:
+            if worker.killed:
+                return
+            if len(self._idle) < self.MAX_IDLE:
+                self._idle.append(worker)
+                return
+        with contextlib.suppress(OSError):
+            worker.conn.send_bytes(b"")  # asks the worker to exit
+
+    def forget(self, worker: _Worker) -> None:
+        with self._lock:
+            if worker in self._idle:
+                self._idle.remove(worker)
+
+
+_POOL = _ProcessPool()
+
+
 class ProcessExecutor(Executor):
     name = "processes"
 
     def __init__(self, concurrency: int) -> None:
         super().__init__(concurrency)
-        self._ctx = _context()
         self._lock = threading.Lock()
-        self._idle: deque[_Worker] = deque()
-        self._workers: set[_Worker] = set()
-        self._by_key: dict[tuple[str, int], _Worker] = {}
+        self._busy: dict[tuple[str, int], _Worker] = {}
         self._shells = ThreadExecutor(concurrency)
 
     def start(self, report: Any) -> None:
@@ -103,37 +159,31 @@ class ProcessExecutor(Executor):
                 )
             )
             return
-        with self._lock:
-            worker = self._idle.popleft() if self._idle else None
-        if worker is None:
-            worker = _Worker(self._ctx, self)
-            with self._lock:
-                self._workers.add(worker)
+        worker = _POOL.acquire(self)
         worker.item = item
         with self._lock:
-            self._by_key[item.key] = worker
-        worker.conn.send_bytes(payload)
+            self._busy[item.key] = worker
+        try:
+            worker.conn.send_bytes(payload)
+        except OSError:  # it died while idle
+            worker.killed = True
+            self._worker_died(worker)
 
     def _worker_done(self, worker: _Worker, outcome: Outcome) -> None:
         with self._lock:
-            if worker.item is not None:
-                self._by_key.pop(worker.item.key, None)
-            worker.item = None
-            if not worker.killed:  # a worker cancelled just as it finished is dying: no reuse
-                self._idle.append(worker)
+            mine = self._busy.pop((outcome.task_id, outcome.attempt), None) is worker
+        if not mine:  # cancelled meanwhile: the worker is being killed
+            return
+        _POOL.release(worker)
         assert self._report is not None
         self._report(outcome)
 
     def _worker_died(self, worker: _Worker) -> None:
         worker.process.join(timeout=5)
+        item = worker.item
         with self._lock:
-            self._workers.discard(worker)
-            if worker in self._idle:
-                self._idle.remove(worker)
-            item = worker.item
-            if item is not None:
-                self._by_key.pop(item.key, None)
-        if item is not None and not worker.killed:
+            mine = item is not None and self._busy.pop(item.key, None) is worker
+        if mine and item is not None:
             code = worker.process.exitcode
             assert self._report is not None
             self._report(
@@ -151,26 +201,19 @@ class ProcessExecutor(Executor):
     def cancel(self, key: tuple[str, int], reason: str) -> None:
         self._shells.cancel(key, reason)
         with self._lock:
-            worker = self._by_key.pop(key, None)
-            if worker is not None:
-                worker.killed = True
+            worker = self._busy.pop(key, None)
         if worker is not None:
             worker.kill()
 
     def shutdown(self) -> None:
+        """Idle workers stay in the shared pool; any still busy (abandoned) are killed."""
         self._shells.shutdown()
         with self._lock:
-            workers = list(self._workers)
-        for worker in workers:
-            if worker.item is None:
-                with contextlib.suppress(OSError):
-                    worker.conn.send_bytes(b"")
-            else:
-                worker.kill()
-        for worker in workers:
+            busy, self._busy = list(self._busy.values()), {}
+        for worker in busy:
+            worker.kill()
+        for worker in busy:
             worker.process.join(timeout=2)
-            if worker.process.is_alive():
-                worker.kill()
 
 
 def _strip(item: WorkItem) -> WorkItem:
