@@ -18,7 +18,7 @@ from lockgate.authoring.discovery import load_file
 from lockgate.config import Project
 from lockgate.engine import events as ev
 from lockgate.engine.events import Event, EventBus
-from lockgate.errors import StoreError
+from lockgate.errors import NotFoundError, StoreError
 from lockgate.model.pipeline import Pipeline
 from lockgate.store import schema as s
 from lockgate.store.store import Store
@@ -441,8 +441,9 @@ def test_list_runs_and_find_run_by_prefix(open_store: Callable[[], Store]) -> No
     assert store.find_run(ids[1])["id"] == ids[1]  # type: ignore[index]
     assert store.find_run("20261102")["id"] == ids[2]  # type: ignore[index]
     assert store.find_run("20261101T100000-aaaab")["id"] == ids[1]  # type: ignore[index]
-    assert store.find_run("20261101T100000-aaaa") is None  # ambiguous
-    assert store.find_run("2026110") is None  # ambiguous
+    for ambiguous in ("20261101T100000-aaaa", "2026110"):
+        with pytest.raises(NotFoundError, match="matches several runs"):
+            store.find_run(ambiguous)
     assert store.find_run("nope") is None
     # LIKE wildcards in what the user typed are literal characters, not patterns
     assert store.find_run("20261103T080000_") is None

@@ -154,7 +154,7 @@ class RunEngine:
         self._timer_seq = 0
         self._inbox: SimpleQueue[Any] = SimpleQueue()
         self._cancelled = False
-        self._failure_for: dict[str, tuple[str, str | None]] = {}
+        self._failure_for: dict[str, tuple[str | None, str | None]] = {}
         self._compensation_of = {
             t.compensation: tid for tid, t in tasks.items() if t.compensation is not None
         }
@@ -367,22 +367,27 @@ class RunEngine:
         prefix = self._log_prefix
         return None if prefix is None else f"{prefix}{tid}{os.sep}attempt-{attempt}.log"
 
-    def _start(self, tid: str) -> None:
-        task = self.pipeline.tasks[tid]
-        attempt = self.attempts[tid] + 1
-        self.attempts[tid] = attempt
-        log_path = self._log_path(tid, attempt)
-        failed = self._failure_for.get(tid)
-        ctx = TaskContext(
+    def _context(
+        self, tid: str, attempt: int, error: str | None = None, failed_task: str | None = None
+    ) -> TaskContext:
+        return TaskContext(
             self.run_id,
             self.pipeline.id,
             tid,
             attempt,
             self.params,
-            log_path,
-            error=failed[1] if failed else None,
-            failed_task=failed[0] if failed else None,
+            self._log_path(tid, attempt),
+            error=error,
+            failed_task=failed_task,
         )
+
+    def _start(self, tid: str) -> None:
+        task = self.pipeline.tasks[tid]
+        attempt = self.attempts[tid] + 1
+        self.attempts[tid] = attempt
+        failed_task, error = self._failure_for.get(tid, (None, None))
+        ctx = self._context(tid, attempt, error, failed_task)
+        log_path = ctx.log_path
         try:
             item = self._work_item(task, attempt, ctx)
         except LookupError as exc:
@@ -605,15 +610,7 @@ class RunEngine:
     ) -> None:
         if not callbacks:
             return
-        ctx = TaskContext(
-            self.run_id,
-            self.pipeline.id,
-            tid,
-            attempt,
-            self.params,
-            self._log_path(tid, attempt),
-            error=error,
-        )
+        ctx = self._context(tid, attempt, error)
         for cb in callbacks:
             try:
                 cb(ctx)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.engine import events as ev
 from lockgate.engine.events import Event
-from lockgate.errors import StoreError
+from lockgate.errors import NotFoundError, StoreError
 from lockgate.store import schema as s
 from lockgate.store.db import READONLY, check_writable_sqlite, create_db_engine, safe_url
 from lockgate.store.fold import fold, statements
@@ -301,7 +301,11 @@ class Store:
                 .mappings()
                 .all()
             )
-        return dict(rows[0]) if len(rows) == 1 else None
+        if len(rows) > 1:
+            raise NotFoundError(
+                f"run id prefix {prefix!r} matches several runs; give more of the id"
+            )
+        return dict(rows[0]) if rows else None
 
     def list_runs(
         self, pipeline_id: str | None = None, state: str | None = None, limit: int = 50
