@@ -6,8 +6,10 @@ The CLI is a thin layer over these; they are public for use from Python too.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import signal
+import sys
 import tempfile
 import threading
 from collections import OrderedDict
@@ -111,8 +113,17 @@ def _cancel_on_signals(engine: RunEngine, enabled: bool) -> Iterator[None]:
         yield
         return
 
+    pressed = 0
+
     def handler(signum: int, frame: Any) -> None:
-        engine.cancel()
+        nonlocal pressed
+        pressed += 1
+        if pressed == 1:
+            engine.cancel()
+            if engine.executor.inline:
+                sys.stderr.write("cancelling: Ctrl-C again to interrupt the running task\n")
+        elif engine.executor.inline:
+            raise KeyboardInterrupt  # interrupts the task running in this thread
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -174,6 +185,20 @@ def run(
     )
 
 
+def _make_log_folder(engine: RunEngine) -> None:
+    """Fail before the run starts, not task by task, when logs cannot be written."""
+    if engine.logs_dir is None:
+        return
+    folder = os.path.join(engine.logs_dir, engine.pipeline.id, engine.run_id)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the log folder {folder}: {exc.strerror}; fix its permissions or set "
+            "`logs` in lockgate.toml"
+        ) from None
+
+
 def _drive(
     engine: RunEngine,
     db: Store | None,
@@ -183,6 +208,7 @@ def _drive(
 ) -> RunResult:
     from lockgate.engine.logcapture import install
 
+    _make_log_folder(engine)
     writer = None
     try:
         if db is not None:
@@ -295,10 +321,9 @@ def test_task(
     inputs: Mapping[str, Any] | None = None,
     params: Mapping[str, Any] | None = None,
     executor: str | Executor = "inline",
-    logs_dir: str | None = None,
-) -> tuple[RunResult, Path | None]:
+) -> tuple[RunResult, str | None]:
     """Run one task alone, nothing recorded. `inputs` give the results of its upstream tasks
-    by task id. Returns the result and the attempt's log file."""
+    by task id. Returns the result and the text of the attempt's log."""
     pipe = to_pipeline(pipeline)
     if task_id not in pipe.tasks:
         raise NotFoundError(
@@ -319,28 +344,31 @@ def test_task(
             f"give it with --input {missing[0]}=JSON"
         )
     tasks = {u: replace(pipe.tasks[u], upstream=(), compensation=None) for u in task.upstream}
-    tasks[task_id] = replace(task, compensation=None)
+    # alone, a branch task has nothing to choose from: it runs as a plain task and its
+    # result (the ids it chose) is shown
+    tasks[task_id] = replace(task, compensation=None, branch=False)
     alone = Pipeline(id=pipe.id, tasks=tasks, params=pipe.params, pools=pipe.pools, file=pipe.file)
     prior = {u: PriorTask(TaskState.SUCCESS, 0, json.dumps(inputs.get(u))) for u in task.upstream}
     project = Project.load()
-    logs = logs_dir or tempfile.mkdtemp(prefix="lockgate-test-")
-    engine = RunEngine(
-        alone,
-        run_id=f"test-{secrets.token_hex(3)}",
-        executor=_executor(executor, project, 1),
-        params=coerce_params(pipe, params),
-        pools=project.pools,
-        logs_dir=logs,
-        result_max_bytes=project.result_max_bytes,
-        prior=prior,
-    )
     from lockgate.engine.logcapture import install
 
     install()
-    result = engine.run()
-    attempts = result.tasks[task_id].attempts
-    log = Path(logs, pipe.id, engine.run_id, task_id, f"attempt-{attempts}.log")
-    return result, (log if log.is_file() else None)
+    with tempfile.TemporaryDirectory(prefix="lockgate-test-") as logs:
+        engine = RunEngine(
+            alone,
+            run_id=f"test-{secrets.token_hex(3)}",
+            executor=_executor(executor, project, 1),
+            params=coerce_params(pipe, params),
+            pools=project.pools,
+            logs_dir=logs,
+            result_max_bytes=project.result_max_bytes,
+            prior=prior,
+        )
+        result = engine.run()
+        attempts = result.tasks[task_id].attempts
+        log = Path(logs, pipe.id, engine.run_id, task_id, f"attempt-{attempts}.log")
+        text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else None
+    return result, text
 
 
 __all__ = [

@@ -123,7 +123,7 @@ USER_ERRORS = {
     "logs unknown task": (["logs", "{hello}", "nope"], "error: run {hello} has no attempt of task"),
     "logs unknown attempt": (
         ["logs", "{hello}", "load", "--attempt", "3"],
-        "error: task load has no attempt 3 in run {hello}",
+        "error: task 'load' has no attempt 3 in run {hello}",
     ),
     "test missing input": (
         ["test", "data", "total"],
@@ -292,7 +292,7 @@ def test_show(proj: Path):
     assert lines[1:3] == ["Sums numbers.", "params: limit=10"]
     assert re.search(r"^extract +python +- +extract\(\) +- *$", done.out, re.M), done
     assert re.search(
-        r"^  └ total +python +extract +total\(\) +retries=2 timeout=10\.0 *$", done.out, re.M
+        r"^  total +python +extract +total\(\) +retries=2 timeout=10\.0 *$", done.out, re.M
     ), done
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from lockgate import pipeline, shell, task
 from lockgate.config import Project
-from lockgate.errors import ConfigError, DefinitionError
+from lockgate.errors import DefinitionError
 from lockgate.model.states import RunState, TaskState
 
 from .helpers import wait_until
@@ -181,10 +181,10 @@ def test_pool_slots_are_released_by_failures_and_timeouts(run_pipeline) -> None:
         assert result.tasks[f"after{i}"].state is TaskState.SUCCESS
 
 
-def test_undefined_pool_is_a_config_error(run_pipeline) -> None:
+def test_undefined_pool_is_a_definition_error(run_pipeline) -> None:
     with pipeline("nopool") as p:
         task(lambda: 1).override(id="a", pool="gpu")()
-    with pytest.raises(ConfigError, match="pool 'gpu', which is not defined"):
+    with pytest.raises(DefinitionError, match="pool 'gpu', which is not defined"):
         run_pipeline(p)
 
 
@@ -192,7 +192,7 @@ def test_too_many_slots_for_a_project_pool(tmp_path, run_pipeline) -> None:
     (tmp_path / "lockgate.toml").write_text("[pools]\ngpu = 1\n")
     with pipeline("toomany") as p:
         task(lambda: 1).override(id="a", pool="gpu", pool_slots=2)()
-    with pytest.raises(ConfigError, match="needs 2 slots of pool 'gpu', which has only 1"):
+    with pytest.raises(DefinitionError, match="needs 2 slots of pool 'gpu', which has only 1"):
         run_pipeline(p, project=Project.load(tmp_path))
 
 

@@ -8,6 +8,7 @@ and `a >> b` an ordering one. Outside a pipeline, a `@task` function is a plain 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import inspect
 import os
@@ -96,6 +97,16 @@ class TaskRef:
 
     def __repr__(self) -> str:
         return f"TaskRef({self.task_id!r})"
+
+    def _not_yet(self, *_: Any) -> Any:
+        raise DefinitionError(
+            f"the result of task {self.task_id!r} is only known when the run reaches it: pass it "
+            "to another task as an argument (or to a shell task through env=), do not format it "
+            "into a string or test it here",
+            *_caller_location(),
+        )
+
+    __str__ = __format__ = __bool__ = __iter__ = _not_yet
 
 
 def _as_refs(value: Any, builder: PipelineBuilder) -> list[TaskRef]:
@@ -310,6 +321,17 @@ class PipelineBuilder:
         return f"PipelineBuilder({self.id!r}, tasks={len(self._tasks)})"
 
 
+_PIPELINE_OPTIONS = (
+    "description",
+    "tags",
+    "schedule",
+    "params",
+    "defaults",
+    "max_active_tasks",
+    "pools",
+)
+
+
 def pipeline(id: str | None = None, **options: Any) -> Any:
     """Start a pipeline: `with pipeline("id", ...) as p:` or decorate a function with `@pipeline`.
 
@@ -318,6 +340,15 @@ def pipeline(id: str | None = None, **options: Any) -> Any:
     if callable(id):  # bare @pipeline
         return pipeline()(id)
     file, line = _caller_location()
+    for key in options:
+        if key not in _PIPELINE_OPTIONS:
+            hint = difflib.get_close_matches(key, _PIPELINE_OPTIONS, n=1)
+            tip = (
+                f"; did you mean {hint[0]!r}?"
+                if hint
+                else f"; known: {', '.join(_PIPELINE_OPTIONS)}"
+            )
+            raise DefinitionError(f"unknown pipeline option {key!r}{tip}", file, line)
 
     class _Factory:
         def __enter__(self) -> PipelineBuilder:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -72,7 +73,8 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False)
+    # piped output (CI logs, `make demo`) is not cut to 80 columns: ids must stay copyable
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _load(ref: str, project: Project) -> Any:
@@ -274,6 +276,12 @@ def list_(json_out: JsonOpt = False) -> None:
     raise typer.Exit(2 if found.errors else 0)
 
 
+def _setting_text(value: Any) -> str:
+    from enum import Enum
+
+    return str(value.value) if isinstance(value, Enum) else repr(value)
+
+
 @app.command()
 def show(
     pipeline: Annotated[
@@ -303,13 +311,13 @@ def show(
         for tid in layer:
             t = pipe.tasks[tid]
             changed = [
-                f"{k}={getattr(t.settings, k)!r}"
+                f"{k}={_setting_text(getattr(t.settings, k))}"
                 for k in t.settings.__slots__
                 if getattr(t.settings, k) != getattr(defaults, k)
             ]
             if t.compensation:
                 changed.append(f"compensated by {t.compensation}")
-            name = ("  " * depth) + ("└ " if depth else "") + tid
+            name = ("  " * depth) + tid  # indented by depth; "after" names the upstreams
             if tid in pipe.compensations:
                 name = f"{tid} (compensation)"
             table.add_row(
@@ -371,7 +379,7 @@ def runs(
         return
     table = Table(box=None, pad_edge=False)
     for col in ("run", "pipeline", "state", "started", "took", "error"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col != "error")
     for r in rows:
         took = (
             f"{r['ended_at'] - r['started_at']:.2f}s" if r["ended_at"] and r["started_at"] else "-"
@@ -414,7 +422,8 @@ def logs(
     if attempt is not None:
         rows = [r for r in rows if r["attempt"] == attempt]
         if not rows:
-            fail(f"task {task_id or '?'} has no attempt {attempt} in run {record['id']}")
+            what = f"task {task_id!r}" if task_id else "no task"
+            fail(f"{what} has no attempt {attempt} in run {record['id']}")
     elif task_id is not None:
         rows = rows[-1:]
     out = sys.stdout
@@ -460,7 +469,7 @@ def test_(
     params = api.coerce_params(pipe, _pairs(param, "--param"), from_text=True)
     result, log = api.test_task(pipe, task, inputs=inputs, params=params, executor=executor)
     if log is not None:
-        sys.stdout.write(log.read_text(encoding="utf-8", errors="replace"))
+        sys.stdout.write(log)
     summary = result.tasks[task]
     sys.stdout.write(f"{task}: {summary.state.value}")
     if summary.error:
@@ -606,6 +615,14 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except BrokenPipeError:  # `lockgate ... | head`: the reader left; say nothing more
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        sys.exit(141)
+    except OSError as exc:  # a full disk, a read-only or missing folder, a permission
+        where = f" ({exc.filename})" if exc.filename else ""
+        sys.stderr.write(f"error: {exc.strerror or exc}{where}: free space or fix the path\n")
+        sys.exit(2)
     except Exception as exc:
         if isinstance(exc, _click_exception_type()):  # usage errors: bad option, missing argument
             message = exc.format_message().strip()  # type: ignore[attr-defined]

@@ -43,10 +43,17 @@ class PlainProgress:
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self._started: dict[str, float] = {}
+        self._closed = False
 
     def __call__(self, e: Event) -> None:
         if e.kind == ev.TASK_STARTED and e.task_id:
             self._started[e.task_id] = e.ts
+            return
+        if e.kind == ev.CALLBACK_FAILED and e.data:
+            self._write(
+                f"warning: callback {e.data.get('callback')} of task {e.task_id} failed: "
+                f"{e.data.get('error')} (traceback in its log)\n"
+            )
             return
         label = _SHOWN.get(e.kind)
         if label is None or e.task_id is None:
@@ -63,8 +70,16 @@ class PlainProgress:
             detail = f"  {data['reason']}"
         attempt = f" #{e.attempt}" if e.attempt > 1 else ""
         timing = f" {took:.2f}s" if e.attempt else ""
-        self.out.write(f"{clock} {label:<15} {e.task_id}{attempt}{timing}{detail}\n")
-        self.out.flush()
+        self._write(f"{clock} {label:<15} {e.task_id}{attempt}{timing}{detail}\n")
+
+    def _write(self, line: str) -> None:
+        if self._closed:
+            return
+        try:
+            self.out.write(line)
+            self.out.flush()
+        except BrokenPipeError:  # `lockgate run ... | head`: stop printing, keep running
+            self._closed = True
 
     def stop(self) -> None:
         pass

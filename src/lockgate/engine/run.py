@@ -12,6 +12,7 @@ import json
 import os
 import random
 import time
+import traceback
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,8 +23,10 @@ from lockgate.engine import events as ev
 from lockgate.engine.context import TaskContext
 from lockgate.engine.events import Event, EventBus
 from lockgate.engine.executors.base import Executor
+from lockgate.engine.logcapture import capture
 from lockgate.engine.rules import Verdict, evaluate
 from lockgate.engine.work import FAILED, LOST, SKIPPED, SUCCESS, Outcome, WorkItem
+from lockgate.errors import DefinitionError
 from lockgate.model.pipeline import Pipeline
 from lockgate.model.refs import ParamRef, TaskOutput
 from lockgate.model.settings import retry_delay_for
@@ -183,28 +186,32 @@ class RunEngine:
 
     # -- set-up -----------------------------------------------------------------------------
     def _check_references(self) -> None:
-        from lockgate.errors import ConfigError
-
         for task in self.pipeline.tasks.values():
             for value in (*task.args, *task.kwargs.values(), *task.env.values()):
                 if isinstance(value, ParamRef) and value.name not in self.params:
-                    raise ConfigError(
+                    raise DefinitionError(
                         f"task {task.id!r} uses param {value.name!r}, which is not a param of "
-                        f"pipeline {self.pipeline.id!r}; declare it in the pipeline's params"
+                        f"pipeline {self.pipeline.id!r}; declare it in the pipeline's params",
+                        task.file,
+                        task.line,
                     )
         for name in self.pools:
             self._pool_wait.setdefault(name, deque())
         for task in self.pipeline.tasks.values():
             pool = task.settings.pool
             if pool is not None and pool not in self.pools:
-                raise ConfigError(
+                raise DefinitionError(
                     f"task {task.id!r} uses pool {pool!r}, which is not defined; define it in "
-                    "lockgate.toml [pools] or in the pipeline's pools"
+                    "lockgate.toml [pools] or in the pipeline's pools",
+                    task.file,
+                    task.line,
                 )
             if pool is not None and task.settings.pool_slots > self.pools[pool]:
-                raise ConfigError(
+                raise DefinitionError(
                     f"task {task.id!r} needs {task.settings.pool_slots} slots of pool {pool!r}, "
-                    f"which has only {self.pools[pool]}"
+                    f"which has only {self.pools[pool]}",
+                    task.file,
+                    task.line,
                 )
 
     def _initialize(self) -> None:
@@ -612,9 +619,16 @@ class RunEngine:
             return
         ctx = self._context(tid, attempt, error)
         for cb in callbacks:
-            try:
-                cb(ctx)
-            except Exception as exc:
+            # a callback's output (print, logging, ctx.log) goes to the attempt's log
+            with capture(ctx.log_path) as log:
+                try:
+                    cb(ctx)
+                    exc = None
+                except Exception as raised:
+                    exc = raised
+                    log.write(f"callback {getattr(cb, '__qualname__', cb)!r} failed:\n")
+                    log.write(traceback.format_exc())
+            if exc is not None:
                 name = getattr(cb, "__qualname__", repr(cb))
                 self._emit(
                     ev.CALLBACK_FAILED,

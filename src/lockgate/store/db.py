@@ -33,6 +33,11 @@ def create_db_engine(url: str) -> Engine:
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     url = normalize_url(url)
+    if url.startswith("sqlite") and url.rstrip("/") in ("sqlite:", "sqlite:///:memory:"):
+        raise ConfigError(
+            f"an in-memory SQLite database ({url!r}) cannot hold lockgate's state: every "
+            "connection would see an empty one; use a file, e.g. sqlite:///.lockgate/lockgate.db"
+        )
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from lockgate.engine.executors.base import Executor
-from lockgate.engine.work import ShellProcess, WorkItem, run_python, run_shell
+from lockgate.engine.work import FAILED, SUCCESS, ShellProcess, WorkItem, run_python, run_shell
 
 
 class InlineExecutor(Executor):
@@ -28,6 +28,14 @@ class InlineExecutor(Executor):
         else:
             assert item.fn is not None
             outcome = run_python(item, item.fn)
+            took = outcome.ended_at - outcome.started_at
+            if item.timeout is not None and took > item.timeout and outcome.state == SUCCESS:
+                outcome.state = FAILED
+                outcome.result_json = None
+                outcome.error = (
+                    f"timed out after {item.timeout:g}s (it ran {took:.1f}s: the inline executor "
+                    "cannot stop a Python task, so it is failed when it ends)"
+                )
         self._report(outcome)
 
     def _register(self, shell: ShellProcess | None) -> None:
