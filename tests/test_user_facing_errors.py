@@ -1,0 +1,94 @@
+"""Behaviour found by trying lockgate as a new user: each case fails clearly, or is captured."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+import lockgate
+from lockgate import pipeline, shell, task
+from lockgate.config import Project
+from lockgate.errors import ConfigError, DefinitionError
+from lockgate.store.db import create_db_engine
+
+
+def test_inline_executor_fails_a_python_task_that_ran_past_its_timeout(project: Project) -> None:
+    @task(timeout=0.2)
+    def slow() -> str:
+        time.sleep(0.4)
+        return "late"
+
+    with pipeline("slow_inline") as p:
+        slow()
+    result = lockgate.run(p, store=False, executor="inline", project=project)
+    summary = result.tasks["slow"]
+    assert summary.state.value == "failed"
+    assert summary.error is not None and summary.error.startswith("timed out after 0.2s")
+    assert summary.result_json is None
+
+
+def test_callback_output_and_failures_go_to_the_attempt_log(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def chatty(ctx: lockgate.TaskContext) -> None:
+        print("CALLBACK SAYS HI")
+        ctx.log.info("callback logged")
+
+    def broken(ctx: lockgate.TaskContext) -> None:
+        raise RuntimeError("callback bug")
+
+    @task(on_success=[chatty, broken])
+    def work() -> int:
+        return 1
+
+    with pipeline("callbacks_log") as p:
+        work()
+    result = lockgate.run(p, store=False, project=project)
+    assert result.ok
+    assert "CALLBACK SAYS HI" not in capsys.readouterr().out
+    log = next(project.logs_dir.rglob("attempt-1.log")).read_text()
+    assert "CALLBACK SAYS HI" in log and "callback logged" in log
+    assert "RuntimeError: callback bug" in log
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_in_memory_sqlite_is_refused_up_front(url: str) -> None:
+    with pytest.raises(ConfigError, match="in-memory SQLite"):
+        create_db_engine(url)
+
+
+def test_formatting_a_task_result_into_a_command_is_a_definition_error() -> None:
+    @task
+    def value() -> int:
+        return 1
+
+    with pytest.raises(DefinitionError, match="only known when the run reaches it"):  # noqa: SIM117
+        with pipeline("fmt"):
+            r = value()
+            shell("show", f"echo {r}")
+
+
+def test_unknown_pipeline_option_suggests_the_right_one() -> None:
+    with pytest.raises(
+        DefinitionError, match="unknown pipeline option 'schedul'; did you mean 'schedule'"
+    ):  # noqa: E501
+        pipeline("x", schedul="@daily")
+
+
+def test_unwritable_log_folder_fails_before_any_task(project: Project, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    project.logs_dir = blocker / "logs"
+    ran: list[int] = []
+
+    @task
+    def work() -> None:
+        ran.append(1)
+
+    with pipeline("nologs") as p:
+        work()
+    with pytest.raises(ConfigError, match="cannot create the log folder"):
+        lockgate.run(p, store=False, project=project)
+    assert ran == []
