@@ -14,8 +14,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_REVISION = "0001"
-"""The Alembic head this code expects; checked on open without importing Alembic."""
+from lockgate.store.ddl import SCHEMA_REVISION  # noqa: E402,F401  (re-exported)
 
 metadata = MetaData()
 

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 from lockgate.engine import events as ev
 from lockgate.engine.events import Event
 from lockgate.errors import NotFoundError, StoreError
-from lockgate.store import schema as s
-from lockgate.store.db import READONLY, check_writable_sqlite, create_db_engine, safe_url
+from lockgate.store.db import create_db_engine, safe_url
+from lockgate.store.dbapi import Database
 from lockgate.store.fold import fold, statements
 from lockgate.store.writer import EventWriter
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Engine
 
     from lockgate.model.pipeline import Pipeline
 
@@ -58,19 +58,31 @@ def owner_alive(owner: str | None, heartbeat_at: float | None, now: float) -> bo
     return start == "?" or _process_start(pid) == start
 
 
+_RUN_COLUMNS = (
+    'id, pipeline_id, version_id, state, params, executor, "trigger", created_at, started_at, '
+    "ended_at, owner, heartbeat_at, error"
+)
+_DIED = "the process running this attempt died"
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
 class Store:
-    """Access to the metadata database. One per process; thread-safe."""
+    """Access to the metadata database. One per process and URL; thread-safe.
+
+    Runtime reads and writes are plain SQL through the DBAPI (`store/dbapi.py`); `engine`
+    gives an SQLAlchemy engine for migrations and inspection, created only when asked for."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        if url.startswith("sqlite"):
-            check_writable_sqlite(url)
-        self.engine: Engine = create_db_engine(url)
-        self.dialect = self.engine.dialect.name
         from lockgate.store.migrate import ensure_schema
 
+        self.url = url
+        self.db = Database(url)
+        self.dialect = self.db.dialect
         try:
-            ensure_schema(self.engine)
+            ensure_schema(self.db)
         except StoreError:
             raise
         except Exception as exc:
@@ -80,46 +92,45 @@ class Store:
             ) from None
         self._owner = process_owner()
         self._active: set[str] = set()
-        self._sql = statements("%s" if self.dialect == "postgresql" else "?")
+        self._sql = statements(self.db.placeholder)
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """An SQLAlchemy engine on the same database (imports SQLAlchemy on first use)."""
+        if self._engine is None:
+            self._engine = create_db_engine(self.url)
+        return self._engine
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.db.close()
+        if self._engine is not None:
+            self._engine.dispose()
 
-    # -- connections ------------------------------------------------------------------------
-    def _read(self) -> Connection:
-        return self.engine.connect().execution_options(**READONLY)
+    def _rows(self, query: str, *params: Any) -> list[dict[str, Any]]:
+        return self.db.rows(query, params)
 
     # -- pipelines and runs -----------------------------------------------------------------
     def record_version(self, pipeline: Pipeline) -> int:
         """The id of this definition's version row, created on first sight."""
-        from sqlalchemy import select
-
         digest = pipeline.fingerprint()
-        t = s.pipeline_versions
-        query = select(t.c.id).where(t.c.pipeline_id == pipeline.id, t.c.hash == digest)
-        with self._read() as conn:
-            found = conn.execute(query).scalar()
+        query = "SELECT id FROM pipeline_versions WHERE pipeline_id = ? AND hash = ?"
+        found = self.db.scalar(query, (pipeline.id, digest))
         if found is not None:
             return int(found)
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        with self.engine.begin() as conn:
+        db = self.db
+        with db.transaction() as cur:
             # Another process may insert the same version at the same moment (PostgreSQL
             # does not serialize writers as SQLite's BEGIN IMMEDIATE does): keep its row.
-            conn.execute(
-                insert(t)
-                .values(
-                    pipeline_id=pipeline.id,
-                    hash=digest,
-                    file=pipeline.file,
-                    source=pipeline.source,
-                    created_at=time.time(),
-                )
-                .on_conflict_do_nothing(index_elements=["pipeline_id", "hash"])
+            cur.execute(
+                db.sql(
+                    "INSERT INTO pipeline_versions (pipeline_id, hash, file, source, created_at) "
+                    f"VALUES ({_marks(5)}) ON CONFLICT (pipeline_id, hash) DO NOTHING"
+                ),
+                (pipeline.id, digest, pipeline.file, pipeline.source, time.time()),
             )
-            return int(conn.execute(query).scalar_one())
+            cur.execute(db.sql(query), (pipeline.id, digest))
+            return int(cur.fetchone()[0])
 
     def create_run(
         self,
@@ -131,39 +142,38 @@ class Store:
         trigger: str = "manual",
     ) -> None:
         now = time.time()
-        with self.engine.begin() as conn:
-            conn.execute(
-                s.runs.insert().values(
-                    id=run_id,
-                    pipeline_id=pipeline_id,
-                    version_id=version_id,
-                    state="queued",
-                    params=json.dumps(params),
-                    executor=executor,
-                    trigger=trigger,
-                    created_at=now,
-                    owner=self._owner,
-                    heartbeat_at=now,
-                )
+        db = self.db
+        with db.transaction() as cur:
+            cur.execute(
+                db.sql(
+                    'INSERT INTO runs (id, pipeline_id, version_id, state, params, executor, "trigger", '
+                    f"created_at, owner, heartbeat_at) VALUES ({_marks(10)})"
+                ),
+                (
+                    run_id,
+                    pipeline_id,
+                    version_id,
+                    "queued",
+                    json.dumps(params),
+                    executor,
+                    trigger,
+                    now,
+                    self._owner,
+                    now,
+                ),
             )
         self._active.add(run_id)
 
     def claim_run(self, run_id: str, executor: str) -> None:
         """Take over an interrupted run (resume): this process becomes its owner."""
-        from sqlalchemy import update
-
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(s.runs)
-                .where(s.runs.c.id == run_id)
-                .values(
-                    owner=self._owner,
-                    heartbeat_at=time.time(),
-                    state="queued",
-                    ended_at=None,
-                    error=None,
-                    executor=executor,
-                )
+        db = self.db
+        with db.transaction() as cur:
+            cur.execute(
+                db.sql(
+                    "UPDATE runs SET owner = ?, heartbeat_at = ?, state = 'queued', ended_at = NULL, "
+                    "error = NULL, executor = ? WHERE id = ?"
+                ),
+                (self._owner, time.time(), executor, run_id),
             )
         self._active.add(run_id)
 
@@ -172,18 +182,19 @@ class Store:
 
     def writer(self) -> EventWriter:
         """A group-commit subscriber for the event bus."""
-        return EventWriter(self.write_events, heartbeat=self.heartbeat)
+        return EventWriter(
+            self.write_events, heartbeat=self.heartbeat, on_exit=self.db.close_thread
+        )
 
     def heartbeat(self) -> None:
-        if not self._active:
+        active = list(self._active)
+        if not active:
             return
-        from sqlalchemy import update
-
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(s.runs)
-                .where(s.runs.c.id.in_(list(self._active)))
-                .values(heartbeat_at=time.time())
+        db = self.db
+        with db.transaction() as cur:
+            cur.execute(
+                db.sql(f"UPDATE runs SET heartbeat_at = ? WHERE id IN ({_marks(len(active))})"),
+                (time.time(), *active),
             )
 
     # -- the event write path ---------------------------------------------------------------
@@ -192,179 +203,155 @@ class Store:
         all in one transaction."""
         rows = fold(batch, time.time())
         sql = self._sql
-        with self.engine.begin() as conn:
-            cur = conn.connection.cursor()
-            try:
-                cur.executemany(sql["events"], rows.events)
-                if rows.tasks:
-                    cur.executemany(sql["task_runs"], list(rows.tasks.values()))
-                if rows.attempts:
-                    cur.executemany(sql["task_attempts"], list(rows.attempts.values()))
-                if rows.results:
-                    cur.executemany(sql["results"], rows.results)
-                for name in ("run_started", "run_finished"):
-                    for values in getattr(rows, name):
-                        cur.execute(sql[name], values)
-            finally:
-                cur.close()
+        with self.db.transaction() as cur:
+            cur.executemany(sql["events"], rows.events)
+            if rows.tasks:
+                cur.executemany(sql["task_runs"], list(rows.tasks.values()))
+            if rows.attempts:
+                cur.executemany(sql["task_attempts"], list(rows.attempts.values()))
+            if rows.results:
+                cur.executemany(sql["results"], rows.results)
+            for name in ("run_started", "run_finished"):
+                for values in getattr(rows, name):
+                    cur.execute(sql[name], values)
 
     # -- recovery ---------------------------------------------------------------------------
     def recover_lost(self) -> list[str]:
         """Mark runs whose owning process died, and their running attempts, as `lost`."""
-        from sqlalchemy import select, update
-
         now = time.time()
-        r = s.runs
-        with self._read() as conn:
-            rows = conn.execute(
-                select(r.c.id, r.c.owner, r.c.heartbeat_at).where(r.c.state.in_(ACTIVE_STATES))
-            ).all()
+        candidates = self._rows(
+            "SELECT id, owner, heartbeat_at FROM runs WHERE state IN ('queued', 'running')"
+        )
         dead = [
-            row.id
-            for row in rows
-            if row.owner != self._owner and not owner_alive(row.owner, row.heartbeat_at, now)
+            row["id"]
+            for row in candidates
+            if row["owner"] != self._owner
+            and not owner_alive(row["owner"], row["heartbeat_at"], now)
         ]
+        db = self.db
         for run_id in dead:
-            with self.engine.begin() as conn:
-                state = conn.execute(select(r.c.state, r.c.owner).where(r.c.id == run_id)).one()
-                if state.state not in ACTIVE_STATES:
+            with db.transaction() as cur:
+                cur.execute(db.sql("SELECT state, owner FROM runs WHERE id = ?"), (run_id,))
+                state, owner = cur.fetchone()
+                if state not in ACTIVE_STATES:
                     continue
-                a, t = s.task_attempts, s.task_runs
-                lost = conn.execute(
-                    select(a.c.task_id, a.c.attempt).where(
-                        a.c.run_id == run_id, a.c.state.in_(("queued", "running"))
-                    )
-                ).all()
-                conn.execute(
-                    update(a)
-                    .where(a.c.run_id == run_id, a.c.state.in_(("queued", "running")))
-                    .values(
-                        state="lost", ended_at=now, error="the process running this attempt died"
-                    )
+                cur.execute(
+                    db.sql(
+                        "SELECT task_id, attempt FROM task_attempts "
+                        "WHERE run_id = ? AND state IN ('queued', 'running')"
+                    ),
+                    (run_id,),
                 )
-                conn.execute(
-                    update(t)
-                    .where(t.c.run_id == run_id, t.c.state == "running")
-                    .values(
-                        state="lost", updated_at=now, error="the process running this attempt died"
-                    )
+                lost = cur.fetchall()
+                cur.execute(
+                    db.sql(
+                        "UPDATE task_attempts SET state = 'lost', ended_at = ?, error = ? "
+                        "WHERE run_id = ? AND state IN ('queued', 'running')"
+                    ),
+                    (now, _DIED, run_id),
                 )
-                host_pid = ":".join((state.owner or "?").split(":")[:2])
-                error = f"the process running this run ({host_pid}) died; `lockgate resume {run_id}` continues it"
-                conn.execute(update(r).where(r.c.id == run_id).values(state="lost", error=error))
-                rows_ = [
-                    {
-                        "run_id": run_id,
-                        "ts": now,
-                        "kind": ev.TASK_LOST,
-                        "task_id": x.task_id,
-                        "attempt": x.attempt,
-                        "state": "lost",
-                        "data": None,
-                    }
-                    for x in lost
+                cur.execute(
+                    db.sql(
+                        "UPDATE task_runs SET state = 'lost', updated_at = ?, error = ? "
+                        "WHERE run_id = ? AND state = 'running'"
+                    ),
+                    (now, _DIED, run_id),
+                )
+                host_pid = ":".join((owner or "?").split(":")[:2])
+                error = (
+                    f"the process running this run ({host_pid}) died; "
+                    f"`lockgate resume {run_id}` continues it"
+                )
+                cur.execute(
+                    db.sql("UPDATE runs SET state = 'lost', error = ? WHERE id = ?"),
+                    (error, run_id),
+                )
+                events = [
+                    (run_id, now, ev.TASK_LOST, task_id, attempt, "lost", None)
+                    for task_id, attempt in lost
                 ]
-                rows_.append(
-                    {
-                        "run_id": run_id,
-                        "ts": now,
-                        "kind": ev.RUN_FINISHED,
-                        "task_id": None,
-                        "attempt": 0,
-                        "state": "lost",
-                        "data": json.dumps({"error": error}),
-                    }
+                events.append(
+                    (run_id, now, ev.RUN_FINISHED, None, 0, "lost", json.dumps({"error": error}))
                 )
-                conn.execute(s.events.insert(), rows_)
+                cur.executemany(self._sql["events"], events)
         return dead
 
     # -- queries ----------------------------------------------------------------------------
     def get_run(self, run_id: str) -> dict[str, Any] | None:
-        from sqlalchemy import select
-
-        with self._read() as conn:
-            row = conn.execute(select(s.runs).where(s.runs.c.id == run_id)).mappings().first()
-        return dict(row) if row else None
+        found = self._rows(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", run_id)
+        return found[0] if found else None
 
     def find_run(self, prefix: str) -> dict[str, Any] | None:
         """A run by full id, or by a unique prefix of it."""
         run = self.get_run(prefix)
         if run is not None:
             return run
-        from sqlalchemy import select
-
-        with self._read() as conn:
-            rows = (
-                conn.execute(
-                    select(s.runs).where(s.runs.c.id.startswith(prefix, autoescape=True)).limit(2)
-                )
-                .mappings()
-                .all()
-            )
-        if len(rows) > 1:
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        found = self._rows(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 2",
+            pattern,
+        )
+        if len(found) > 1:
             raise NotFoundError(
                 f"run id prefix {prefix!r} matches several runs; give more of the id"
             )
-        return dict(rows[0]) if rows else None
+        return found[0] if found else None
 
     def list_runs(
         self, pipeline_id: str | None = None, state: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
-        from sqlalchemy import select
-
-        r = s.runs
-        query = select(r).order_by(r.c.created_at.desc()).limit(limit)
+        where, params = [], []
         if pipeline_id:
-            query = query.where(r.c.pipeline_id == pipeline_id)
+            where.append("pipeline_id = ?")
+            params.append(pipeline_id)
         if state:
-            query = query.where(r.c.state == state)
-        with self._read() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            where.append("state = ?")
+            params.append(state)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        return self._rows(
+            f"SELECT {_RUN_COLUMNS} FROM runs{clause} ORDER BY created_at DESC LIMIT ?",
+            *params,
+            int(limit),
+        )
 
     def task_states(self, run_id: str) -> list[dict[str, Any]]:
-        from sqlalchemy import select
-
-        t = s.task_runs
-        with self._read() as conn:
-            return [
-                dict(row) for row in conn.execute(select(t).where(t.c.run_id == run_id)).mappings()
-            ]
+        return self._rows(
+            "SELECT run_id, task_id, state, attempts, updated_at, error FROM task_runs "
+            "WHERE run_id = ?",
+            run_id,
+        )
 
     def attempts(self, run_id: str, task_id: str | None = None) -> list[dict[str, Any]]:
-        from sqlalchemy import select
-
-        a = s.task_attempts
-        query = select(a).where(a.c.run_id == run_id).order_by(a.c.started_at, a.c.attempt)
+        query = (
+            "SELECT run_id, task_id, attempt, state, started_at, ended_at, error, log_path "
+            "FROM task_attempts WHERE run_id = ?"
+        )
+        params: tuple[Any, ...] = (run_id,)
         if task_id is not None:
-            query = query.where(a.c.task_id == task_id)
-        with self._read() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            query += " AND task_id = ?"
+            params += (task_id,)
+        return self._rows(query + " ORDER BY started_at, attempt", *params)
 
     def results(self, run_id: str) -> dict[str, str]:
-        from sqlalchemy import select
-
-        t = s.results
-        with self._read() as conn:
-            rows = conn.execute(select(t.c.task_id, t.c.value).where(t.c.run_id == run_id))
-            return {row.task_id: row.value for row in rows}
+        rows = self._rows("SELECT task_id, value FROM results WHERE run_id = ?", run_id)
+        return {row["task_id"]: row["value"] for row in rows}
 
     def events(self, run_id: str, after_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        from sqlalchemy import select
-
-        e = s.events
-        query = (
-            select(e).where(e.c.run_id == run_id, e.c.id > after_id).order_by(e.c.id).limit(limit)
+        return self._rows(
+            "SELECT id, run_id, ts, kind, task_id, attempt, state, data FROM events "
+            "WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+            run_id,
+            after_id,
+            int(limit),
         )
-        with self._read() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
 
     def version(self, version_id: int) -> dict[str, Any] | None:
-        from sqlalchemy import select
-
-        t = s.pipeline_versions
-        with self._read() as conn:
-            row = conn.execute(select(t).where(t.c.id == version_id)).mappings().first()
-        return dict(row) if row else None
+        found = self._rows(
+            "SELECT id, pipeline_id, hash, file, source, created_at FROM pipeline_versions "
+            "WHERE id = ?",
+            version_id,
+        )
+        return found[0] if found else None
 
     def last_runs(self, pipeline_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The newest run of each pipeline, one indexed query per pipeline."""
@@ -380,36 +367,34 @@ class Store:
         """Delete finished runs created before now - older_than_s, with everything they own.
 
         Returns (pipeline_id, run_id) of the runs deleted (or that would be)."""
-        from sqlalchemy import delete, select
-
         cutoff = time.time() - older_than_s
-        r = s.runs
-        with self._read() as conn:
-            victims = [
-                (row.pipeline_id, row.id)
-                for row in conn.execute(
-                    select(r.c.pipeline_id, r.c.id).where(
-                        r.c.created_at < cutoff, r.c.state.not_in(ACTIVE_STATES)
-                    )
-                )
-            ]
+        victims = [
+            (row["pipeline_id"], row["id"])
+            for row in self._rows(
+                "SELECT pipeline_id, id FROM runs "
+                "WHERE created_at < ? AND state NOT IN ('queued', 'running')",
+                cutoff,
+            )
+        ]
         if dry_run or not victims:
             return victims
+        db = self.db
         ids = [run_id for _, run_id in victims]
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            with self.engine.begin() as conn:
-                for table in (s.events, s.results, s.task_attempts, s.task_runs):
-                    conn.execute(delete(table).where(table.c.run_id.in_(chunk)))
-                conn.execute(delete(r).where(r.c.id.in_(chunk)))
-        with self.engine.begin() as conn:
-            v = s.pipeline_versions
-            used = select(r.c.version_id).where(r.c.version_id.is_not(None))
-            conn.execute(delete(v).where(v.c.created_at < cutoff, v.c.id.not_in(used)))
+            marks = _marks(len(chunk))
+            with db.transaction() as cur:
+                for table in ("events", "results", "task_attempts", "task_runs"):
+                    cur.execute(db.sql(f"DELETE FROM {table} WHERE run_id IN ({marks})"), chunk)
+                cur.execute(db.sql(f"DELETE FROM runs WHERE id IN ({marks})"), chunk)
+        with db.transaction() as cur:
+            cur.execute(
+                db.sql(
+                    "DELETE FROM pipeline_versions WHERE created_at < ? AND id NOT IN "
+                    "(SELECT version_id FROM runs WHERE version_id IS NOT NULL)"
+                ),
+                (cutoff,),
+            )
         if self.dialect == "sqlite":
-            raw = self.engine.raw_connection()  # VACUUM cannot run inside a transaction
-            try:
-                raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
-            finally:
-                raw.close()
+            self.db.connection().execute("VACUUM")  # outside any transaction
         return victims

@@ -1,0 +1,37 @@
+"""The schema as plain DDL, so a new database is created without importing SQLAlchemy.
+
+Generated from `store/schema.py` (the source of truth); tests/store/test_store_ddl.py fails
+if they differ and prints the statements to paste here."""
+
+from __future__ import annotations
+
+SCHEMA_REVISION = "0001"
+"""The Alembic head this code expects; checked on open."""
+
+SQLITE = (
+    "CREATE TABLE events (id INTEGER NOT NULL, run_id VARCHAR(64) NOT NULL, ts FLOAT NOT NULL, kind VARCHAR(32) NOT NULL, task_id VARCHAR(128), attempt INTEGER NOT NULL, state VARCHAR(16), data TEXT, PRIMARY KEY (id))",
+    "CREATE INDEX ix_events_run ON events (run_id, id)",
+    "CREATE TABLE pipeline_versions (id INTEGER NOT NULL, pipeline_id VARCHAR(128) NOT NULL, hash VARCHAR(64) NOT NULL, file TEXT, source TEXT, created_at FLOAT NOT NULL, PRIMARY KEY (id))",
+    "CREATE UNIQUE INDEX ix_pipeline_versions_pipeline_hash ON pipeline_versions (pipeline_id, hash)",
+    "CREATE TABLE results (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, value TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (run_id, task_id))",
+    'CREATE TABLE runs (id VARCHAR(64) NOT NULL, pipeline_id VARCHAR(128) NOT NULL, version_id INTEGER, state VARCHAR(16) NOT NULL, params TEXT, executor VARCHAR(32), "trigger" VARCHAR(32), created_at FLOAT NOT NULL, started_at FLOAT, ended_at FLOAT, owner VARCHAR(255), heartbeat_at FLOAT, error TEXT, PRIMARY KEY (id))',
+    "CREATE INDEX ix_runs_created ON runs (created_at)",
+    "CREATE INDEX ix_runs_pipeline_created ON runs (pipeline_id, created_at)",
+    "CREATE INDEX ix_runs_state ON runs (state)",
+    "CREATE TABLE task_attempts (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, attempt INTEGER NOT NULL, state VARCHAR(16) NOT NULL, started_at FLOAT, ended_at FLOAT, error TEXT, log_path TEXT, PRIMARY KEY (run_id, task_id, attempt))",
+    "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, PRIMARY KEY (run_id, task_id))",
+)
+
+POSTGRESQL = (
+    "CREATE TABLE events (id BIGSERIAL NOT NULL, run_id VARCHAR(64) NOT NULL, ts FLOAT NOT NULL, kind VARCHAR(32) NOT NULL, task_id VARCHAR(128), attempt INTEGER NOT NULL, state VARCHAR(16), data TEXT, PRIMARY KEY (id))",
+    "CREATE INDEX ix_events_run ON events (run_id, id)",
+    "CREATE TABLE pipeline_versions (id SERIAL NOT NULL, pipeline_id VARCHAR(128) NOT NULL, hash VARCHAR(64) NOT NULL, file TEXT, source TEXT, created_at FLOAT NOT NULL, PRIMARY KEY (id))",
+    "CREATE UNIQUE INDEX ix_pipeline_versions_pipeline_hash ON pipeline_versions (pipeline_id, hash)",
+    "CREATE TABLE results (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, value TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (run_id, task_id))",
+    "CREATE TABLE runs (id VARCHAR(64) NOT NULL, pipeline_id VARCHAR(128) NOT NULL, version_id INTEGER, state VARCHAR(16) NOT NULL, params TEXT, executor VARCHAR(32), trigger VARCHAR(32), created_at FLOAT NOT NULL, started_at FLOAT, ended_at FLOAT, owner VARCHAR(255), heartbeat_at FLOAT, error TEXT, PRIMARY KEY (id))",
+    "CREATE INDEX ix_runs_created ON runs (created_at)",
+    "CREATE INDEX ix_runs_pipeline_created ON runs (pipeline_id, created_at)",
+    "CREATE INDEX ix_runs_state ON runs (state)",
+    "CREATE TABLE task_attempts (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, attempt INTEGER NOT NULL, state VARCHAR(16) NOT NULL, started_at FLOAT, ended_at FLOAT, error TEXT, log_path TEXT, PRIMARY KEY (run_id, task_id, attempt))",
+    "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, PRIMARY KEY (run_id, task_id))",
+)
