@@ -92,3 +92,36 @@ def test_unwritable_log_folder_fails_before_any_task(project: Project, tmp_path:
     with pytest.raises(ConfigError, match="cannot create the log folder"):
         lockgate.run(p, store=False, project=project)
     assert ran == []
+
+
+def test_running_an_id_defined_in_two_files_is_an_error(tmp_path: Path) -> None:
+    from lockgate.authoring.discovery import find_pipeline
+
+    body = 'from lockgate import pipeline, shell\nwith pipeline("twin"):\n    shell("a", "true")\n'
+    (tmp_path / "one.py").write_text(body)
+    (tmp_path / "two.py").write_text(body)
+    with pytest.raises(DefinitionError, match="pipeline id 'twin' is defined twice"):
+        find_pipeline("twin", tmp_path)
+
+
+def test_a_shell_compensation_learns_which_task_failed_and_why(project: Project) -> None:
+    with pipeline("comp_env") as p:
+        undo = shell("undo", 'echo "undoing $LOCKGATE_FAILED_TASK: $LOCKGATE_FAILED_ERROR"')
+        shell("risky", "exit 3", compensate_with=undo)
+    result = lockgate.run(p, store=False, project=project)
+    assert result.tasks["undo"].state.value == "success"
+    log = next(project.logs_dir.rglob("undo/attempt-1.log")).read_text()
+    assert log.strip() == "undoing risky: command exited with code 3"
+
+
+def test_a_task_traceback_starts_at_the_users_code(project: Project) -> None:
+    @task
+    def explode() -> None:
+        raise ValueError("boom")
+
+    with pipeline("tb") as p:
+        explode()
+    lockgate.run(p, store=False, project=project)
+    log = next(project.logs_dir.rglob("explode/attempt-1.log")).read_text()
+    assert "ValueError: boom" in log and "in explode" in log
+    assert "lockgate/engine/work.py" not in log

@@ -107,6 +107,8 @@ class Discovery:
 
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
     errors: list[DefinitionError] = field(default_factory=list)
+    duplicates: dict[str, DefinitionError] = field(default_factory=dict)
+    """Ids defined in more than one file: running them by id would be a guess."""
 
 
 def pipeline_files(folder: Path) -> list[Path]:
@@ -135,13 +137,13 @@ def discover(folder: str | os.PathLike[str]) -> Discovery:
             continue
         for p in pipelines:
             if p.id in result.pipelines:
-                result.errors.append(
-                    DefinitionError(
-                        f"pipeline id {p.id!r} is defined twice (also in {where[p.id]})",
-                        str(file),
-                        p.line,
-                    )
+                error = DefinitionError(
+                    f"pipeline id {p.id!r} is defined twice (also in {where[p.id]})",
+                    str(file),
+                    p.line,
                 )
+                result.errors.append(error)
+                result.duplicates.setdefault(p.id, error)
                 continue
             result.pipelines[p.id] = p
             where[p.id] = file
@@ -170,8 +172,15 @@ def find_pipeline(ref: str, folder: str | os.PathLike[str]) -> Pipeline:
             )
         return pipelines[0]
     found = discover(folder)
+    if ref in found.duplicates:
+        raise found.duplicates[ref]
     if ref in found.pipelines:
         return found.pipelines[ref]
+    if not Path(folder).is_dir():
+        raise NotFoundError(
+            f"no pipeline {ref!r}: the pipelines folder {folder} does not exist "
+            "(create it, set `pipelines` in lockgate.toml, or give a file path)"
+        )
     for err in found.errors:
         if err.file and Path(err.file).stem == ref:
             raise err

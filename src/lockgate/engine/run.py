@@ -429,6 +429,9 @@ class RunEngine:
                 "LOCKGATE_TASK": task.id,
                 "LOCKGATE_ATTEMPT": str(attempt),
             }
+            if ctx.failed_task is not None:  # a compensation task learns what it compensates
+                env["LOCKGATE_FAILED_TASK"] = ctx.failed_task
+                env["LOCKGATE_FAILED_ERROR"] = ctx.error or ""
             for name, value in self.params.items():
                 env[f"LOCKGATE_PARAM_{name.upper()}"] = _env_text(value)
             for name, value in task.env.items():

@@ -68,12 +68,13 @@ def encode_result(value: Any, task_id: str, limit: int) -> str | None:
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"task {task_id!r} returned a value that is not JSON ({exc}); return JSON data "
-            "(dicts, lists, strings, numbers) or write large data to a dataset"
+            "(dicts, lists, strings, numbers, booleans, null)"
         ) from None
     if len(text) > limit:
         raise ValueError(
             f"task {task_id!r} returned {len(text):,} bytes of JSON, more than the "
-            f"{limit:,}-byte limit for results (result_max_bytes); write large data to a dataset"
+            f"{limit:,}-byte limit for results (result_max_bytes in lockgate.toml); results "
+            "live in the metadata database, so write large data to files and return their paths"
         )
     return text
 
@@ -94,7 +95,9 @@ def run_python(item: WorkItem, fn: Callable[..., Any]) -> Outcome:
                 item.task_id, item.attempt, SKIPPED, None, str(exc), started, time.time()
             )
         except BaseException as exc:  # the task's failure, whatever it is, is the task's outcome
-            log.write(traceback.format_exc())
+            tb = exc.__traceback__
+            # the first frame is this function: the user's traceback starts below it
+            log.write("".join(traceback.format_exception(type(exc), exc, tb and tb.tb_next)))
             return Outcome(
                 item.task_id, item.attempt, FAILED, None, _describe(exc), started, time.time()
             )
