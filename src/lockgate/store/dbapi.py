@@ -88,6 +88,7 @@ class Database:
                 import psycopg
 
                 conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10)
+                conn.execute("SET client_min_messages TO warning")
         except Exception as exc:
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise StoreError(

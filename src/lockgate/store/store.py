@@ -14,7 +14,7 @@ from lockgate.engine.events import Event
 from lockgate.errors import NotFoundError, StoreError
 from lockgate.store.db import create_db_engine, safe_url
 from lockgate.store.dbapi import Database
-from lockgate.store.fold import fold, statements
+from lockgate.store.fold import fold, insert_rows, statements
 from lockgate.store.writer import EventWriter
 
 if TYPE_CHECKING:
@@ -203,14 +203,16 @@ class Store:
         all in one transaction."""
         rows = fold(batch, time.time())
         sql = self._sql
+        mark = self.db.placeholder
+        copy = self.dialect == "postgresql"
         with self.db.transaction() as cur:
-            cur.executemany(sql["events"], rows.events)
+            insert_rows(cur, "events", rows.events, mark, copy)
             if rows.tasks:
-                cur.executemany(sql["task_runs"], list(rows.tasks.values()))
+                insert_rows(cur, "task_runs", list(rows.tasks.values()), mark, copy)
             if rows.attempts:
-                cur.executemany(sql["task_attempts"], list(rows.attempts.values()))
+                insert_rows(cur, "task_attempts", list(rows.attempts.values()), mark, copy)
             if rows.results:
-                cur.executemany(sql["results"], rows.results)
+                insert_rows(cur, "results", rows.results, mark, copy)
             for name in ("run_started", "run_finished"):
                 for values in getattr(rows, name):
                     cur.execute(sql[name], values)
