@@ -81,9 +81,9 @@ class Database:
                     isolation_level=None,  # transactions are begun explicitly, below
                     check_same_thread=False,
                 )
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                _use_wal(conn)
             else:
                 import psycopg
 
@@ -174,6 +174,25 @@ class Database:
                 conn.close()
             except Exception:  # closing is best effort
                 continue
+
+
+def _use_wal(conn: Any) -> None:
+    """Switch a new database file to WAL (a persistent setting). The switch needs the file to
+    itself and can fail at once, busy handler or not, while another process opens it too."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _broken(conn: Any) -> bool:
