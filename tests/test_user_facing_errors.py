@@ -125,3 +125,60 @@ def test_a_task_traceback_starts_at_the_users_code(project: Project) -> None:
     log = next(project.logs_dir.rglob("explode/attempt-1.log")).read_text()
     assert "ValueError: boom" in log and "in explode" in log
     assert "lockgate/engine/work.py" not in log
+
+
+def test_a_shell_task_that_cannot_start_fails_instead_of_hanging(project: Project) -> None:
+    @task
+    def nul() -> str:
+        return "a\u0000b"  # a NUL byte cannot go into an environment variable
+
+    with pipeline("nul_env") as p:
+        shell("show", 'echo "$V"', env={"V": nul()})
+    result = lockgate.run(p, store=False, project=project)
+    assert result.tasks["show"].state.value == "failed"
+    assert "cannot start command" in (result.tasks["show"].error or "")
+
+
+def test_params_must_be_json_and_identifiers() -> None:
+    import datetime
+
+    with pytest.raises(DefinitionError, match="param 'day'.* is not JSON"):  # noqa: SIM117
+        with pipeline("p1", params={"day": datetime.date(2026, 1, 1)}):
+            shell("a", "true")
+    with pytest.raises(DefinitionError, match="must be an identifier"):  # noqa: SIM117
+        with pipeline("p2", params={"a=b": 1}):
+            shell("a", "true")
+
+
+def test_a_run_cannot_be_claimed_twice(project: Project) -> None:
+    store = lockgate.api.open_store(project)
+    store.create_run("claimed-1", "p", None, {}, "threads")
+    store.release_run("claimed-1")
+    with store.db.transaction() as cur:
+        cur.execute("UPDATE runs SET state = 'lost' WHERE id = ?", ("claimed-1",))
+    store.claim_run("claimed-1", "threads")
+    with pytest.raises(ConfigError, match="cannot be resumed now"):
+        store.claim_run("claimed-1", "threads")
+
+
+def test_the_writer_beats_while_a_run_is_busy(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lockgate.store import writer
+
+    monkeypatch.setattr(writer, "HEARTBEAT_S", 0.05)
+    store = lockgate.api.open_store(project)
+    beats: list[float] = []
+    heartbeat = store.heartbeat
+    monkeypatch.setattr(store, "heartbeat", lambda: (beats.append(time.time()), heartbeat()))
+
+    @task
+    def tick(i: int) -> int:
+        time.sleep(0.02)
+        return i
+
+    with pipeline("busy_beats", max_active_tasks=1) as p:
+        for i in range(15):  # an event every ~20 ms: never idle for a whole beat interval
+            tick.override(id=f"t{i}")(i)
+    assert lockgate.run(p, project=project, store=store).ok
+    assert len(beats) >= 2

@@ -76,6 +76,13 @@ def coerce_params(
                 f"unknown param {name!r} for pipeline {pipeline.id!r} (declared params: {declared})"
             )
         params[name] = _convert(name, value, pipeline.params[name]) if from_text else value
+        try:
+            json.dumps(params[name], allow_nan=False)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"param {name!r}: {params[name]!r} is not JSON; runs record their params, so use "
+                "a string, number, boolean, list or dict"
+            ) from None
     return params
 
 
@@ -241,8 +248,8 @@ def resume(
     on_start: Callable[[str], None] | None = None,
     on_changed: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Continue an interrupted (lost, cancelled or failed) run: tasks that succeeded or were
-    skipped keep their state and results; lost attempts are retried if retries are left."""
+    """Continue an interrupted (lost or cancelled) run: tasks that succeeded, were skipped or
+    finally failed keep their state and results; lost attempts are retried if retries are left."""
     from lockgate.authoring.discovery import load_file
     from lockgate.store.store import owner_alive
 

@@ -28,11 +28,3 @@ class NotFoundError(LockgateError):
 
 class StoreError(LockgateError):
     """The metadata database cannot be opened, migrated or written."""
-
-
-class ResultError(LockgateError):
-    """A task returned a value that cannot be stored (not JSON, or too large)."""
-
-
-class ExecutorError(LockgateError):
-    """An executor cannot run a task (e.g. it cannot be pickled for another process)."""

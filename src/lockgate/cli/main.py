@@ -276,6 +276,11 @@ def list_(json_out: JsonOpt = False) -> None:
     raise typer.Exit(2 if found.errors else 0)
 
 
+def _inside(path: str | os.PathLike[str], folder: Path) -> bool:
+    """Whether `path` resolves to somewhere under `folder`."""
+    return Path(path).resolve().is_relative_to(folder.resolve())
+
+
 def _setting_text(value: Any) -> str:
     from enum import Enum
 
@@ -430,6 +435,8 @@ def logs(
     for r in rows:
         out.write(f"=== {r['task_id']} · attempt {r['attempt']} · {r['state']} ===\n")
         path = r["log_path"]
+        if path and not _inside(path, project.logs_dir):  # the DB may be shared: trust no path
+            path = None
         if path and Path(path).is_file():
             with open(path, encoding="utf-8", errors="replace") as fh:
                 shutil.copyfileobj(fh, out)
@@ -494,7 +501,8 @@ with pipeline("hello", description="A first pipeline", defaults={"retries": 1}) 
 _CONFIG = """# lockgate project settings. LOCKGATE_DB_URL overrides db_url.
 [lockgate]
 pipelines = "pipelines"
-# db_url = "postgresql://user:password@localhost:5432/lockgate"
+# For PostgreSQL, set LOCKGATE_DB_URL=postgresql://user:password@host:5432/lockgate in the
+# environment rather than here: this file is meant to be committed, passwords are not.
 executor = "threads"
 concurrency = 16
 
@@ -573,7 +581,9 @@ def db_clean(
     store.close()
     if not dry_run:
         for pipeline_id, run_id in victims:
-            shutil.rmtree(project.logs_dir / pipeline_id / run_id, ignore_errors=True)
+            folder = project.logs_dir / pipeline_id / run_id
+            if _inside(folder, project.logs_dir):  # ids come from the (maybe shared) DB
+                shutil.rmtree(folder, ignore_errors=True)
     verb = "would delete" if dry_run else "deleted"
     sys.stdout.write(f"{verb} {len(victims)} run(s) older than {older_than}\n")
 

@@ -1,42 +1,43 @@
-"""The event stream: every state change of a run is one `Event` (DESIGN.md decision 2)."""
+"""The event bus: the engine publishes `Event`s (lockgate.model.events), subscribers consume."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
-RUN_STARTED = "RunStarted"
-RUN_FINISHED = "RunFinished"
-TASK_QUEUED = "TaskQueued"
-TASK_STARTED = "TaskStarted"
-TASK_SUCCEEDED = "TaskSucceeded"
-TASK_FAILED = "TaskFailed"
-TASK_RETRYING = "TaskRetrying"
-TASK_SKIPPED = "TaskSkipped"
-TASK_UPSTREAM_FAILED = "TaskUpstreamFailed"
-TASK_CANCELLED = "TaskCancelled"
-TASK_LOST = "TaskLost"
-CALLBACK_FAILED = "CallbackFailed"
+from lockgate.model.events import (  # re-exported: the engine's vocabulary
+    CALLBACK_FAILED,
+    RUN_FINISHED,
+    RUN_STARTED,
+    TASK_CANCELLED,
+    TASK_FAILED,
+    TASK_LOST,
+    TASK_QUEUED,
+    TASK_RETRYING,
+    TASK_SKIPPED,
+    TASK_STARTED,
+    TASK_SUCCEEDED,
+    TASK_UPSTREAM_FAILED,
+    Event,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One thing that happened. `state` is the new state of the run or task it names.
-
-    `data` carries details: error text, retry delay, log path, the JSON text of a result
-    (`result_json`), the executor's timings (`started_at`).
-    """
-
-    kind: str
-    run_id: str
-    ts: float
-    task_id: str | None = None
-    attempt: int = 0
-    state: str | None = None
-    data: dict[str, Any] | None = None
-
+__all__ = [
+    "CALLBACK_FAILED",
+    "RUN_FINISHED",
+    "RUN_STARTED",
+    "TASK_CANCELLED",
+    "TASK_FAILED",
+    "TASK_LOST",
+    "TASK_QUEUED",
+    "TASK_RETRYING",
+    "TASK_SKIPPED",
+    "TASK_STARTED",
+    "TASK_SUCCEEDED",
+    "TASK_UPSTREAM_FAILED",
+    "Event",
+    "EventBus",
+    "Subscriber",
+]
 
 Subscriber = Callable[[Event], None]
 

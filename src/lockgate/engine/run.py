@@ -265,6 +265,11 @@ class RunEngine:
             )
             task = tasks[tid]
             if tid in self.pipeline.compensations:
+                # on resume: a compensation owed for a task that had already failed still runs
+                failed = self._compensation_of[tid]
+                if interrupted or self.state[failed] is TaskState.FAILED:
+                    self._failure_for[tid] = (failed, self.errors[failed])
+                    self._make_ready(tid)
                 continue
             root = not task.upstream
             # `always` does not wait for upstream tasks, except those whose results it uses

@@ -19,6 +19,7 @@ from lockgate.engine.logcapture import capture
 
 SUCCESS, FAILED, SKIPPED, LOST = "success", "failed", "skipped", "lost"
 KILL_GRACE_S = 2.0
+_PRIVATE_ENV = frozenset({"LOCKGATE_DB_URL"})
 
 
 @dataclass(slots=True)
@@ -122,7 +123,8 @@ class ShellProcess:
         item = self.item
         started = time.time()
         log_path = item.ctx.log_path
-        env = dict(os.environ)
+        # the metadata DB's URL may hold its password: tasks have no business with it
+        env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
         env.update(item.env)
         if isinstance(item.command, str):
             argv: list[str] = ["/bin/sh", "-c", item.command]
@@ -158,13 +160,13 @@ class ShellProcess:
             except subprocess.TimeoutExpired:
                 self.kill(f"timed out after {item.timeout:g}s")
                 code = self.proc.wait()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: e.g. a NUL byte in an env value
             return Outcome(
                 item.task_id,
                 item.attempt,
                 FAILED,
                 None,
-                f"cannot start command {argv[0]!r}: {exc.strerror}",
+                f"cannot start command {argv[0]!r}: {getattr(exc, 'strerror', None) or exc}",
                 started,
                 time.time(),
             )
@@ -208,6 +210,21 @@ class ShellProcess:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def crashed(item: WorkItem, exc: BaseException) -> Outcome:
+    """The outcome of an attempt whose runner itself failed (a bug, or a broken environment),
+    so the engine always hears back instead of waiting forever."""
+    now = time.time()
+    return Outcome(
+        item.task_id,
+        item.attempt,
+        FAILED,
+        None,
+        f"lockgate could not run the task: {_describe(exc)}",
+        now,
+        now,
+    )
 
 
 def run_shell(

@@ -84,6 +84,23 @@ class Pipeline:
                     self.file,
                     self.line,
                 )
+        for name, default in self.params.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise DefinitionError(
+                    f"pipeline {self.id!r}: param name {name!r} must be an identifier "
+                    "(letters, digits, '_'); shell tasks see it as LOCKGATE_PARAM_<NAME>",
+                    self.file,
+                    self.line,
+                )
+            try:
+                json.dumps(default, allow_nan=False)
+            except (TypeError, ValueError):
+                raise DefinitionError(
+                    f"pipeline {self.id!r}: the default of param {name!r} ({default!r}) is not "
+                    "JSON; use a string, number, boolean, list or dict",
+                    self.file,
+                    self.line,
+                ) from None
         if not self.tasks:
             raise DefinitionError(f"pipeline {self.id!r} has no tasks", self.file, self.line)
         downstream: dict[str, list[str]] = {tid: [] for tid in self.tasks}

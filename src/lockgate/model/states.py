@@ -29,18 +29,3 @@ class RunState(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     LOST = "lost"
-
-
-FINISHED_TASK_STATES = frozenset(
-    {
-        TaskState.SUCCESS,
-        TaskState.FAILED,
-        TaskState.SKIPPED,
-        TaskState.UPSTREAM_FAILED,
-        TaskState.CANCELLED,
-    }
-)
-"""States after which a task will not run again in this run (LOST is not final: resume retries)."""
-
-FINISHED_RUN_STATES = frozenset({RunState.SUCCESS, RunState.FAILED, RunState.CANCELLED})
-ACTIVE_RUN_STATES = frozenset({RunState.QUEUED, RunState.RUNNING})

@@ -16,7 +16,8 @@ READONLY = {"lockgate_readonly": True}
 
 def safe_url(url: str) -> str:
     """The URL with any password hidden, for messages."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    # greedy up to the last '@' of the authority, so a password holding '@' stays hidden
+    return re.sub(r"(://[^:/@]+:)[^/]*@", r"\1***@", url)
 
 
 def normalize_url(url: str) -> str:
@@ -80,19 +81,27 @@ def _tune_sqlite(engine: Engine, event: Any) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def check_writable_sqlite(url: str) -> None:
-    """Create the folder of an SQLite file; fail clearly if that is impossible."""
+def sqlite_path(url: str) -> str:
+    """The file of an SQLite URL (`sqlite:///relative.db`, `sqlite:////absolute.db`)."""
+    rest = url.split(":///", 1)[1] if ":///" in url else ""
+    if not rest or rest == ":memory:" or "?" in rest:
+        raise ConfigError(
+            f"unsupported SQLite URL {url!r}: give a file, e.g. sqlite:///.lockgate/lockgate.db "
+            "(in-memory databases and URL options are not supported)"
+        )
+    return rest
+
+
+def check_writable_sqlite(url: str) -> str:
+    """Create the folder of an SQLite file (fail clearly if impossible); returns the file."""
     import os
 
-    from sqlalchemy.engine import make_url
-
-    database = make_url(normalize_url(url)).database
-    if not database or database == ":memory:":
-        return
-    folder = os.path.dirname(os.path.abspath(database))
+    path = sqlite_path(normalize_url(url))
+    folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
         raise StoreError(
             f"cannot create the folder {folder!r} for the database: {exc.strerror}"
         ) from None
+    return path

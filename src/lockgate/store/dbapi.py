@@ -10,27 +10,15 @@ writers wait for each other (busy timeout) instead of failing with "database is 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from lockgate.errors import ConfigError, StoreError
-from lockgate.store.db import normalize_url, safe_url
+from lockgate.store.db import check_writable_sqlite, normalize_url, safe_url
 
 BUSY_TIMEOUT_S = 30
-
-
-def sqlite_path(url: str) -> str:
-    """The file of an SQLite URL (`sqlite:///relative.db`, `sqlite:////absolute.db`)."""
-    rest = url.split(":///", 1)[1] if ":///" in url else ""
-    if not rest or rest == ":memory:" or "?" in rest:
-        raise ConfigError(
-            f"unsupported SQLite URL {url!r}: give a file, e.g. sqlite:///.lockgate/lockgate.db "
-            "(in-memory databases and URL options are not supported)"
-        )
-    return rest
 
 
 class Database:
@@ -45,14 +33,7 @@ class Database:
         if self.url.startswith("sqlite"):
             self.dialect = "sqlite"
             self.placeholder = "?"
-            self.path = sqlite_path(self.url)
-            folder = os.path.dirname(os.path.abspath(self.path))
-            try:
-                os.makedirs(folder, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(
-                    f"cannot create the folder {folder!r} for the database: {exc.strerror}"
-                ) from None
+            self.path = check_writable_sqlite(self.url)
         elif self.url.startswith("postgresql"):
             self.dialect = "postgresql"
             self.placeholder = "%s"
@@ -110,21 +91,29 @@ class Database:
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Any]:
-        """A cursor inside one transaction, committed at the end (rolled back on error)."""
+        """A cursor inside one transaction, committed at the end (rolled back on error).
+
+        Driver errors become `StoreError` (one line for the user); the connection is left
+        outside any transaction either way, so the next one can begin."""
         conn = self.connection()
         cur = conn.cursor()
         begin = "BEGIN IMMEDIATE" if write and self.dialect == "sqlite" else "BEGIN"
-        cur.execute(begin)
         try:
+            cur.execute(begin)
             yield cur
-        except BaseException:
-            try:
+            cur.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(Exception):  # best effort: the original error matters
                 cur.execute("ROLLBACK")
-            finally:
-                cur.close()
+            if _is_driver_error(exc):
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise StoreError(
+                    f"metadata database {safe_url(self.url)}: {type(exc).__name__}: {detail}"
+                ) from exc
             raise
-        cur.execute("COMMIT")
-        cur.close()
+        finally:
+            with contextlib.suppress(Exception):
+                cur.close()
 
     def sql(self, text: str) -> str:
         """`text` written with `?` placeholders, in this driver's style."""
@@ -193,6 +182,14 @@ def _use_wal(conn: Any) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    """sqlite3.Error or psycopg.Error, without importing a driver that is not in use."""
+    return any(
+        cls.__name__ == "Error" and cls.__module__ in ("sqlite3", "psycopg")
+        for cls in type(exc).__mro__
+    )
 
 
 def _broken(conn: Any) -> bool:

@@ -8,8 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from lockgate.engine import events as ev
-from lockgate.engine.events import Event
+from lockgate.model import events as ev
+from lockgate.model.events import Event
 
 _ATTEMPT_EVENTS = frozenset(
     {

@@ -95,17 +95,18 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 
     from lockgate.store.db import READONLY
 
-    with engine.connect().execution_options(**READONLY) as conn:
-        before = current_revision(conn)
+    before: str | None = None
     try:
+        with engine.connect().execution_options(**READONLY) as conn:
+            before = current_revision(conn)
         command.upgrade(alembic_config(engine), "head")
+        with engine.connect().execution_options(**READONLY) as conn:
+            after = current_revision(conn)
     except Exception as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else ""
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise StoreError(
             f"cannot upgrade the metadata database from revision {before or 'empty'}: "
             f"{type(exc).__name__}: {detail}"
         ) from exc
-    with engine.connect().execution_options(**READONLY) as conn:
-        after = current_revision(conn)
     assert after is not None
     return before, after

@@ -9,9 +9,9 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from lockgate.engine import events as ev
-from lockgate.engine.events import Event
-from lockgate.errors import NotFoundError, StoreError
+from lockgate.errors import ConfigError, NotFoundError, StoreError
+from lockgate.model import events as ev
+from lockgate.model.events import Event
 from lockgate.store.db import create_db_engine, safe_url
 from lockgate.store.dbapi import Database
 from lockgate.store.fold import fold, insert_rows, statements
@@ -171,10 +171,16 @@ class Store:
             cur.execute(
                 db.sql(
                     "UPDATE runs SET owner = ?, heartbeat_at = ?, state = 'queued', ended_at = NULL, "
-                    "error = NULL, executor = ? WHERE id = ?"
+                    "error = NULL, executor = ? "
+                    "WHERE id = ? AND state NOT IN ('queued', 'running', 'success')"
                 ),
                 (self._owner, time.time(), executor, run_id),
             )
+            if cur.rowcount != 1:
+                raise ConfigError(
+                    f"run {run_id} cannot be resumed now: another process is running or "
+                    "resuming it, or it has succeeded"
+                )
         self._active.add(run_id)
 
     def release_run(self, run_id: str) -> None:
@@ -224,18 +230,31 @@ class Store:
         candidates = self._rows(
             "SELECT id, owner, heartbeat_at FROM runs WHERE state IN ('queued', 'running')"
         )
-        dead = [
-            row["id"]
+        owners = {
+            row["id"]: row["owner"]
             for row in candidates
             if row["owner"] != self._owner
             and not owner_alive(row["owner"], row["heartbeat_at"], now)
-        ]
+        }
+        dead = list(owners)
         db = self.db
         for run_id in dead:
+            owner = owners[run_id]
+            host_pid = ":".join((owner or "?").split(":")[:2])
+            error = (
+                f"the process running this run ({host_pid}) died; "
+                f"`lockgate resume {run_id}` continues it"
+            )
             with db.transaction() as cur:
-                cur.execute(db.sql("SELECT state, owner FROM runs WHERE id = ?"), (run_id,))
-                state, owner = cur.fetchone()
-                if state not in ACTIVE_STATES:
+                # only if nobody recovered or claimed it meanwhile (atomic on both databases)
+                cur.execute(
+                    db.sql(
+                        "UPDATE runs SET state = 'lost', error = ? "
+                        "WHERE id = ? AND owner = ? AND state IN ('queued', 'running')"
+                    ),
+                    (error, run_id, owner),
+                )
+                if cur.rowcount != 1:
                     continue
                 cur.execute(
                     db.sql(
@@ -258,15 +277,6 @@ class Store:
                         "WHERE run_id = ? AND state = 'running'"
                     ),
                     (now, _DIED, run_id),
-                )
-                host_pid = ":".join((owner or "?").split(":")[:2])
-                error = (
-                    f"the process running this run ({host_pid}) died; "
-                    f"`lockgate resume {run_id}` continues it"
-                )
-                cur.execute(
-                    db.sql("UPDATE runs SET state = 'lost', error = ? WHERE id = ?"),
-                    (error, run_id),
                 )
                 events = [
                     (run_id, now, ev.TASK_LOST, task_id, attempt, "lost", None)

@@ -13,8 +13,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from lockgate.engine.events import Event
 from lockgate.errors import StoreError
+from lockgate.model.events import Event
 
 HEARTBEAT_S = 10.0
 
@@ -56,10 +56,14 @@ class EventWriter:
     def _loop(self) -> None:
         buf = self._buf
         cond = self._cond
+        last_beat = time.monotonic()
         while True:
-            beat = False
+            if self._heartbeat and time.monotonic() - last_beat >= HEARTBEAT_S:
+                self._beat()  # the run is alive, busy or idle
+                last_beat = time.monotonic()
             with cond:
                 self._idle = True
+                beat = False
                 while not buf and not self._closing and not beat:
                     beat = not cond.wait(timeout=HEARTBEAT_S)
                 self._idle = False
@@ -78,9 +82,7 @@ class EventWriter:
                     self._urgent = False
                     self._inflight = True
             if not self._inflight:
-                if beat and self._heartbeat:
-                    self._beat()  # an idle run still shows it is alive
-                continue
+                continue  # woken to beat (handled at the top of the loop)
             batch = [buf.popleft() for _ in range(len(buf))]
             self._persist(batch)
             with cond:

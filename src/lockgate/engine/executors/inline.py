@@ -5,7 +5,16 @@ from __future__ import annotations
 import threading
 
 from lockgate.engine.executors.base import Executor
-from lockgate.engine.work import FAILED, SUCCESS, ShellProcess, WorkItem, run_python, run_shell
+from lockgate.engine.work import (
+    FAILED,
+    SUCCESS,
+    Outcome,
+    ShellProcess,
+    WorkItem,
+    crashed,
+    run_python,
+    run_shell,
+)
 
 
 class InlineExecutor(Executor):
@@ -23,6 +32,13 @@ class InlineExecutor(Executor):
 
     def submit(self, item: WorkItem) -> None:
         assert self._report is not None
+        try:
+            outcome = self._run(item)
+        except Exception as exc:  # never leave the engine waiting for this attempt
+            outcome = crashed(item, exc)
+        self._report(outcome)
+
+    def _run(self, item: WorkItem) -> Outcome:
         if item.kind == "shell":
             outcome = run_shell(item, self._register)
         else:
@@ -36,7 +52,7 @@ class InlineExecutor(Executor):
                     f"timed out after {item.timeout:g}s (it ran {took:.1f}s: the inline executor "
                     "cannot stop a Python task, so it is failed when it ends)"
                 )
-        self._report(outcome)
+        return outcome
 
     def _register(self, shell: ShellProcess | None) -> None:
         self._shell = shell

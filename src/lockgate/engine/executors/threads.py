@@ -10,7 +10,7 @@ import threading
 from queue import SimpleQueue
 
 from lockgate.engine.executors.base import Executor
-from lockgate.engine.work import ShellProcess, WorkItem, run_python
+from lockgate.engine.work import Outcome, ShellProcess, WorkItem, crashed, run_python
 
 
 class _WorkerPool:
@@ -81,13 +81,16 @@ class ThreadExecutor(Executor):
         """Run one item in the calling worker thread; True if the thread must now retire."""
         key = item.key
         shell = self._shells.get(key)
-        if shell is not None:
-            outcome = shell.run()
-        elif key in self._abandoned:
-            outcome = None  # cancelled before it started
-        else:
-            assert item.fn is not None
-            outcome = run_python(item, item.fn)
+        try:
+            if shell is not None:
+                outcome: Outcome | None = shell.run()
+            elif key in self._abandoned:
+                outcome = None  # cancelled before it started
+            else:
+                assert item.fn is not None
+                outcome = run_python(item, item.fn)
+        except BaseException as exc:  # never leave the engine waiting for this attempt
+            outcome = crashed(item, exc)
         with self._lock:
             self._running.discard(key)
             self._shells.pop(key, None)

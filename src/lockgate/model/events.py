@@ -1,0 +1,38 @@
+"""Events: every state change of a run is one `Event` (DESIGN.md decision 2).
+
+They are model objects: the engine emits them, the store and plugins consume them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+RUN_STARTED = "RunStarted"
+RUN_FINISHED = "RunFinished"
+TASK_QUEUED = "TaskQueued"
+TASK_STARTED = "TaskStarted"
+TASK_SUCCEEDED = "TaskSucceeded"
+TASK_FAILED = "TaskFailed"
+TASK_RETRYING = "TaskRetrying"
+TASK_SKIPPED = "TaskSkipped"
+TASK_UPSTREAM_FAILED = "TaskUpstreamFailed"
+TASK_CANCELLED = "TaskCancelled"
+TASK_LOST = "TaskLost"
+CALLBACK_FAILED = "CallbackFailed"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened. `state` is the new state of the run or task it names.
+
+    `data` carries details: error text, retry delay, log path, the JSON text of a result
+    (`result_json`), the executor's timings (`started_at`).
+    """
+
+    kind: str
+    run_id: str
+    ts: float
+    task_id: str | None = None
+    attempt: int = 0
+    state: str | None = None
+    data: dict[str, Any] | None = None
