@@ -254,71 +254,68 @@ def resume(
     from lockgate.store.store import owner_alive
 
     project = project or Project.load()
-    db = open_store(project)
-    try:
-        record = db.find_run(run_id)
-        if record is None:
-            raise NotFoundError(
-                f"no run {run_id!r} in {project.state_dir}; list runs with `lockgate runs`"
-            )
-        run_id = record["id"]
-        import time
+    db = open_store(project)  # shared by the process: not closed here
+    record = db.find_run(run_id)
+    if record is None:
+        raise NotFoundError(
+            f"no run {run_id!r} in {project.state_dir}; list runs with `lockgate runs`"
+        )
+    run_id = record["id"]
+    import time
 
-        if record["state"] in ("queued", "running") and owner_alive(
-            record["owner"], record["heartbeat_at"], time.time()
-        ):
-            raise ConfigError(
-                f"run {run_id} is still running (owner {record['owner']}); it cannot be resumed"
-            )
-        if record["state"] == RunState.SUCCESS.value:
-            raise ConfigError(f"run {run_id} already succeeded; there is nothing to resume")
-        version = db.version(record["version_id"]) if record["version_id"] is not None else None
-        if version is None or not version["file"]:
-            raise ConfigError(f"run {run_id} has no recorded pipeline file to resume from")
-        found = {p.id: p for p in load_file(version["file"])}
-        pipe = found.get(record["pipeline_id"])
-        if pipe is None:
-            raise NotFoundError(
-                f"{version['file']} no longer defines pipeline {record['pipeline_id']!r}"
-            )
-        if pipe.fingerprint() != version["hash"] and on_changed is not None:
-            on_changed(
-                f"the definition of {pipe.id!r} changed since run {run_id} started; "
-                "resuming with the current definition"
-            )
-        results = db.results(run_id)
-        prior = {
-            row["task_id"]: PriorTask(
-                TaskState(row["state"]),
-                row["attempts"] or 0,
-                results.get(row["task_id"]),
-                row["error"],
-            )
-            for row in db.task_states(run_id)
-        }
-        params = json.loads(record["params"] or "{}")
-        ex = _executor(executor, project, concurrency)
-        engine = RunEngine(
-            pipe,
-            run_id=run_id,
-            executor=ex,
-            bus=bus or EventBus(),
-            params=params,
-            concurrency=concurrency,
-            pools=project.pools,
-            logs_dir=str(project.logs_dir),
-            result_max_bytes=project.result_max_bytes,
-            prior=prior,
+    if record["state"] in ("queued", "running") and owner_alive(
+        record["owner"], record["heartbeat_at"], time.time()
+    ):
+        raise ConfigError(
+            f"run {run_id} is still running (owner {record['owner']}); it cannot be resumed"
         )
-        return _drive(
-            engine,
-            db,
-            handle_signals,
-            on_start,
-            create=lambda s: s.claim_run(run_id, ex.name),
+    if record["state"] == RunState.SUCCESS.value:
+        raise ConfigError(f"run {run_id} already succeeded; there is nothing to resume")
+    version = db.version(record["version_id"]) if record["version_id"] is not None else None
+    if version is None or not version["file"]:
+        raise ConfigError(f"run {run_id} has no recorded pipeline file to resume from")
+    found = {p.id: p for p in load_file(version["file"])}
+    pipe = found.get(record["pipeline_id"])
+    if pipe is None:
+        raise NotFoundError(
+            f"{version['file']} no longer defines pipeline {record['pipeline_id']!r}"
         )
-    finally:
-        db.close()
+    if pipe.fingerprint() != version["hash"] and on_changed is not None:
+        on_changed(
+            f"the definition of {pipe.id!r} changed since run {run_id} started; "
+            "resuming with the current definition"
+        )
+    results = db.results(run_id)
+    prior = {
+        row["task_id"]: PriorTask(
+            TaskState(row["state"]),
+            row["attempts"] or 0,
+            results.get(row["task_id"]),
+            row["error"],
+        )
+        for row in db.task_states(run_id)
+    }
+    params = json.loads(record["params"] or "{}")
+    ex = _executor(executor, project, concurrency)
+    engine = RunEngine(
+        pipe,
+        run_id=run_id,
+        executor=ex,
+        bus=bus or EventBus(),
+        params=params,
+        concurrency=concurrency,
+        pools=project.pools,
+        logs_dir=str(project.logs_dir),
+        result_max_bytes=project.result_max_bytes,
+        prior=prior,
+    )
+    return _drive(
+        engine,
+        db,
+        handle_signals,
+        on_start,
+        create=lambda s: s.claim_run(run_id, ex.name),
+    )
 
 
 def test_task(

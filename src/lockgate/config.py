@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lockgate.engine.executors import EXECUTORS
 from lockgate.errors import ConfigError
 
 CONFIG_FILE = "lockgate.toml"
@@ -56,25 +57,29 @@ class Project:
                 raise ConfigError(f"{config_file}: invalid TOML: {exc}") from None
             settings = dict(doc.get("lockgate", {}))
             pools = dict(doc.get("pools", {}))
-            unknown = set(settings) - _KEYS
-            if unknown:
+            for key in sorted(set(settings) - _KEYS):
                 raise ConfigError(
-                    f"{config_file}: unknown setting(s) {', '.join(sorted(unknown))} in [lockgate]; "
-                    f"known: {', '.join(sorted(_KEYS))}"
+                    f"{config_file}: unknown setting {key!r} in [lockgate]{_did_you_mean(key, _KEYS)}"
                 )
-            extra = set(doc) - {"lockgate", "pools"}
-            if extra:
+            for key in sorted(set(doc) - {"lockgate", "pools"}):
                 raise ConfigError(
-                    f"{config_file}: unknown section(s) {', '.join(sorted(extra))}; known: lockgate, pools"
+                    f"{config_file}: unknown table or key {key!r} at the top level; "
+                    "settings go under [lockgate], pool sizes under [pools]"
                 )
         project = cls(root=root, config_file=config_file)
         project.pipelines_dir = root / settings.get("pipelines", "pipelines")
         project.logs_dir = root / settings.get("logs", f"{STATE_DIR}/logs")
         db_url = os.environ.get("LOCKGATE_DB_URL") or settings.get("db_url")
         project.db_url = db_url or f"sqlite:///{root / STATE_DIR / 'lockgate.db'}"
-        project.executor = os.environ.get("LOCKGATE_EXECUTOR") or settings.get(
-            "executor", "threads"
-        )
+        if os.environ.get("LOCKGATE_EXECUTOR"):
+            project.executor, source = os.environ["LOCKGATE_EXECUTOR"], "LOCKGATE_EXECUTOR"
+        else:
+            project.executor, source = settings.get("executor", "threads"), str(config_file)
+        if project.executor not in EXECUTORS:
+            raise ConfigError(
+                f"{source}: unknown executor {project.executor!r}"
+                f"{_did_you_mean(str(project.executor), EXECUTORS)}"
+            )
         project.concurrency = _positive_int(
             settings.get("concurrency", DEFAULT_CONCURRENCY), "concurrency", config_file
         )
@@ -85,6 +90,13 @@ class Project:
             name: _positive_int(v, f"pools.{name}", config_file) for name, v in pools.items()
         }
         return project
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    import difflib
+
+    hint = difflib.get_close_matches(word, sorted(choices), n=1)
+    return f"; did you mean {hint[0]!r}?" if hint else f"; use one of {', '.join(sorted(choices))}"
 
 
 def _positive_int(value: Any, name: str, where: Path | None) -> int:

@@ -123,13 +123,20 @@ def test_run_a_file_outside_any_project(tmp_path: Path):
     assert [r["id"] for r in runs.json()["runs"]] == [run_id]
     assert logs.out == "=== hello · attempt 1 · success ===\nhi from a loose file\n", logs
     assert listed.code == 0, listed
-    assert listed.out.startswith("no pipelines in "), listed
+    assert listed.out.startswith("the pipelines folder "), listed
+    assert "does not exist" in listed.out, listed
 
 
 def test_bad_configuration_is_a_user_error(tmp_path: Path):
     write(tmp_path, "lockgate.toml", "[lockgate]\npipeline = 'flows'\n")
     line = one_line_error(lockgate(tmp_path, "list"))
     assert line == (
-        f"error: {tmp_path.resolve()}/lockgate.toml: unknown setting(s) pipeline in [lockgate]; "
-        "known: concurrency, db_url, executor, logs, pipelines, result_max_bytes"
+        f"error: {tmp_path.resolve()}/lockgate.toml: unknown setting 'pipeline' in [lockgate]; "
+        "did you mean 'pipelines'?"
+    )
+    write(tmp_path, "lockgate.toml", "[lockgate]\nexecutor = 'thread'\n")
+    line = one_line_error(lockgate(tmp_path, "list"))
+    assert line == (
+        f"error: {tmp_path.resolve()}/lockgate.toml: unknown executor 'thread'; "
+        "did you mean 'threads'?"
     )

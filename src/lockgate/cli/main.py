@@ -250,7 +250,12 @@ def list_(json_out: JsonOpt = False) -> None:
         from lockgate.cli.progress import state_text
 
         console = _console()
-        if not found.pipelines and not found.errors:
+        if not project.pipelines_dir.is_dir():
+            console.print(
+                f"the pipelines folder {project.pipelines_dir} does not exist (create it, set "
+                "`pipelines` in lockgate.toml, or run `lockgate init`)"
+            )
+        elif not found.pipelines and not found.errors:
             console.print(
                 f"no pipelines in {project.pipelines_dir} (create one, or run `lockgate init`)"
             )
@@ -436,8 +441,8 @@ def logs(
         out.write(f"=== {r['task_id']} · attempt {r['attempt']} · {r['state']} ===\n")
         path = r["log_path"]
         if path and not _inside(path, project.logs_dir):  # the DB may be shared: trust no path
-            path = None
-        if path and Path(path).is_file():
+            out.write(f"(log {path} is outside this project's logs folder: not shown)\n")
+        elif path and Path(path).is_file():
             with open(path, encoding="utf-8", errors="replace") as fh:
                 shutil.copyfileobj(fh, out)
         else:
