@@ -117,7 +117,9 @@ class LiveProgress:
                 self.errors[e.task_id] = str(e.data["error"])
 
     def _render(self) -> Any:
+        from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
         with self._lock:
             states = dict(self.states)
@@ -127,7 +129,7 @@ class LiveProgress:
         title = f"{self.pipeline_id} · {time.time() - self.started:.1f}s · " + " ".join(
             f"{state_text(k)} {v}" for k, v in sorted(counts.items())
         )
-        table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+        table = Table(box=None, pad_edge=False)
         table.add_column("task")
         table.add_column("state")
         table.add_column("try", justify="right")
@@ -135,7 +137,7 @@ class LiveProgress:
         rows += [t for t, s in states.items() if s in ("success", "skipped")][-4:]
         for tid in rows[: self.MAX_ROWS]:
             table.add_row(tid, state_text(states[tid]), str(self.attempts.get(tid) or ""))
-        return table
+        return Group(Text.from_markup(title), table)
 
     def stop(self) -> None:
         self.live.stop()
