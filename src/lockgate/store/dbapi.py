@@ -3,8 +3,10 @@
 Importing SQLAlchemy costs more than a whole `lockgate run` of the seed pipeline, so running,
 listing and reading use the drivers directly with plain SQL valid on both databases; the
 schema's source of truth stays `store/schema.py` (SQLAlchemy Core) and Alembic migrates it.
-Each thread gets its own connection. SQLite write transactions begin IMMEDIATE, so two
-writers wait for each other (busy timeout) instead of failing with "database is locked".
+Connections are pooled: a transaction takes an idle one (or opens one) and gives it back, so
+short-lived threads (a run's writer) do not reconnect. SQLite write transactions begin
+IMMEDIATE, so two writers wait for each other (busy timeout) instead of failing with
+"database is locked".
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ from lockgate.store.db import check_writable_sqlite, normalize_url, safe_url
 BUSY_TIMEOUT_S = 30
 
 
+MAX_IDLE = 8
+
+
 class Database:
-    """Connections to one metadata database, one per thread."""
+    """A small pool of connections to one metadata database; thread-safe."""
 
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
-        self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: list[Any] = []
+        self._idle: list[tuple[Any, int]] = []
         self._generation = 0
         if self.url.startswith("sqlite"):
             self.dialect = "sqlite"
@@ -76,26 +80,50 @@ class Database:
                 f"cannot open the metadata database {safe_url(self.url)}: "
                 f"{type(exc).__name__}: {detail}"
             ) from None
-        with self._lock:
-            self._open.append(conn)
-        return conn
-
-    def connection(self) -> Any:
-        """This thread's connection (reconnecting after `close()` or a broken link)."""
-        local = self._local
-        conn = getattr(local, "conn", None)
-        if conn is None or local.generation != self._generation or _broken(conn):
-            conn = local.conn = self._connect()
-            local.generation = self._generation
         return conn
 
     @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[Any]:
+    def connection(self) -> Iterator[Any]:
+        """A connection of the pool for the duration of the block."""
+        with self._lock:
+            generation = self._generation
+            conn = None
+            while self._idle and conn is None:
+                candidate, made = self._idle.pop()
+                if made == generation and not _broken(candidate):
+                    conn = candidate
+                else:
+                    _close(candidate)
+        if conn is None:
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                keep = generation == self._generation and len(self._idle) < MAX_IDLE
+                if keep and not _broken(conn):
+                    self._idle.append((conn, generation))
+                    conn = None
+            if conn is not None:
+                _close(conn)
+
+    @contextmanager
+    def transaction(self, write: bool = True, pipelined: bool = False) -> Iterator[Any]:
         """A cursor inside one transaction, committed at the end (rolled back on error).
 
         Driver errors become `StoreError` (one line for the user); the connection is left
-        outside any transaction either way, so the next one can begin."""
-        conn = self.connection()
+        outside any transaction either way, so the next one can begin. `pipelined` sends the
+        whole transaction to PostgreSQL in one go (no COPY, no reading results inside)."""
+        with self.connection() as conn:
+            if pipelined and self.dialect == "postgresql":
+                with self._wrap_errors(), conn.pipeline(), self._begun(conn, write) as cur:
+                    yield cur
+            else:
+                with self._begun(conn, write) as cur:
+                    yield cur
+
+    @contextmanager
+    def _begun(self, conn: Any, write: bool) -> Iterator[Any]:
         cur = conn.cursor()
         begin = "BEGIN IMMEDIATE" if write and self.dialect == "sqlite" else "BEGIN"
         try:
@@ -105,15 +133,26 @@ class Database:
         except BaseException as exc:
             with contextlib.suppress(Exception):  # best effort: the original error matters
                 cur.execute("ROLLBACK")
-            if _is_driver_error(exc):
-                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                raise StoreError(
-                    f"metadata database {safe_url(self.url)}: {type(exc).__name__}: {detail}"
-                ) from exc
-            raise
+            raise self._store_error(exc) from exc
         finally:
             with contextlib.suppress(Exception):
                 cur.close()
+
+    def _store_error(self, exc: BaseException) -> BaseException:
+        """A driver error as a one-line `StoreError`; anything else unchanged."""
+        if not _is_driver_error(exc):
+            return exc
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return StoreError(f"metadata database {safe_url(self.url)}: {type(exc).__name__}: {detail}")
+
+    @contextmanager
+    def _wrap_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except StoreError:
+            raise
+        except BaseException as exc:
+            raise self._store_error(exc) from exc
 
     def sql(self, text: str) -> str:
         """`text` written with `?` placeholders, in this driver's style."""
@@ -141,28 +180,13 @@ class Database:
             )
         return cur.fetchone() is not None
 
-    def close_thread(self) -> None:
-        """Close the calling thread's connection (a thread that is about to end)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            return
-        self._local.conn = None
-        with self._lock:
-            if conn in self._open:
-                self._open.remove(conn)
-        with contextlib.suppress(Exception):  # closing is best effort
-            conn.close()
-
     def close(self) -> None:
-        """Close every connection; threads reconnect on their next use."""
+        """Close the idle connections; those in use close when given back."""
         with self._lock:
-            conns, self._open = self._open, []
+            idle, self._idle = self._idle, []
             self._generation += 1
-        for conn in conns:
-            try:
-                conn.close()
-            except Exception:  # closing is best effort
-                continue
+        for conn, _ in idle:
+            _close(conn)
 
 
 def _use_wal(conn: Any) -> None:
@@ -190,6 +214,11 @@ def _is_driver_error(exc: BaseException) -> bool:
         cls.__name__ == "Error" and cls.__module__ in ("sqlite3", "psycopg")
         for cls in type(exc).__mro__
     )
+
+
+def _close(conn: Any) -> None:
+    with contextlib.suppress(Exception):  # closing is best effort
+        conn.close()
 
 
 def _broken(conn: Any) -> bool:

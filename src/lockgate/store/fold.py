@@ -73,7 +73,7 @@ def statements(placeholder: str) -> dict[str, str]:
     return out
 
 
-_COPY_FROM = 64  # rows; below this, COPY's extra statements cost more than they save
+COPY_FROM = 64  # rows; below this, COPY's extra statements cost more than they save
 
 
 def insert_rows(cur: Any, name: str, rows: list[Any], placeholder: str, copy: bool) -> None:
@@ -83,7 +83,7 @@ def insert_rows(cur: Any, name: str, rows: list[Any], placeholder: str, copy: bo
     Upserts COPY into a temporary staging table first, then INSERT ... SELECT ... ON CONFLICT;
     that needs the keys of one batch to be unique, which `fold` guarantees."""
     head, n, tail = _INSERTS[name]
-    if not copy or len(rows) < _COPY_FROM:
+    if not copy or len(rows) < COPY_FROM:
         cur.executemany(f"{head} VALUES ({', '.join([placeholder] * n)}){tail}", rows)
         return
     columns = head[head.index("(") :]

@@ -14,7 +14,7 @@ from lockgate.model import events as ev
 from lockgate.model.events import Event
 from lockgate.store.db import create_db_engine, safe_url
 from lockgate.store.dbapi import Database
-from lockgate.store.fold import fold, insert_rows, statements
+from lockgate.store.fold import COPY_FROM, fold, insert_rows, statements
 from lockgate.store.writer import EventWriter
 
 if TYPE_CHECKING:
@@ -188,9 +188,7 @@ class Store:
 
     def writer(self) -> EventWriter:
         """A group-commit subscriber for the event bus."""
-        return EventWriter(
-            self.write_events, heartbeat=self.heartbeat, on_exit=self.db.close_thread
-        )
+        return EventWriter(self.write_events, heartbeat=self.heartbeat)
 
     def heartbeat(self) -> None:
         active = list(self._active)
@@ -211,7 +209,8 @@ class Store:
         sql = self._sql
         mark = self.db.placeholder
         copy = self.dialect == "postgresql"
-        with self.db.transaction() as cur:
+        # a small batch goes to PostgreSQL in one round trip; a large one is COPYed
+        with self.db.transaction(pipelined=len(rows.events) < COPY_FROM) as cur:
             insert_rows(cur, "events", rows.events, mark, copy)
             if rows.tasks:
                 insert_rows(cur, "task_runs", list(rows.tasks.values()), mark, copy)
@@ -408,5 +407,6 @@ class Store:
                 (cutoff,),
             )
         if self.dialect == "sqlite":
-            self.db.connection().execute("VACUUM")  # outside any transaction
+            with self.db.connection() as conn:
+                conn.execute("VACUUM")  # outside any transaction
         return victims

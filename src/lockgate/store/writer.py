@@ -31,10 +31,8 @@ class EventWriter:
         write: Callable[[list[Event]], None],
         heartbeat: Callable[[], None] | None = None,
         interval: float = 0.004,
-        on_exit: Callable[[], None] | None = None,
     ) -> None:
         self._write = write
-        self._on_exit = on_exit
         self._heartbeat = heartbeat
         self._interval = interval
         self._cond = threading.Condition()
@@ -68,8 +66,6 @@ class EventWriter:
                     beat = not cond.wait(timeout=HEARTBEAT_S)
                 self._idle = False
                 if not buf and self._closing:
-                    if self._on_exit is not None:
-                        self._on_exit()
                     return
                 if buf:
                     # let a group of events gather, unless someone waits for them (flush)
