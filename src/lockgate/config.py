@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lockgate.engine.executors import EXECUTORS
-from lockgate.errors import ConfigError
+from lockgate.errors import ConfigError, did_you_mean
 
 CONFIG_FILE = "lockgate.toml"
 STATE_DIR = ".lockgate"
@@ -59,7 +59,7 @@ class Project:
             pools = dict(doc.get("pools", {}))
             for key in sorted(set(settings) - _KEYS):
                 raise ConfigError(
-                    f"{config_file}: unknown setting {key!r} in [lockgate]{_did_you_mean(key, _KEYS)}"
+                    f"{config_file}: unknown setting {key!r} in [lockgate]{did_you_mean(key, sorted(_KEYS))}"
                 )
             for key in sorted(set(doc) - {"lockgate", "pools"}):
                 raise ConfigError(
@@ -78,7 +78,7 @@ class Project:
         if project.executor not in EXECUTORS:
             raise ConfigError(
                 f"{source}: unknown executor {project.executor!r}"
-                f"{_did_you_mean(str(project.executor), EXECUTORS)}"
+                f"{did_you_mean(project.executor, EXECUTORS)}"
             )
         project.concurrency = _positive_int(
             settings.get("concurrency", DEFAULT_CONCURRENCY), "concurrency", config_file
@@ -90,13 +90,6 @@ class Project:
             name: _positive_int(v, f"pools.{name}", config_file) for name, v in pools.items()
         }
         return project
-
-
-def _did_you_mean(word: str, choices: Any) -> str:
-    import difflib
-
-    hint = difflib.get_close_matches(word, sorted(choices), n=1)
-    return f"; did you mean {hint[0]!r}?" if hint else f"; use one of {', '.join(sorted(choices))}"
 
 
 def _positive_int(value: Any, name: str, where: Path | None) -> int:

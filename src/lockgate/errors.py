@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+
+def did_you_mean(word: object, choices: Iterable[str], known: str = "use one of") -> str:
+    """`; did you mean 'x'?` for the closest choice, else `; use one of a, b, c`."""
+    import difflib
+
+    options = list(choices)
+    hint = difflib.get_close_matches(str(word), options, n=1)
+    return f"; did you mean {hint[0]!r}?" if hint else f"; {known} {', '.join(options)}"
+
 
 class LockgateError(Exception):
     """Base of every error lockgate raises on purpose; its message is one sentence for a user."""

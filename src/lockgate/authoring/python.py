@@ -8,7 +8,6 @@ and `a >> b` an ordering one. Outside a pipeline, a `@task` function is a plain 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import functools
 import inspect
 import os
@@ -17,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from lockgate.errors import DefinitionError
+from lockgate.errors import DefinitionError, did_you_mean
 from lockgate.model.pipeline import Pipeline
 from lockgate.model.refs import ParamRef, TaskOutput
 from lockgate.model.settings import SETTING_NAMES as _SETTING_KEYS
@@ -342,12 +341,7 @@ def pipeline(id: str | None = None, **options: Any) -> Any:
     file, line = _caller_location()
     for key in options:
         if key not in _PIPELINE_OPTIONS:
-            hint = difflib.get_close_matches(key, _PIPELINE_OPTIONS, n=1)
-            tip = (
-                f"; did you mean {hint[0]!r}?"
-                if hint
-                else f"; known: {', '.join(_PIPELINE_OPTIONS)}"
-            )
+            tip = did_you_mean(key, _PIPELINE_OPTIONS, "known:")
             raise DefinitionError(f"unknown pipeline option {key!r}{tip}", file, line)
 
     class _Factory:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from typing import Any
 
-from lockgate.errors import DefinitionError
+from lockgate.errors import DefinitionError, did_you_mean
 from lockgate.model.trigger_rules import TriggerRule
 
 
@@ -79,9 +78,7 @@ def _coerce(name: str, value: Any) -> Any:
         try:
             return TriggerRule(value)
         except ValueError:
-            allowed = [r.value for r in TriggerRule]
-            hint = difflib.get_close_matches(str(value), allowed, n=1)
-            tip = f"; did you mean {hint[0]!r}?" if hint else f"; use one of {', '.join(allowed)}"
+            tip = did_you_mean(value, [r.value for r in TriggerRule])
             raise ValueError(f"unknown trigger_rule {value!r}{tip}") from None
     if name == "pool":
         if value is not None and (not isinstance(value, str) or not value):
@@ -98,12 +95,7 @@ def check_setting_names(options: Mapping[str, Any], what: str) -> None:
     """Raise ValueError naming the first unknown setting, with a suggestion."""
     for key in options:
         if key not in SETTING_NAMES:
-            hint = difflib.get_close_matches(key, SETTING_NAMES, n=1)
-            tip = (
-                f"; did you mean {hint[0]!r}?"
-                if hint
-                else f"; known settings: {', '.join(SETTING_NAMES)}"
-            )
+            tip = did_you_mean(key, SETTING_NAMES, "known settings:")
             raise ValueError(f"unknown {what} setting {key!r}{tip}")
 
 
