@@ -31,6 +31,7 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
+        self.shown_url = safe_url(url)  # as the user wrote it, password hidden
         self._lock = threading.Lock()
         self._idle: list[tuple[Any, int]] = []
         self._generation = 0
@@ -77,7 +78,7 @@ class Database:
         except Exception as exc:
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise StoreError(
-                f"cannot open the metadata database {safe_url(self.url)}: "
+                f"cannot open the metadata database {self.shown_url}: "
                 f"{type(exc).__name__}: {detail}"
             ) from None
         return conn
@@ -143,7 +144,7 @@ class Database:
         if not _is_driver_error(exc):
             return exc
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return StoreError(f"metadata database {safe_url(self.url)}: {type(exc).__name__}: {detail}")
+        return StoreError(f"metadata database {self.shown_url}: {type(exc).__name__}: {detail}")
 
     @contextmanager
     def _wrap_errors(self) -> Iterator[None]:
