@@ -286,6 +286,26 @@ def _inside(path: str | os.PathLike[str], folder: Path) -> bool:
     return Path(path).resolve().is_relative_to(folder.resolve())
 
 
+def _graph_tree(pipe: Any) -> Any:
+    """The DAG as a tree: each task under its first upstream, other upstreams noted."""
+    from rich.tree import Tree
+
+    root = Tree(f"[bold]{pipe.id}[/]", guide_style="bright_black")
+    nodes: dict[str, Any] = {}
+    for tid in pipe.order:
+        task = pipe.tasks[tid]
+        if tid in pipe.compensations:
+            continue
+        label = f"{tid} [bright_black]{task.kind.value}{' branch' if task.branch else ''}[/]"
+        if len(task.upstream) > 1:
+            label += f" [bright_black](also after {', '.join(task.upstream[1:])})[/]"
+        if task.compensation:
+            label += f" [magenta](on failure: {task.compensation})[/]"
+        parent = nodes[task.upstream[0]] if task.upstream else root
+        nodes[tid] = parent.add(label)
+    return root
+
+
 def _setting_text(value: Any) -> str:
     from enum import Enum
 
@@ -313,6 +333,7 @@ def show(
         console.print(pipe.description)
     if pipe.params:
         console.print("params: " + ", ".join(f"{k}={v!r}" for k, v in pipe.params.items()))
+    console.print(_graph_tree(pipe))
     table = Table(box=None, pad_edge=False)
     for col in ("task", "kind", "after", "runs", "settings"):
         table.add_column(col, overflow="fold")
