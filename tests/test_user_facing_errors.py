@@ -182,3 +182,26 @@ def test_the_writer_beats_while_a_run_is_busy(
             tick.override(id=f"t{i}")(i)
     assert lockgate.run(p, project=project, store=store).ok
     assert len(beats) >= 2
+
+
+def test_processes_executor_captures_output_of_subprocesses(
+    project: Project, tmp_path: Path
+) -> None:
+    from lockgate.authoring.discovery import load_file
+
+    file = tmp_path / "child_output.py"
+    file.write_text(
+        "import subprocess\n"
+        "from lockgate import pipeline, task\n\n"
+        "@task\n"
+        "def spawn() -> None:\n"
+        "    print('from python')\n"
+        "    subprocess.run(['echo', 'from a child process'], check=True)\n\n"
+        "with pipeline('child_output'):\n"
+        "    spawn()\n"
+    )
+    [pipe] = load_file(file)
+    result = lockgate.run(pipe, store=False, executor="processes", project=project)
+    assert result.ok, result.tasks
+    log = next(project.logs_dir.rglob("spawn/attempt-1.log")).read_text()
+    assert "from python" in log and "from a child process" in log

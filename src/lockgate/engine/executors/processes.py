@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -223,6 +224,30 @@ def _strip(item: WorkItem) -> WorkItem:
     return replace(item, fn=None)
 
 
+@contextlib.contextmanager
+def _capture_fds(path: str | None) -> Iterator[None]:
+    """Point this worker's file descriptors 1 and 2 at the attempt's log, so the output of
+    subprocesses and C code lands there too (a worker runs one task at a time)."""
+    if path is None:
+        yield
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    saved = (os.dup(1), os.dup(2))
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for descriptor in (*saved, fd):
+            os.close(descriptor)
+        with contextlib.suppress(OSError):
+            if os.path.getsize(path) == 0:  # keep the "no file, no output" rule
+                os.unlink(path)
+
+
 def _worker_main(conn: Connection) -> None:
     """Loop of a worker process: receive an item, run it, send the outcome back."""
     os.setpgrp()  # the engine kills the whole group on timeout or cancel
@@ -261,7 +286,8 @@ def _worker_main(conn: Connection) -> None:
                 time.time(),
             )
         else:
-            outcome = run_python(item, fn)
+            with _capture_fds(item.ctx.log_path):
+                outcome = run_python(item, fn)
         try:
             conn.send(outcome)
         except (OSError, EOFError):
