@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
+def describe(exc: BaseException) -> str:
+    """`Type: first line of the message`, for one-line errors about a library's exception."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
 def did_you_mean(word: object, choices: Iterable[str], known: str = "use one of") -> str:
     """`; did you mean 'x'?` for the closest choice, else `; use one of a, b, c`."""
     import difflib

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from lockgate.errors import ConfigError, StoreError
+from lockgate.errors import ConfigError, StoreError, describe
 from lockgate.store.db import check_writable_sqlite, normalize_url, safe_url
 
 BUSY_TIMEOUT_S = 30
@@ -76,10 +76,8 @@ class Database:
                 conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10)
                 conn.execute("SET client_min_messages TO warning")
         except Exception as exc:
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise StoreError(
-                f"cannot open the metadata database {self.shown_url}: "
-                f"{type(exc).__name__}: {detail}"
+                f"cannot open the metadata database {self.shown_url}: {describe(exc)}"
             ) from None
         return conn
 
@@ -143,8 +141,7 @@ class Database:
         """A driver error as a one-line `StoreError`; anything else unchanged."""
         if not _is_driver_error(exc):
             return exc
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return StoreError(f"metadata database {self.shown_url}: {type(exc).__name__}: {detail}")
+        return StoreError(f"metadata database {self.shown_url}: {describe(exc)}")
 
     @contextmanager
     def _wrap_errors(self) -> Iterator[None]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lockgate.errors import StoreError
+from lockgate.errors import StoreError, describe
 from lockgate.store import ddl
 from lockgate.store.ddl import SCHEMA_REVISION
 
@@ -103,10 +103,9 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
         with engine.connect().execution_options(**READONLY) as conn:
             after = current_revision(conn)
     except Exception as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise StoreError(
             f"cannot upgrade the metadata database from revision {before or 'empty'}: "
-            f"{type(exc).__name__}: {detail}"
+            f"{describe(exc)}"
         ) from exc
     assert after is not None
     return before, after

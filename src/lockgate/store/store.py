@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from lockgate.errors import ConfigError, NotFoundError, StoreError
+from lockgate.errors import ConfigError, NotFoundError, StoreError, describe
 from lockgate.model import events as ev
 from lockgate.model.events import Event
 from lockgate.store.db import create_db_engine, safe_url
@@ -87,8 +87,7 @@ class Store:
             raise
         except Exception as exc:
             raise StoreError(
-                f"cannot open the metadata database {safe_url(url)}: {type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''}"
+                f"cannot open the metadata database {safe_url(url)}: {describe(exc)}"
             ) from None
         self._owner = process_owner()
         self._active: set[str] = set()
