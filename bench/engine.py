@@ -79,6 +79,18 @@ def _common(b: Bench, reps: int) -> dict[str, Any]:
     return out
 
 
+def _finish(
+    line: dict[str, Any], b: Bench, pipe: Any, reps: int, diag: bool
+) -> list[dict[str, Any]]:
+    """Add the no-store diagnostic and the common fields, then clean up."""
+    if diag:
+        no_store = repeat(lambda: b.run(pipe, store=False), reps)
+        line["diag_no_store_wall_s"] = round(median(no_store), 6)
+    line.update(_common(b, reps))
+    b.cleanup()
+    return [line]
+
+
 def w2(db_url: str | None, reps: int, diag: bool) -> list[dict[str, Any]]:
     b = Bench(db_url)
     pipe = b.pipeline("fanout.py", "bench_fanout")
@@ -96,12 +108,7 @@ def w2(db_url: str | None, reps: int, diag: bool) -> list[dict[str, Any]]:
         "meets": n / wall >= 10_000 and not b.failures,
         "peak_rss_mb": peak,
     }
-    if diag:
-        no_store = repeat(lambda: b.run(pipe, store=False), reps)
-        line["diag_no_store_wall_s"] = round(median(no_store), 6)
-    line.update(_common(b, reps))
-    b.cleanup()
-    return [line]
+    return _finish(line, b, pipe, reps, diag)
 
 
 def w3(db_url: str | None, reps: int, diag: bool) -> list[dict[str, Any]]:
@@ -263,12 +270,7 @@ def w6(db_url: str | None, reps: int, diag: bool) -> list[dict[str, Any]]:
         "diag_rss_start_mb": rss_start,
         "diag_rss_after_define_mb": rss_defined,
     }
-    if diag:
-        no_store = repeat(lambda: b.run(pipe, store=False), reps)
-        line["diag_no_store_wall_s"] = round(median(no_store), 6)
-    line.update(_common(b, reps))
-    b.cleanup()
-    return [line]
+    return _finish(line, b, pipe, reps, diag)
 
 
 def run_case(case: str, db_url: str | None, reps: int, diag: bool) -> list[dict[str, Any]]:

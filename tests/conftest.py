@@ -45,6 +45,7 @@ def _unavailable(reason: str) -> None:
     elsewhere, saying how to get it."""
     if IN_CI:
         pytest.fail(f"PostgreSQL tests cannot run in CI: {reason}", pytrace=False)
+    # only reached outside CI (CI=true failed above): a developer without the server skips
     pytest.skip(f"{reason}; `.ci/run` installs the PostgreSQL server (apt-get install postgresql)")
 
 

@@ -163,6 +163,12 @@ class Database:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
+    def execute(self, statement: str, params: tuple[Any, ...] = ()) -> int:
+        """Run one writing statement in its own transaction; returns the rows it touched."""
+        with self.transaction() as cur:
+            cur.execute(self.sql(statement), params)
+            return int(cur.rowcount)
+
     def scalar(self, query: str, params: tuple[Any, ...] = ()) -> Any:
         found = self.rows(query, params)
         return next(iter(found[0].values())) if found else None

@@ -141,45 +141,37 @@ class Store:
         trigger: str = "manual",
     ) -> None:
         now = time.time()
-        db = self.db
-        with db.transaction() as cur:
-            cur.execute(
-                db.sql(
-                    'INSERT INTO runs (id, pipeline_id, version_id, state, params, executor, "trigger", '
-                    f"created_at, owner, heartbeat_at) VALUES ({_marks(10)})"
-                ),
-                (
-                    run_id,
-                    pipeline_id,
-                    version_id,
-                    "queued",
-                    json.dumps(params),
-                    executor,
-                    trigger,
-                    now,
-                    self._owner,
-                    now,
-                ),
-            )
+        self.db.execute(
+            'INSERT INTO runs (id, pipeline_id, version_id, state, params, executor, "trigger", '
+            f"created_at, owner, heartbeat_at) VALUES ({_marks(10)})",
+            (
+                run_id,
+                pipeline_id,
+                version_id,
+                "queued",
+                json.dumps(params),
+                executor,
+                trigger,
+                now,
+                self._owner,
+                now,
+            ),
+        )
         self._active.add(run_id)
 
     def claim_run(self, run_id: str, executor: str) -> None:
         """Take over an interrupted run (resume): this process becomes its owner."""
-        db = self.db
-        with db.transaction() as cur:
-            cur.execute(
-                db.sql(
-                    "UPDATE runs SET owner = ?, heartbeat_at = ?, state = 'queued', ended_at = NULL, "
-                    "error = NULL, executor = ? "
-                    "WHERE id = ? AND state NOT IN ('queued', 'running', 'success')"
-                ),
-                (self._owner, time.time(), executor, run_id),
+        claimed = self.db.execute(
+            "UPDATE runs SET owner = ?, heartbeat_at = ?, state = 'queued', ended_at = NULL, "
+            "error = NULL, executor = ? "
+            "WHERE id = ? AND state NOT IN ('queued', 'running', 'success')",
+            (self._owner, time.time(), executor, run_id),
+        )
+        if claimed != 1:
+            raise ConfigError(
+                f"run {run_id} cannot be resumed now: another process is running or "
+                "resuming it, or it has succeeded"
             )
-            if cur.rowcount != 1:
-                raise ConfigError(
-                    f"run {run_id} cannot be resumed now: another process is running or "
-                    "resuming it, or it has succeeded"
-                )
         self._active.add(run_id)
 
     def release_run(self, run_id: str) -> None:
@@ -193,12 +185,10 @@ class Store:
         active = list(self._active)
         if not active:
             return
-        db = self.db
-        with db.transaction() as cur:
-            cur.execute(
-                db.sql(f"UPDATE runs SET heartbeat_at = ? WHERE id IN ({_marks(len(active))})"),
-                (time.time(), *active),
-            )
+        self.db.execute(
+            f"UPDATE runs SET heartbeat_at = ? WHERE id IN ({_marks(len(active))})",
+            (time.time(), *active),
+        )
 
     # -- the event write path ---------------------------------------------------------------
     def write_events(self, batch: list[Event]) -> None:
@@ -397,14 +387,11 @@ class Store:
                 for table in ("events", "results", "task_attempts", "task_runs"):
                     cur.execute(db.sql(f"DELETE FROM {table} WHERE run_id IN ({marks})"), chunk)
                 cur.execute(db.sql(f"DELETE FROM runs WHERE id IN ({marks})"), chunk)
-        with db.transaction() as cur:
-            cur.execute(
-                db.sql(
-                    "DELETE FROM pipeline_versions WHERE created_at < ? AND id NOT IN "
-                    "(SELECT version_id FROM runs WHERE version_id IS NOT NULL)"
-                ),
-                (cutoff,),
-            )
+        db.execute(
+            "DELETE FROM pipeline_versions WHERE created_at < ? AND id NOT IN "
+            "(SELECT version_id FROM runs WHERE version_id IS NOT NULL)",
+            (cutoff,),
+        )
         if self.dialect == "sqlite":
             with self.db.connection() as conn:
                 conn.execute("VACUUM")  # outside any transaction
