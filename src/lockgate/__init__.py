@@ -7,10 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from lockgate.authoring.python import PipelineBuilder, TaskRef, branch, param, pipeline, shell, task
+from lockgate.authoring.python import (
+    PipelineBuilder,
+    TaskRef,
+    branch,
+    param,
+    pipeline,
+    shell,
+    task,
+    template,
+)
 from lockgate.engine.context import Skip, TaskContext
 from lockgate.errors import LockgateError
 from lockgate.model import Pipeline, RunState, Task, TaskState, TriggerRule
+from lockgate.model.params import Param
 
 __version__ = "0.1.0"
 
@@ -33,6 +43,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "LockgateError",
+    "Param",
     "Pipeline",
     "PipelineBuilder",
     "Project",
@@ -51,5 +62,6 @@ __all__ = [
     "run",
     "shell",
     "task",
+    "template",
     "test_task",
 ]

@@ -26,6 +26,7 @@ from lockgate.engine.events import EventBus
 from lockgate.engine.executors import Executor, make_executor
 from lockgate.engine.run import PriorTask, RunEngine, RunResult
 from lockgate.errors import ConfigError, LockgateError, NotFoundError
+from lockgate.model.intervals import RunDates
 from lockgate.model.pipeline import Pipeline
 from lockgate.model.states import RunState, TaskState
 
@@ -66,51 +67,14 @@ def open_store(project: Project) -> Store:
 def coerce_params(
     pipeline: Pipeline, given: Mapping[str, Any] | None, *, from_text: bool = False
 ) -> dict[str, Any]:
-    """The run's params: declared defaults overlaid with `given`, validated against the
-    declared names and converted to the type of each default (`from_text`: CLI strings)."""
-    params = dict(pipeline.params)
-    for name, value in (given or {}).items():
-        if name not in pipeline.params:
-            declared = ", ".join(sorted(pipeline.params)) or "none"
-            raise ConfigError(
-                f"unknown param {name!r} for pipeline {pipeline.id!r} (declared params: {declared})"
-            )
-        params[name] = _convert(name, value, pipeline.params[name]) if from_text else value
-        try:
-            json.dumps(params[name], allow_nan=False)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"param {name!r}: {params[name]!r} is not JSON; runs record their params, so use "
-                "a string, number, boolean, list or dict"
-            ) from None
-    return params
+    """The run's params: declared defaults overlaid with `given`, each checked against its
+    declaration (type, choices, range); `from_text`: values are command-line strings."""
+    from lockgate.model.params import resolve_params
 
-
-def _convert(name: str, text: Any, default: Any) -> Any:
-    if not isinstance(text, str):
-        return text
     try:
-        if isinstance(default, bool):
-            lowered = text.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError("expected true or false")
-        if isinstance(default, int):
-            return int(text)
-        if isinstance(default, float):
-            return float(text)
-        if isinstance(default, list | dict):
-            value = json.loads(text)
-            if not isinstance(value, type(default)):
-                raise ValueError(f"expected a JSON {type(default).__name__}")
-            return value
+        return resolve_params(pipeline.params, given, from_text=from_text)
     except ValueError as exc:
-        raise ConfigError(
-            f"param {name!r}: {text!r} is not a valid {type(default).__name__} ({exc})"
-        ) from None
-    return text
+        raise ConfigError(f"pipeline {pipeline.id!r}: {exc}") from None
 
 
 @contextmanager
@@ -160,12 +124,15 @@ def run(
     handle_signals: bool = False,
     trigger: str = "manual",
     on_start: Callable[[str], None] | None = None,
+    logical_date: datetime | None = None,
 ) -> RunResult:
     """Run a pipeline now and return its result. State goes to the project's metadata DB
-    (`store=False` keeps it in memory only); logs go to the project's logs folder."""
+    (`store=False` keeps it in memory only); logs go to the project's logs folder.
+    `logical_date` is what templates see as `ds`/`logical_date` (default: now, UTC)."""
     pipe = to_pipeline(pipeline)
     project = project or Project.load()
     run_params = coerce_params(pipe, params)
+    dates = RunDates.at(logical_date)
     ex = _executor(executor, project, concurrency)
     run_id = new_run_id()
     bus = bus or EventBus()
@@ -179,6 +146,7 @@ def run(
         pools=project.pools,
         logs_dir=str(project.logs_dir),
         result_max_bytes=project.result_max_bytes,
+        dates=dates,
     )
     db: Store | None = open_store(project) if store is True else (store or None)
     return _drive(
@@ -187,7 +155,13 @@ def run(
         handle_signals,
         on_start,
         create=lambda s: s.create_run(
-            run_id, pipe.id, s.record_version(pipe), run_params, ex.name, trigger
+            run_id,
+            pipe.id,
+            s.record_version(pipe),
+            run_params,
+            ex.name,
+            trigger,
+            dates.timestamps(),
         ),
     )
 
@@ -296,6 +270,11 @@ def resume(
         for row in db.task_states(run_id)
     }
     params = json.loads(record["params"] or "{}")
+    dates = RunDates.from_timestamps(
+        record["logical_date"] or record["created_at"],
+        record["data_interval_start"],
+        record["data_interval_end"],
+    )
     ex = _executor(executor, project, concurrency)
     engine = RunEngine(
         pipe,
@@ -308,6 +287,7 @@ def resume(
         logs_dir=str(project.logs_dir),
         result_max_bytes=project.result_max_bytes,
         prior=prior,
+        dates=dates,
     )
     return _drive(
         engine,
@@ -325,6 +305,7 @@ def test_task(
     inputs: Mapping[str, Any] | None = None,
     params: Mapping[str, Any] | None = None,
     executor: str | Executor = "inline",
+    logical_date: datetime | None = None,
 ) -> tuple[RunResult, str | None]:
     """Run one task alone, nothing recorded. `inputs` give the results of its upstream tasks
     by task id. Returns the result and the text of the attempt's log."""
@@ -367,6 +348,7 @@ def test_task(
             logs_dir=logs,
             result_max_bytes=project.result_max_bytes,
             prior=prior,
+            dates=RunDates.at(logical_date),
         )
         result = engine.run()
         attempts = result.tasks[task_id].attempts

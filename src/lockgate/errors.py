@@ -27,12 +27,35 @@ class LockgateError(Exception):
 class DefinitionError(LockgateError):
     """A pipeline definition is invalid (cycle, duplicate or unknown id, bad setting)."""
 
-    def __init__(self, message: str, file: str | None = None, line: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
         self.file = file
         self.line = line
+        self.column = column
         self.detail = message
-        where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
-        super().__init__(f"{where}{message}")
+        super().__init__(f"{location(file, line, column)}{message}")
+
+
+def location(file: str | None, line: int | None, column: int | None = None) -> str:
+    """`file:line:column: ` (as much of it as is known), the prefix of a definition error."""
+    if not file:
+        return ""
+    if not line:
+        return f"{file}: "
+    return f"{file}:{line}:{column}: " if column else f"{file}:{line}: "
+
+
+class TemplateError(LockgateError):
+    """A template cannot be rendered: it names the task and the expression."""
+
+
+class TemplateSecurityError(TemplateError):
+    """A template tried to reach something the sandbox forbids (Python internals)."""
 
 
 class ConfigError(LockgateError):

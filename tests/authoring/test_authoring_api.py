@@ -337,7 +337,7 @@ def test_with_block_builds_a_validated_pipeline():
     pipe = p.build()
     assert p.build() is pipe and p.pipeline is pipe
     assert (pipe.id, pipe.description, pipe.tags, pipe.schedule) == ("built", "d", ("t",), "@daily")
-    assert dict(pipe.params) == {"x": 1}
+    assert {k: v.default for k, v in pipe.params.items()} == {"x": 1}
     assert pipe.file == __file__
     with pytest.raises(DefinitionError, match="already built and cannot change"), p:
         noop()

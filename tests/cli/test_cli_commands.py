@@ -107,11 +107,16 @@ USER_ERRORS = {
     "param without =": (["run", "typed", "-p", "n"], "error: --param 'n' must look like KEY=VALUE"),
     "unknown param": (
         ["run", "typed", "-p", "m=1"],
-        "error: unknown param 'm' for pipeline 'typed' "
-        "(declared params: flag, items, n, name, ratio)",
+        "error: pipeline 'typed': unknown param 'm'; declared params: flag, items, n, name, ratio",
     ),
-    "not an int": (["run", "typed", "-p", "n=abc"], "error: param 'n': 'abc' is not a valid int"),
-    "not a bool": (["run", "typed", "-p", "flag=maybe"], "error: param 'flag': 'maybe' is not a"),
+    "not an int": (
+        ["run", "typed", "-p", "n=abc"],
+        "error: pipeline 'typed': param 'n': expected an integer, got 'abc'",
+    ),
+    "not a bool": (
+        ["run", "typed", "-p", "flag=maybe"],
+        "error: pipeline 'typed': param 'flag': expected true or false",
+    ),
     "missing file": (["run", "missing.py"], "error: pipeline file 'missing.py' does not exist"),
     "unknown executor": (["run", "hello", "-e", "warp"], "error: "),
     "show unknown": (["show", "nope"], "error: no pipeline 'nope'"),
@@ -288,8 +293,11 @@ def test_show(proj: Path):
         "defined",
         "at",
         f"pipelines/data.py:{line}",
+        "(Python)",
     ]
-    assert lines[1:3] == ["Sums numbers.", "params: limit=10"]
+    assert lines[1] == "Sums numbers."
+    assert lines[2].split() == ["param", "type", "default", "description"]
+    assert lines[3].split() == ["limit", "integer", "10"]
     assert re.search(r"^extract +python +- +extract\(\) +- *$", done.out, re.M), done
     assert re.search(
         r"^  total +python +extract +total\(\) +retries=2 timeout=10\.0 *$", done.out, re.M

@@ -1,4 +1,5 @@
-"""Finding pipelines: load Python files from a folder (or one file) and collect their pipelines."""
+"""Finding pipelines: load pipeline files (Python, YAML, Airflow-style DAG files) from a folder
+or one path, and collect the pipelines they define."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lockgate.authoring import airflow
 from lockgate.authoring.python import PipelineBuilder, collecting
 from lockgate.errors import DefinitionError, NotFoundError
 from lockgate.model.pipeline import Pipeline
@@ -27,9 +29,13 @@ def load_file(path: str | os.PathLike[str]) -> list[Pipeline]:
     file = Path(path).resolve()
     if not file.is_file():
         raise NotFoundError(f"pipeline file {str(path)!r} does not exist")
+    if file.suffix in YAML_SUFFIXES:
+        return _load_yaml(file)
     if file.suffix != ".py":
         raise DefinitionError(
-            "only Python pipeline files (.py) are supported by this version", str(file)
+            "a pipeline file is Python (.py, including Airflow-style DAG files) or YAML "
+            "(.yaml, .yml)",
+            str(file),
         )
     name = module_name_for(file)
     module = sys.modules.get(name)
@@ -57,6 +63,22 @@ def load_file(path: str | os.PathLike[str]) -> list[Pipeline]:
     return list(found.values())
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+_yaml_cache: dict[Path, tuple[str, list[Pipeline]]] = {}
+
+
+def _load_yaml(file: Path) -> list[Pipeline]:
+    """A YAML pipeline file, parsed again only when its content changed."""
+    from lockgate.authoring.yaml_loader import load_yaml
+
+    stamp = _stamp(file)
+    cached = _yaml_cache.get(file)
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, load_yaml(file))
+        _yaml_cache[file] = cached
+    return list(cached[1])
+
+
 def _stamp(file: Path) -> str:
     """The content hash: exact even for same-size edits within one clock tick."""
     return hashlib.sha1(file.read_bytes()).hexdigest()
@@ -77,13 +99,22 @@ def _exec_module(file: Path, name: str):  # type: ignore[no-untyped-def]
     module = importlib.util.module_from_spec(spec)
     module.__lockgate_stamp__ = _stamp(file)  # type: ignore[attr-defined]
     sys.modules[name] = module
+    source = file.read_text(encoding="utf-8", errors="replace")
     try:
-        with collecting() as built:
-            spec.loader.exec_module(module)
-        mine = [p for p in built if p.file == str(file)]  # not those of imported modules
+        if airflow.is_airflow_source(source):
+            # Airflow's names resolve to lockgate's compatibility layer only during this load
+            with airflow.compat_session(file) as session, collecting():
+                spec.loader.exec_module(module)
+                mine = session.pipelines()
+        else:
+            with collecting() as built:
+                spec.loader.exec_module(module)
+            mine = [p for p in built if p.file == str(file)]  # not those of imported modules
         module.__lockgate_built__ = mine  # type: ignore[attr-defined]
-    except DefinitionError:
+    except DefinitionError as exc:
         sys.modules.pop(name, None)
+        if exc.file is None:  # raised by lockgate code called from the file: say where
+            raise DefinitionError(exc.detail, str(file), _line_in(file, exc)) from None
         raise
     except SyntaxError as exc:  # in this file, or in a module it imports
         sys.modules.pop(name, None)
@@ -91,14 +122,21 @@ def _exec_module(file: Path, name: str):  # type: ignore[no-untyped-def]
         raise DefinitionError(f"syntax error: {exc.msg}", where, exc.lineno) from None
     except Exception as exc:
         sys.modules.pop(name, None)
-        line = None
-        for frame, lineno in traceback.walk_tb(exc.__traceback__):
-            if frame.f_code.co_filename == str(file):
-                line = lineno
         raise DefinitionError(
-            f"loading the pipeline file failed: {type(exc).__name__}: {exc}", str(file), line
+            f"loading the pipeline file failed: {type(exc).__name__}: {exc}",
+            str(file),
+            _line_in(file, exc),
         ) from None
     return module
+
+
+def _line_in(file: Path, exc: BaseException) -> int | None:
+    """The line of `file` that was running (deepest frame) when `exc` was raised."""
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == str(file):
+            line = lineno
+    return line
 
 
 @dataclass
@@ -120,13 +158,14 @@ def pipeline_files(folder: Path) -> list[Path]:
         out.extend(
             Path(root, f)
             for f in sorted(files)
-            if f.endswith(".py") and not f.startswith(("_", "."))
+            if f.endswith((".py", *YAML_SUFFIXES)) and not f.startswith(("_", "."))
         )
     return out
 
 
 def discover(folder: str | os.PathLike[str]) -> Discovery:
-    """Load every `*.py` under `folder`; a broken file is reported, not fatal to the others."""
+    """Load every pipeline file under `folder`; a broken file is reported, not fatal to the
+    others."""
     result = Discovery()
     where: dict[str, Path] = {}
     for file in pipeline_files(Path(folder)):
@@ -150,11 +189,22 @@ def discover(folder: str | os.PathLike[str]) -> Discovery:
     return result
 
 
+def _split_ref(ref: str) -> tuple[str | None, str]:
+    """`path/x.py:id` -> (`path/x.py`, `id`); an id alone -> (None, "")."""
+    for suffix in (".py", *YAML_SUFFIXES):
+        if ref.endswith(suffix):
+            return ref, ""
+        path, sep, wanted = ref.rpartition(suffix + ":")
+        if sep and path:
+            return path + suffix, wanted
+    return None, ""
+
+
 def find_pipeline(ref: str, folder: str | os.PathLike[str]) -> Pipeline:
-    """A pipeline by file path (`path/x.py` or `path/x.py:pipeline_id`) or by id in `folder`."""
-    path, _, wanted = ref.partition(".py:")
-    if ref.endswith(".py") or wanted:
-        file = ref if ref.endswith(".py") else path + ".py"
+    """A pipeline by file path (`path/x.py`, `x.yaml`, `path/x.py:pipeline_id`) or by id in
+    `folder`."""
+    file, wanted = _split_ref(ref)
+    if file is not None:
         pipelines = load_file(file)
         if not pipelines:
             raise DefinitionError("the file defines no pipeline at module level", file)

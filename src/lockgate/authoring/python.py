@@ -8,6 +8,7 @@ and `a >> b` an ordering one. Outside a pipeline, a `@task` function is a plain 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import inspect
 import os
@@ -17,8 +18,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from lockgate.errors import DefinitionError, did_you_mean
+from lockgate.model.durations import parse_duration
 from lockgate.model.pipeline import Pipeline
-from lockgate.model.refs import ParamRef, TaskOutput
+from lockgate.model.refs import ParamRef, TaskOutput, Template
 from lockgate.model.settings import SETTING_NAMES as _SETTING_KEYS
 from lockgate.model.settings import check_setting_names, make_settings
 from lockgate.model.task import Callback, Task, TaskKind
@@ -180,6 +182,12 @@ class PipelineBuilder:
         defaults: Mapping[str, Any] | None = None,
         max_active_tasks: int | None = None,
         pools: Mapping[str, int] | None = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        catchup: bool = False,
+        max_active_runs: int | None = None,
+        run_timeout: Any = None,
+        origin: str = "python",
         file: str | None = None,
         line: int | None = None,
     ) -> None:
@@ -194,6 +202,14 @@ class PipelineBuilder:
         self.defaults = make_settings(defaults or {}, what="pipeline default", file=file, line=line)
         self.max_active_tasks = max_active_tasks
         self.pools = dict(pools or {})
+        self.extra: dict[str, Any] = {
+            "start_date": start_date,
+            "end_date": end_date,
+            "catchup": catchup,
+            "max_active_runs": max_active_runs,
+            "run_timeout": _duration_option("run_timeout", run_timeout, file, line),
+            "origin": origin,
+        }
         self._tasks: dict[str, dict[str, Any]] = {}
         self._edges: list[tuple[str, str]] = []
         self._built: Pipeline | None = None
@@ -309,6 +325,7 @@ class PipelineBuilder:
                 file=self.file,
                 line=self.line,
                 source=source,
+                **self.extra,
             )
         return self._built
 
@@ -328,7 +345,33 @@ _PIPELINE_OPTIONS = (
     "defaults",
     "max_active_tasks",
     "pools",
+    "start_date",
+    "end_date",
+    "catchup",
+    "max_active_runs",
+    "run_timeout",
 )
+
+
+def _duration_option(name: str, value: Any, file: str | None, line: int | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise DefinitionError(f"{name}: {exc}", file, line) from None
+
+
+def template(source: str | Sequence[str] | Mapping[str, Any], *, native: bool = False) -> Template:
+    """A Jinja template rendered when the task starts, for a task argument, an `env` value or a
+    shell command: `shell("report", template("make-report --day {{ ds }}"))`.
+
+    In a shell command each `{{ }}` value is shell-quoted. With `native=True` a lone
+    `{{ expr }}` gives the expression's value (a list stays a list) instead of its text."""
+    from lockgate.templating import compile_template
+
+    file, line = _caller_location()
+    return compile_template(source, mode="native" if native else "text", file=file, line=line)
 
 
 def pipeline(id: str | None = None, **options: Any) -> Any:
@@ -476,7 +519,7 @@ def branch(fn: Any = None, /, **options: Any) -> Any:
 
 def shell(
     id: str,
-    command: str | Sequence[str],
+    command: str | Sequence[str] | Template,
     *,
     env: Mapping[str, Any] | None = None,
     cwd: str | None = None,
@@ -493,8 +536,15 @@ def shell(
             f"shell task {id!r} must be created inside a pipeline (`with pipeline(...)`)",
             *_caller_location(),
         )
-    if isinstance(command, str):
-        cmd: str | tuple[str, ...] = command
+    if isinstance(command, Template):
+        # a template's values are shell-quoted in a command string (argv items need no quoting)
+        cmd: str | tuple[str, ...] | Template = (
+            dataclasses.replace(command, mode="shell")
+            if isinstance(command.source, str)
+            else command
+        )
+    elif isinstance(command, str):
+        cmd = command
     elif isinstance(command, Sequence) and all(isinstance(c, str) for c in command):
         cmd = tuple(command)
     else:

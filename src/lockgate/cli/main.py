@@ -38,6 +38,29 @@ ConcurrencyOpt = Annotated[
     int | None, typer.Option("--concurrency", "-c", min=1, help="Most tasks running at once.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (see docs/cli.md).")]
+DateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--logical-date",
+        "-d",
+        metavar="DATE",
+        help="The run's logical date (templates' ds), as 2024-01-31 or an ISO date-time; "
+        "default now (UTC).",
+    ),
+]
+
+
+def _logical_date(text: str | None) -> Any:
+    """`--logical-date` as an aware datetime (dates and naive times are UTC)."""
+    if text is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--logical-date {text!r} is not a date; use YYYY-MM-DD or an ISO 8601 date-time")
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _shown_path(path: str | os.PathLike[str]) -> str:
@@ -51,7 +74,7 @@ def _shown_path(path: str | os.PathLike[str]) -> str:
 
 def _error_text(exc: LockgateError) -> str:
     if isinstance(exc, DefinitionError) and exc.file:
-        return str(DefinitionError(exc.detail, _shown_path(exc.file), exc.line))
+        return str(DefinitionError(exc.detail, _shown_path(exc.file), exc.line, exc.column))
     return str(exc)
 
 
@@ -157,12 +180,14 @@ def run(
     param: ParamOpt = None,
     executor: ExecutorOpt = None,
     concurrency: ConcurrencyOpt = None,
+    logical_date: DateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run a pipeline now and wait for it to finish."""
     from lockgate import api
 
     project = Project.load()
+    when = _logical_date(logical_date)
     pipe = _load(pipeline, project)
     params = api.coerce_params(pipe, _pairs(param, "--param"), from_text=True)
 
@@ -177,6 +202,7 @@ def run(
             handle_signals=True,
             trigger="cli",
             on_start=announce,
+            logical_date=when,
         )
 
     _run_and_report(pipe.id, list(pipe.tasks), json_out, go)
@@ -306,6 +332,22 @@ def _graph_tree(pipe: Any) -> Any:
     return root
 
 
+ORIGINS = {"python": "Python", "yaml": "YAML", "airflow": "Airflow DAG file"}
+
+
+def _param_rules(decl: Any) -> str:
+    rules = []
+    if decl.enum is not None:
+        rules.append("one of " + ", ".join(json.dumps(v) for v in decl.enum))
+    if decl.minimum is not None:
+        rules.append(f">= {decl.minimum:g}")
+    if decl.maximum is not None:
+        rules.append(f"<= {decl.maximum:g}")
+    if decl.pattern is not None:
+        rules.append(f"matches {decl.pattern}")
+    return f"[{'; '.join(rules)}] " if rules else ""
+
+
 def _setting_text(value: Any) -> str:
     from enum import Enum
 
@@ -327,12 +369,22 @@ def show(
     where = f"{_shown_path(pipe.file)}:{pipe.line}" if pipe.file else "?"
     console.print(
         f"[bold]{pipe.id}[/]  {len(pipe.tasks)} task(s)  schedule: {pipe.schedule or 'none'}"
-        f"  defined at {where}"
+        f"  defined at {where} ({ORIGINS.get(pipe.origin, pipe.origin)})"
     )
     if pipe.description:
         console.print(pipe.description)
     if pipe.params:
-        console.print("params: " + ", ".join(f"{k}={v!r}" for k, v in pipe.params.items()))
+        params = Table(box=None, pad_edge=False, title_justify="left")
+        for col in ("param", "type", "default", "description"):
+            params.add_column(col, overflow="fold")
+        for name, decl in pipe.params.items():
+            params.add_row(
+                name,
+                decl.type or "any",
+                "(required)" if decl.required else json.dumps(decl.default),
+                _param_rules(decl) + (decl.description or ""),
+            )
+        console.print(params)
     console.print(_graph_tree(pipe))
     table = Table(box=None, pad_edge=False)
     for col in ("task", "kind", "after", "runs", "settings"):
@@ -487,11 +539,13 @@ def test_(
     executor: Annotated[
         str, typer.Option("--executor", "-e", help="inline (default), threads or processes.")
     ] = "inline",
+    logical_date: DateOpt = None,
 ) -> None:
     """Run one task alone, with given inputs; nothing is recorded."""
     from lockgate import api
 
     project = Project.load()
+    when = _logical_date(logical_date)
     pipe = _load(pipeline, project)
     inputs: dict[str, Any] = {}
     for key, text in _pairs(input_, "--input").items():
@@ -500,7 +554,9 @@ def test_(
         except json.JSONDecodeError as exc:
             fail(f"--input {key}: {text!r} is not JSON ({exc.msg}); quote strings as '\"text\"'")
     params = api.coerce_params(pipe, _pairs(param, "--param"), from_text=True)
-    result, log = api.test_task(pipe, task, inputs=inputs, params=params, executor=executor)
+    result, log = api.test_task(
+        pipe, task, inputs=inputs, params=params, executor=executor, logical_date=when
+    )
     if log is not None:
         sys.stdout.write(log)
     summary = result.tasks[task]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, NoReturn
 
 _task_root = logging.getLogger("lockgate.task")
@@ -29,6 +30,11 @@ class TaskContext:
     """For callbacks and compensation tasks: the error of the attempt that failed."""
     failed_task: str | None = None
     """For a compensation task: the id of the task whose failure it compensates."""
+    logical_date: datetime | None = None
+    data_interval_start: datetime | None = None
+    data_interval_end: datetime | None = None
+    timeout: float | None = None
+    """Seconds this attempt may run (None: no limit)."""
 
     @property
     def log(self) -> logging.Logger:

@@ -26,9 +26,10 @@ from lockgate.engine.executors.base import Executor
 from lockgate.engine.logcapture import capture
 from lockgate.engine.rules import Verdict, evaluate
 from lockgate.engine.work import FAILED, LOST, SKIPPED, SUCCESS, Outcome, WorkItem
-from lockgate.errors import DefinitionError
+from lockgate.errors import DefinitionError, TemplateError
+from lockgate.model.intervals import RunDates
 from lockgate.model.pipeline import Pipeline
-from lockgate.model.refs import ParamRef, TaskOutput
+from lockgate.model.refs import ParamRef, TaskOutput, Template
 from lockgate.model.settings import retry_delay_for
 from lockgate.model.states import RunState, TaskState
 from lockgate.model.task import Task, TaskKind
@@ -122,8 +123,10 @@ class RunEngine:
         logs_dir: str | None = None,
         result_max_bytes: int = 1 << 20,
         prior: Mapping[str, PriorTask] | None = None,
+        dates: RunDates | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.dates = dates or RunDates.at()
         self.run_id = run_id
         self.executor = executor
         self.bus = bus or EventBus()
@@ -148,6 +151,7 @@ class RunEngine:
         self.results: dict[str, str | None] = {}
         self._counts: dict[str, list[int]] = {tid: [0, 0, 0] for tid in tasks}
         self._data_ups = {tid: t.data_upstream() for tid, t in tasks.items()}
+        self._templated = frozenset(tid for tid, t in tasks.items() if _has_templates(t))
         self._ready: deque[str] = deque()
         self._pool_wait: dict[str, deque[str]] = {}
         self._pool_used: dict[str, int] = dict.fromkeys(self.pools, 0)
@@ -382,6 +386,7 @@ class RunEngine:
     def _context(
         self, tid: str, attempt: int, error: str | None = None, failed_task: str | None = None
     ) -> TaskContext:
+        dates = self.dates
         return TaskContext(
             self.run_id,
             self.pipeline.id,
@@ -391,6 +396,10 @@ class RunEngine:
             self._log_path(tid, attempt),
             error=error,
             failed_task=failed_task,
+            logical_date=dates.logical_date,
+            data_interval_start=dates.data_interval_start,
+            data_interval_end=dates.data_interval_end,
+            timeout=self.pipeline.tasks[tid].settings.timeout,
         )
 
     def _start(self, tid: str) -> None:
@@ -402,13 +411,14 @@ class RunEngine:
         log_path = ctx.log_path
         try:
             item = self._work_item(task, attempt, ctx)
-        except LookupError as exc:
+        except (LookupError, TemplateError) as exc:
             self.state[tid] = TaskState.RUNNING
             self._emit(
                 ev.TASK_STARTED, tid, attempt, TaskState.RUNNING.value, {"log_path": log_path}
             )
             self._release_pool(tid)
-            self._final_failure(tid, attempt, f"cannot resolve inputs: {exc}")
+            error = str(exc) if isinstance(exc, TemplateError) else f"cannot resolve inputs: {exc}"
+            self._final_failure(tid, attempt, error)
             return
         self.state[tid] = TaskState.RUNNING
         self._running[item.key] = item
@@ -425,8 +435,46 @@ class RunEngine:
             return self.params[value.name]
         return value
 
+    def _result_of(self, task_id: str, wanted: str) -> Any:
+        """A finished task's decoded result, for templates."""
+        if wanted not in self.results:
+            from lockgate.templating import missing_result
+
+            state = self.state.get(wanted)
+            raise missing_result(task_id, wanted, state.value if state is not None else None)
+        text = self.results[wanted]
+        return None if text is None else json.loads(text)
+
+    def _renderer(self, task: Task, attempt: int) -> Any:
+        """`resolve` for a task with templates: renders them, with one context per task."""
+        from lockgate.templating import RenderContext, render
+
+        rc = RenderContext(
+            self.run_id,
+            self.pipeline.id,
+            task.id,
+            attempt,
+            self.params,
+            self.dates,
+            lambda wanted: self._result_of(task.id, wanted),
+        )
+        names: dict[int, dict[str, Any]] = {}
+        base = self._resolve
+
+        def resolve(value: Any) -> Any:
+            if not isinstance(value, Template):
+                return base(value)
+            key = id(value.extra)
+            if key not in names:
+                names[key] = rc.names()
+                if value.extra is not None:
+                    value.extra(names[key])
+            return render(value, rc, names[key])
+
+        return resolve
+
     def _work_item(self, task: Task, attempt: int, ctx: TaskContext) -> WorkItem:
-        resolve = self._resolve
+        resolve = self._renderer(task, attempt) if task.id in self._templated else self._resolve
         if task.kind is TaskKind.SHELL:
             env = {
                 "LOCKGATE_RUN_ID": self.run_id,
@@ -441,15 +489,19 @@ class RunEngine:
                 env[f"LOCKGATE_PARAM_{name.upper()}"] = _env_text(value)
             for name, value in task.env.items():
                 env[name] = _env_text(resolve(value))
+            command = resolve(task.command)
             return WorkItem(
                 task.id,
                 attempt,
                 "shell",
                 ctx,
-                command=task.command,
+                command=command if isinstance(command, str) else tuple(command),
                 env=env,
-                cwd=task.cwd,
+                cwd=resolve(task.cwd),
                 timeout=task.settings.timeout,
+                skip_exit_codes=task.skip_exit_codes,
+                output_result=task.output_result,
+                result_max_bytes=self.result_max_bytes,
             )
         args = tuple(resolve(a) for a in task.args) if task.args else ()
         kwargs = {k: resolve(v) for k, v in task.kwargs.items()} if task.kwargs else {}
@@ -718,6 +770,11 @@ class RunEngine:
         data: dict[str, Any] | None = None,
     ) -> None:
         self.bus.publish(Event(kind, self.run_id, time.time(), task_id, attempt, state, data))
+
+
+def _has_templates(task: Task) -> bool:
+    values = (*task.args, *task.kwargs.values(), *task.env.values(), task.command, task.cwd)
+    return any(isinstance(v, Template) for v in values)
 
 
 def _env_text(value: Any) -> str:

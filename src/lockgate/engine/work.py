@@ -39,6 +39,9 @@ class WorkItem:
     wants_context: bool = False
     timeout: float | None = None
     result_max_bytes: int = 1 << 20
+    skip_exit_codes: tuple[int, ...] = ()
+    output_result: bool = False
+    """Shell: the last line the command writes to standard output is the task's result."""
     pipeline_file: str | None = None
     """Where another process can load the pipeline (and so the task's function) from."""
 
@@ -146,20 +149,24 @@ class ShellProcess:
                         started,
                         time.time(),
                     )
+                sink: Any = log if log is not None else subprocess.DEVNULL
                 self.proc = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,
-                    stdout=log if log is not None else subprocess.DEVNULL,
-                    stderr=subprocess.STDOUT,
+                    stdout=subprocess.PIPE if item.output_result else sink,
+                    stderr=sink if item.output_result else subprocess.STDOUT,
                     env=env,
                     cwd=item.cwd,
                     start_new_session=True,
                 )
+            pump = _LastLine(self.proc.stdout, log) if item.output_result else None
             try:
                 code = self.proc.wait(timeout=item.timeout)
             except subprocess.TimeoutExpired:
                 self.kill(f"timed out after {item.timeout:g}s")
                 code = self.proc.wait()
+            if pump is not None:
+                pump.join()
         except (OSError, ValueError) as exc:  # ValueError: e.g. a NUL byte in an env value
             return Outcome(
                 item.task_id,
@@ -179,7 +186,25 @@ class ShellProcess:
                 item.task_id, item.attempt, FAILED, None, self.killed_reason, started, ended
             )
         if code == 0:
-            return Outcome(item.task_id, item.attempt, SUCCESS, None, None, started, ended)
+            result = None
+            if pump is not None and pump.last is not None:
+                try:
+                    result = encode_result(pump.last, item.task_id, item.result_max_bytes)
+                except ValueError as exc:
+                    return Outcome(
+                        item.task_id, item.attempt, FAILED, None, str(exc), started, ended
+                    )
+            return Outcome(item.task_id, item.attempt, SUCCESS, result, None, started, ended)
+        if code in item.skip_exit_codes:
+            return Outcome(
+                item.task_id,
+                item.attempt,
+                SKIPPED,
+                None,
+                f"command exited with code {code}, which skips the task",
+                started,
+                ended,
+            )
         if code < 0:
             try:
                 name = signal.Signals(-code).name
@@ -205,6 +230,28 @@ class ShellProcess:
             _signal_group(proc.pid, signal.SIGKILL)
         else:
             _signal_group(proc.pid, signal.SIGKILL)  # children that ignored SIGTERM
+
+
+class _LastLine(threading.Thread):
+    """Copies a command's standard output to its log, keeping the last non-empty line."""
+
+    def __init__(self, stream: Any, log: Any) -> None:
+        super().__init__(daemon=True, name="lockgate-shell-output")
+        self.stream = stream
+        self.log = log
+        self.last: str | None = None
+        self.start()
+
+    def run(self) -> None:
+        tail = b""
+        with self.stream:
+            while chunk := self.stream.read1(65536):
+                if self.log is not None:
+                    self.log.write(chunk)
+                    self.log.flush()
+                tail = (tail + chunk)[-65536:]
+        lines = [ln for ln in tail.decode("utf-8", "replace").splitlines() if ln.strip()]
+        self.last = lines[-1] if lines else None
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -7,10 +7,11 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from types import MappingProxyType
-from typing import Any
 
 from lockgate.errors import DefinitionError
+from lockgate.model.params import Param, as_param
 from lockgate.model.schedule import check_schedule
 from lockgate.model.settings import TaskSettings
 from lockgate.model.task import Task, TaskKind
@@ -29,6 +30,15 @@ def check_id(kind: str, value: object, file: str | None, line: int | None) -> No
         )
 
 
+def _aware(value: date | None) -> datetime | None:
+    """A date as a timezone-aware datetime (naive ones are UTC, as in Airflow)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """A pipeline definition. Construction validates it; an invalid one cannot exist."""
@@ -38,10 +48,19 @@ class Pipeline:
     description: str | None = None
     tags: tuple[str, ...] = ()
     schedule: str | None = None
-    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    params: Mapping[str, Param] = field(default_factory=lambda: MappingProxyType({}))
+    """Declared run params; plain values given here become `Param(value)` (type inferred)."""
     defaults: TaskSettings = field(default_factory=TaskSettings)
     max_active_tasks: int | None = None
     pools: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    catchup: bool = False
+    max_active_runs: int | None = None
+    run_timeout: float | None = None
+    """Seconds a whole run may take (enforced by the scheduler)."""
+    origin: str = "python"
+    """The form it was written in: `python`, `yaml` or `airflow` (an Airflow-style DAG file)."""
     file: str | None = None
     line: int | None = None
     source: str | None = None
@@ -53,7 +72,17 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tasks", MappingProxyType(dict(self.tasks)))
-        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        for key in ("start_date", "end_date"):
+            object.__setattr__(self, key, _aware(getattr(self, key)))
+        params: dict[str, Param] = {}
+        for name, value in self.params.items():
+            try:
+                params[name] = as_param(value)
+            except ValueError as exc:
+                raise DefinitionError(
+                    f"pipeline {self.id!r}: param {name!r}: {exc}", self.file, self.line
+                ) from None
+        object.__setattr__(self, "params", MappingProxyType(params))
         object.__setattr__(self, "pools", MappingProxyType(dict(self.pools)))
         self._validate()
 
@@ -84,7 +113,7 @@ class Pipeline:
                     self.file,
                     self.line,
                 )
-        for name, default in self.params.items():
+        for name, decl in self.params.items():
             if not isinstance(name, str) or not name.isidentifier():
                 raise DefinitionError(
                     f"pipeline {self.id!r}: param name {name!r} must be an identifier "
@@ -93,14 +122,40 @@ class Pipeline:
                     self.line,
                 )
             try:
-                json.dumps(default, allow_nan=False)
+                json.dumps(None if decl.required else decl.default, allow_nan=False)
             except (TypeError, ValueError):
                 raise DefinitionError(
-                    f"pipeline {self.id!r}: the default of param {name!r} ({default!r}) is not "
-                    "JSON; use a string, number, boolean, list or dict",
+                    f"pipeline {self.id!r}: the default of param {name!r} ({decl.default!r}) is "
+                    "not JSON; use a string, number, boolean, list or dict",
                     self.file,
                     self.line,
                 ) from None
+        for key in ("max_active_runs",):
+            value = getattr(self, key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise DefinitionError(
+                    f"pipeline {self.id!r}: {key} must be a whole number >= 1, got {value!r}",
+                    self.file,
+                    self.line,
+                )
+        if self.run_timeout is not None and not (
+            isinstance(self.run_timeout, int | float) and self.run_timeout > 0
+        ):
+            raise DefinitionError(
+                f"pipeline {self.id!r}: run_timeout must be a number of seconds > 0, "
+                f"got {self.run_timeout!r}",
+                self.file,
+                self.line,
+            )
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise DefinitionError(
+                f"pipeline {self.id!r}: end_date {self.end_date} is before start_date "
+                f"{self.start_date}",
+                self.file,
+                self.line,
+            )
         if not self.tasks:
             raise DefinitionError(f"pipeline {self.id!r} has no tasks", self.file, self.line)
         downstream: dict[str, list[str]] = {tid: [] for tid in self.tasks}
@@ -253,6 +308,8 @@ class Pipeline:
             "params": {k: repr(v) for k, v in self.params.items()},
             "defaults": repr(self.defaults),
             "pools": dict(self.pools),
+            "dates": [repr(self.start_date), repr(self.end_date), self.catchup],
+            "runs": [self.max_active_runs, self.run_timeout],
             "tasks": [
                 [
                     t.id,
@@ -265,6 +322,9 @@ class Pipeline:
                     repr(sorted(t.env.items())),
                     t.compensation,
                     t.branch,
+                    repr(t.cwd),
+                    list(t.skip_exit_codes),
+                    t.output_result,
                 ]
                 for t in self.tasks.values()
             ],

@@ -1,6 +1,10 @@
-"""Validation of schedule expressions (cron with presets); timetables come with the scheduler."""
+"""Schedule expressions: cron (with presets), a fixed interval (`every 1h`), or `@once`.
+
+The timetables that turn them into due times come with the scheduler."""
 
 from __future__ import annotations
+
+from lockgate.model.durations import format_duration, parse_duration
 
 PRESETS = {
     "@hourly": "0 * * * *",
@@ -11,6 +15,9 @@ PRESETS = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
 }
+ONCE = "@once"
+"""Run one time, at the start date."""
+EVERY = "every "
 
 
 def cron_expression(schedule: str) -> str:
@@ -18,16 +25,39 @@ def cron_expression(schedule: str) -> str:
     return PRESETS.get(schedule.strip(), schedule.strip())
 
 
+def interval_schedule(seconds: float) -> str:
+    """The schedule text of a fixed interval: `every 1h30m`."""
+    if seconds <= 0:
+        raise ValueError(f"a schedule interval must be longer than 0 seconds, got {seconds:g}s")
+    return EVERY + format_duration(seconds)
+
+
+def interval_seconds(schedule: str) -> float | None:
+    """The interval of an `every ...` schedule, else None."""
+    text = schedule.strip()
+    return parse_duration(text[len(EVERY) :]) if text.startswith(EVERY) else None
+
+
 def check_schedule(schedule: str) -> None:
-    """Raise ValueError with a readable reason if `schedule` is not a valid cron expression."""
+    """Raise ValueError with a readable reason if `schedule` is not a valid schedule."""
     if not isinstance(schedule, str) or not schedule.strip():
         raise ValueError(f"schedule must be a cron expression or a preset, got {schedule!r}")
-    expr = cron_expression(schedule)
+    text = schedule.strip()
+    if text == ONCE:
+        return
+    if text.startswith(EVERY):
+        seconds = parse_duration(text[len(EVERY) :])
+        if seconds <= 0:
+            raise ValueError(f"schedule {schedule!r}: the interval must be longer than 0 seconds")
+        return
+    expr = cron_expression(text)
     if expr.startswith("@"):
-        raise ValueError(f"unknown schedule preset {schedule!r}; use one of {', '.join(PRESETS)}")
+        known = ", ".join([*PRESETS, ONCE])
+        raise ValueError(f"unknown schedule preset {schedule!r}; use one of {known}")
     if len(expr.split()) != 5:
         raise ValueError(
-            f"schedule {schedule!r} must have 5 fields (minute hour day month weekday) or be a preset"
+            f"schedule {schedule!r} must have 5 fields (minute hour day month weekday), "
+            "be a preset such as @daily, or an interval such as 'every 30m'"
         )
     from datetime import datetime
 

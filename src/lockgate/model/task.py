@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from lockgate.model.refs import TaskOutput
+from lockgate.model.refs import TaskOutput, Template
 from lockgate.model.settings import TaskSettings
 
 Callback = Callable[..., Any]
@@ -22,19 +22,23 @@ class TaskKind(StrEnum):
 class Task:
     """A unit of work. Python tasks call `fn(*args, **kwargs)`; shell tasks run `command`.
 
-    Argument and environment values may be `TaskOutput` or `ParamRef` references, resolved by
-    the engine when the task is dispatched. Shell commands never see values interpolated into
-    their text: they are passed as environment variables.
+    Argument and environment values may be `TaskOutput`, `ParamRef` or `Template` values,
+    resolved by the engine when the task is dispatched. A shell command may be a `Template`;
+    otherwise values reach it only as environment variables. A shell task ends `skipped` when
+    its exit code is in `skip_exit_codes`, and with `output_result` its last line of standard
+    output is its result.
     """
 
     id: str
     kind: TaskKind
     fn: Callable[..., Any] | None = None
-    command: str | tuple[str, ...] | None = None
+    command: str | tuple[str, ...] | Template | None = None
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, Any] = field(default_factory=dict)
-    cwd: str | None = None
+    cwd: str | Template | None = None
+    skip_exit_codes: tuple[int, ...] = ()
+    output_result: bool = False
     upstream: tuple[str, ...] = ()
     settings: TaskSettings = field(default_factory=TaskSettings)
     on_success: tuple[Callback, ...] = ()
@@ -51,15 +55,25 @@ class Task:
     def data_upstream(self) -> tuple[str, ...]:
         """Ids of upstream tasks whose results this task consumes."""
         seen: dict[str, None] = {}
-        for value in (*self.args, *self.kwargs.values(), *self.env.values()):
+        for value in (
+            *self.args,
+            *self.kwargs.values(),
+            *self.env.values(),
+            self.command,
+            self.cwd,
+        ):
             if isinstance(value, TaskOutput):
                 seen[value.task_id] = None
+            elif isinstance(value, Template):
+                seen.update(dict.fromkeys(value.refs))
         return tuple(seen)
 
     def describe_action(self) -> str:
         """A short human description of what the task runs."""
         if self.kind is TaskKind.SHELL:
             cmd = self.command
+            if isinstance(cmd, Template):
+                cmd = cmd.source
             return cmd if isinstance(cmd, str) else " ".join(cmd or ())
         fn = self.fn
         module = str(getattr(fn, "__module__", "?"))

@@ -5,7 +5,7 @@ if they differ and prints the statements to paste here."""
 
 from __future__ import annotations
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 """The Alembic head this code expects; checked on open."""
 
 SQLITE = (
@@ -14,7 +14,7 @@ SQLITE = (
     "CREATE TABLE pipeline_versions (id INTEGER NOT NULL, pipeline_id VARCHAR(128) NOT NULL, hash VARCHAR(64) NOT NULL, file TEXT, source TEXT, created_at FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE UNIQUE INDEX ix_pipeline_versions_pipeline_hash ON pipeline_versions (pipeline_id, hash)",
     "CREATE TABLE results (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, value TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (run_id, task_id))",
-    'CREATE TABLE runs (id VARCHAR(64) NOT NULL, pipeline_id VARCHAR(128) NOT NULL, version_id INTEGER, state VARCHAR(16) NOT NULL, params TEXT, executor VARCHAR(32), "trigger" VARCHAR(32), created_at FLOAT NOT NULL, started_at FLOAT, ended_at FLOAT, owner VARCHAR(255), heartbeat_at FLOAT, error TEXT, PRIMARY KEY (id))',
+    'CREATE TABLE runs (id VARCHAR(64) NOT NULL, pipeline_id VARCHAR(128) NOT NULL, version_id INTEGER, state VARCHAR(16) NOT NULL, params TEXT, executor VARCHAR(32), "trigger" VARCHAR(32), created_at FLOAT NOT NULL, started_at FLOAT, ended_at FLOAT, owner VARCHAR(255), heartbeat_at FLOAT, error TEXT, logical_date FLOAT, data_interval_start FLOAT, data_interval_end FLOAT, PRIMARY KEY (id))',
     "CREATE INDEX ix_runs_created ON runs (created_at)",
     "CREATE INDEX ix_runs_pipeline_created ON runs (pipeline_id, created_at)",
     "CREATE INDEX ix_runs_state ON runs (state)",
@@ -28,7 +28,7 @@ POSTGRESQL = (
     "CREATE TABLE pipeline_versions (id SERIAL NOT NULL, pipeline_id VARCHAR(128) NOT NULL, hash VARCHAR(64) NOT NULL, file TEXT, source TEXT, created_at FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE UNIQUE INDEX ix_pipeline_versions_pipeline_hash ON pipeline_versions (pipeline_id, hash)",
     "CREATE TABLE results (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, value TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (run_id, task_id))",
-    "CREATE TABLE runs (id VARCHAR(64) NOT NULL, pipeline_id VARCHAR(128) NOT NULL, version_id INTEGER, state VARCHAR(16) NOT NULL, params TEXT, executor VARCHAR(32), trigger VARCHAR(32), created_at FLOAT NOT NULL, started_at FLOAT, ended_at FLOAT, owner VARCHAR(255), heartbeat_at FLOAT, error TEXT, PRIMARY KEY (id))",
+    "CREATE TABLE runs (id VARCHAR(64) NOT NULL, pipeline_id VARCHAR(128) NOT NULL, version_id INTEGER, state VARCHAR(16) NOT NULL, params TEXT, executor VARCHAR(32), trigger VARCHAR(32), created_at FLOAT NOT NULL, started_at FLOAT, ended_at FLOAT, owner VARCHAR(255), heartbeat_at FLOAT, error TEXT, logical_date FLOAT, data_interval_start FLOAT, data_interval_end FLOAT, PRIMARY KEY (id))",
     "CREATE INDEX ix_runs_created ON runs (created_at)",
     "CREATE INDEX ix_runs_pipeline_created ON runs (pipeline_id, created_at)",
     "CREATE INDEX ix_runs_state ON runs (state)",

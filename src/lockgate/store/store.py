@@ -60,7 +60,7 @@ def owner_alive(owner: str | None, heartbeat_at: float | None, now: float) -> bo
 
 _RUN_COLUMNS = (
     'id, pipeline_id, version_id, state, params, executor, "trigger", created_at, started_at, '
-    "ended_at, owner, heartbeat_at, error"
+    "ended_at, owner, heartbeat_at, error, logical_date, data_interval_start, data_interval_end"
 )
 _DIED = "the process running this attempt died"
 
@@ -139,11 +139,15 @@ class Store:
         params: dict[str, Any],
         executor: str,
         trigger: str = "manual",
+        dates: tuple[float, float, float] | None = None,
     ) -> None:
+        """Record a new queued run; `dates`: its logical date and data interval (timestamps)."""
         now = time.time()
+        logical, start, end = dates or (now, now, now)
         self.db.execute(
             'INSERT INTO runs (id, pipeline_id, version_id, state, params, executor, "trigger", '
-            f"created_at, owner, heartbeat_at) VALUES ({_marks(10)})",
+            "created_at, owner, heartbeat_at, logical_date, data_interval_start, "
+            f"data_interval_end) VALUES ({_marks(13)})",
             (
                 run_id,
                 pipeline_id,
@@ -155,6 +159,9 @@ class Store:
                 now,
                 self._owner,
                 now,
+                logical,
+                start,
+                end,
             ),
         )
         self._active.add(run_id)

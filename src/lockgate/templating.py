@@ -1,0 +1,335 @@
+"""Templates: the sandboxed Jinja environment, the names templates see, and rendering.
+
+Templates are checked when a pipeline is loaded (syntax, and attribute names that reach Python
+internals, such as `__class__`), and rendered by the engine when their task starts, in an
+immutable sandbox with strict undefined names. Rendered values are not written to logs.
+
+This module sits just above `model`: authoring compiles templates, the engine renders them.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from lockgate.errors import DefinitionError, TemplateError, TemplateSecurityError, describe
+from lockgate.model.intervals import RunDates
+from lockgate.model.refs import Template
+
+if TYPE_CHECKING:
+    import jinja2
+
+MODES = ("text", "native", "shell")
+_LONE = re.compile(r"\s*\{\{(?P<expr>.*?)\}\}\s*", re.S)
+_BLOCK = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
+_lock = threading.Lock()
+_envs: dict[tuple[str, int], Any] = {}
+
+
+class _Raw(str):
+    """Text marked by the `raw` filter: a shell command template does not quote it."""
+
+
+def _shell_finalize(value: Any) -> Any:
+    if isinstance(value, _Raw):
+        return value
+    if value is None:
+        return "''"
+    return shlex.quote(value if isinstance(value, str) else str(value))
+
+
+def ds_add(ds: str, days: int) -> str:
+    """`ds` (YYYY-MM-DD) moved by `days` days: `macros.ds_add('2024-01-31', 1)` is 2024-02-01."""
+    return (datetime.strptime(ds, "%Y-%m-%d") + timedelta(days=int(days))).strftime("%Y-%m-%d")
+
+
+def ds_format(ds: str, input_format: str, output_format: str) -> str:
+    """`ds` parsed with `input_format` and written with `output_format` (strftime codes)."""
+    return datetime.strptime(ds, input_format).strftime(output_format)
+
+
+def _ds(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d")
+
+
+def _ds_nodash(value: datetime) -> str:
+    return value.strftime("%Y%m%d")
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _ts_nodash(value: datetime) -> str:
+    return value.strftime("%Y%m%dT%H%M%S")
+
+
+def _ts_nodash_with_tz(value: datetime) -> str:
+    return value.isoformat().replace("-", "").replace(":", "")
+
+
+MACROS = SimpleNamespace(ds_add=ds_add, ds_format=ds_format, datetime=datetime, timedelta=timedelta)
+_DATE_FILTERS: dict[str, Callable[[datetime], str]] = {
+    "ds": _ds,
+    "ds_nodash": _ds_nodash,
+    "ts": _ts,
+    "ts_nodash": _ts_nodash,
+    "ts_nodash_with_tz": _ts_nodash_with_tz,
+}
+
+
+def _environment(mode: str, filters: Mapping[str, Callable[..., Any]] | None) -> jinja2.Environment:
+    """One sandboxed environment per mode (and per set of extra filters), made once."""
+    key = (mode, id(filters) if filters else 0)
+    env = _envs.get(key)
+    if env is not None:
+        return env
+    with _lock:
+        env = _envs.get(key)
+        if env is None:
+            import jinja2
+            from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+            env = ImmutableSandboxedEnvironment(
+                undefined=jinja2.StrictUndefined,
+                autoescape=False,
+                keep_trailing_newline=True,
+                finalize=_shell_finalize if mode == "shell" else None,
+                cache_size=1024,
+            )
+            env.filters.update(_DATE_FILTERS)
+            env.filters["quote"] = lambda v: shlex.quote(str(v))
+            env.filters["raw"] = lambda v: _Raw("" if v is None else str(v))
+            if filters:
+                env.filters.update(filters)
+            _envs[key] = env
+    return env
+
+
+# -- compiling (when a pipeline is loaded) ------------------------------------------------------
+def compile_template(
+    source: Any,
+    *,
+    mode: str = "text",
+    file: str | None = None,
+    line: int | None = None,
+    column: int | None = None,
+    where: str = "template",
+    extra: Callable[[dict[str, Any]], None] | None = None,
+    filters: Mapping[str, Callable[..., Any]] | None = None,
+) -> Template:
+    """Check a template (or a list/dict of them) and return it as a `Template`.
+
+    A syntax error, or an attribute or item whose name starts with `_` (the way out of a
+    sandbox), is a `DefinitionError` naming `where`, the expression and its place."""
+    if mode not in MODES:
+        raise ValueError(f"unknown template mode {mode!r}")
+    refs: dict[str, None] = {}
+    for text in _strings(source):
+        refs.update(dict.fromkeys(_check(text, mode, filters, file, line, column, where)))
+    return Template(source, mode, tuple(refs), extra, filters)
+
+
+def has_template(value: Any) -> bool:
+    """Whether any string in `value` contains template syntax."""
+    return any("{{" in s or "{%" in s for s in _strings(value))
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _check(
+    text: str,
+    mode: str,
+    filters: Mapping[str, Callable[..., Any]] | None,
+    file: str | None,
+    line: int | None,
+    column: int | None,
+    where: str,
+) -> list[str]:
+    import jinja2
+    from jinja2 import nodes
+
+    env = _environment(mode, filters)
+    try:
+        tree = env.parse(text)
+    except jinja2.TemplateSyntaxError as exc:
+        at = (line or 1) + (exc.lineno or 1) - 1 if line else None
+        raise DefinitionError(
+            f"{where}: template syntax error in {_excerpt(text)}: {exc.message}",
+            file,
+            at,
+            column if at == line else None,
+        ) from None
+    refs: list[str] = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getattr):
+            name: Any = node.attr
+        elif isinstance(node.arg, nodes.Const):
+            name = node.arg.value
+        else:
+            continue
+        if isinstance(name, str) and name.startswith("_"):
+            raise DefinitionError(
+                f"{where}: security error: template {_excerpt(text)} reaches {name!r}; "
+                "templates may not use names starting with '_' (Python internals)",
+                file,
+                line,
+                column,
+            )
+        inner = node.node
+        if isinstance(inner, nodes.Name) and inner.name == "results" and isinstance(name, str):
+            refs.append(name)
+    return refs
+
+
+def _excerpt(text: str, limit: int = 120) -> str:
+    flat = " ".join(text.split())
+    return f"`{flat if len(flat) <= limit else flat[: limit - 3] + '...'}`"
+
+
+# -- rendering (when a task starts) -------------------------------------------------------------
+class Results:
+    """`results.<task_id>` in templates: the decoded result of a task that has finished."""
+
+    def __init__(self, lookup: Callable[[str], Any], task_id: str) -> None:
+        self._lookup = lookup
+        self._task_id = task_id
+
+    def __getitem__(self, task_id: str) -> Any:
+        return self._lookup(task_id)
+
+    def __getattr__(self, task_id: str) -> Any:
+        if task_id.startswith("_"):
+            raise AttributeError(task_id)
+        return self._lookup(task_id)
+
+
+@dataclass
+class RenderContext:
+    """What a task's templates may see, gathered by the engine when the task starts."""
+
+    run_id: str
+    pipeline_id: str
+    task_id: str
+    attempt: int
+    params: Mapping[str, Any]
+    dates: RunDates
+    result: Callable[[str], Any]
+    """The decoded result of a finished task by id; raises LookupError if there is none."""
+
+    def names(self) -> dict[str, Any]:
+        """The template context: Airflow's familiar names plus lockgate's own."""
+        logical = self.dates.logical_date
+        ds = _ds(logical)
+        return {
+            "ds": ds,
+            "ds_nodash": _ds_nodash(logical),
+            "ts": _ts(logical),
+            "ts_nodash": _ts_nodash(logical),
+            "ts_nodash_with_tz": _ts_nodash_with_tz(logical),
+            "yesterday_ds": ds_add(ds, -1),
+            "tomorrow_ds": ds_add(ds, 1),
+            "logical_date": logical,
+            "data_interval_start": self.dates.data_interval_start,
+            "data_interval_end": self.dates.data_interval_end,
+            "params": dict(self.params),
+            "run_id": self.run_id,
+            "pipeline_id": self.pipeline_id,
+            "task_id": self.task_id,
+            "attempt": self.attempt,
+            "macros": MACROS,
+            "results": Results(self.result, self.task_id),
+        }
+
+
+def render(template: Template, rc: RenderContext, names: dict[str, Any] | None = None) -> Any:
+    """The value of `template` for this task; TemplateError naming the task and expression.
+
+    `names` is the context, if the caller already built it for another template of the task."""
+    if names is None:
+        names = rc.names()
+        if template.extra is not None:
+            template.extra(names)
+    return _render_value(template.source, template, names, rc)
+
+
+def _render_value(value: Any, template: Template, names: dict[str, Any], rc: RenderContext) -> Any:
+    if isinstance(value, str):
+        return _render_text(value, template, names, rc)
+    if isinstance(value, Mapping):
+        return {k: _render_value(v, template, names, rc) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_render_value(v, template, names, rc) for v in value)
+    return value
+
+
+def _render_text(text: str, template: Template, names: dict[str, Any], rc: RenderContext) -> Any:
+    import jinja2
+
+    env = _environment(template.mode, template.filters)
+    try:
+        if template.mode == "native":
+            lone = _LONE.fullmatch(text)
+            if lone is not None and "{{" not in lone.group("expr"):
+                value = env.compile_expression(lone.group("expr"), undefined_to_none=False)(**names)
+                if isinstance(value, jinja2.Undefined):
+                    value._fail_with_undefined_error()
+                return value
+        return env.from_string(text).render(names)
+    except jinja2.exceptions.SecurityError as exc:
+        raise TemplateSecurityError(
+            f"task {rc.task_id!r}: security error in template {_excerpt(_culprit(text, exc))}: "
+            f"{str(exc).rstrip('.')}; templates may not reach Python internals"
+        ) from None
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(
+            f"task {rc.task_id!r}: template {_excerpt(_culprit(text, exc))}: {exc} "
+            f"(known names: {', '.join(sorted(names))})"
+        ) from None
+    except TemplateError:
+        raise
+    except LookupError as exc:  # results.<task> of a task that has no result
+        raise TemplateError(
+            f"task {rc.task_id!r}: template {_excerpt(_culprit(text, exc))}: {exc}"
+        ) from None
+    except Exception as exc:  # a macro or filter failed on the values it was given
+        raise TemplateError(
+            f"task {rc.task_id!r}: template {_excerpt(_culprit(text, exc))} failed: {describe(exc)}"
+        ) from None
+
+
+def _culprit(text: str, exc: BaseException) -> str:
+    """The `{{ ... }}` block that most likely raised `exc`, else the whole template."""
+    blocks = _BLOCK.findall(text)
+    if len(blocks) <= 1:
+        return text
+    named = re.findall(r"'([^']+)'", str(exc))
+    for name in named:
+        for block in blocks:
+            if re.search(rf"\b{re.escape(name)}\b", block):
+                return block
+    return text
+
+
+def missing_result(task_id: str, wanted: str, state: str | None) -> LookupError:
+    """The error for `results.<wanted>` when that task has no result to give."""
+    if state is None:
+        return LookupError(f"there is no task {wanted!r} in this pipeline")
+    return LookupError(
+        f"task {wanted!r} has not succeeded (it is {state}); a template of {task_id!r} can only "
+        f"read the results of tasks upstream of it"
+    )
