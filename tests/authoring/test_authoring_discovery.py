@@ -58,9 +58,9 @@ def test_load_file_sees_edits(write):
 def test_load_file_rejects_missing_and_non_python_files(tmp_path: Path):
     with pytest.raises(NotFoundError, match="does not exist"):
         load_file(tmp_path / "nope.py")
-    (tmp_path / "p.yaml").write_text("id: x\n")
-    with pytest.raises(DefinitionError, match="only Python pipeline files"):
-        load_file(tmp_path / "p.yaml")
+    (tmp_path / "p.toml").write_text("id = 'x'\n")
+    with pytest.raises(DefinitionError, match=r"is Python \(.py.*or YAML"):
+        load_file(tmp_path / "p.toml")
 
 
 def test_discover_keeps_good_pipelines_when_one_file_is_broken(tmp_path: Path, write):
