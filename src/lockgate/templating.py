@@ -120,14 +120,15 @@ def compile_template(
     file: str | None = None,
     line: int | None = None,
     column: int | None = None,
-    where: str = "template",
+    where: str = "",
     extra: Callable[[dict[str, Any]], None] | None = None,
     filters: Mapping[str, Callable[..., Any]] | None = None,
 ) -> Template:
     """Check a template (or a list/dict of them) and return it as a `Template`.
 
     A syntax error, or an attribute or item whose name starts with `_` (the way out of a
-    sandbox), is a `DefinitionError` naming `where`, the expression and its place."""
+    sandbox), is a `DefinitionError` naming `where` (e.g. the field), the template and its
+    place."""
     if mode not in MODES:
         raise ValueError(f"unknown template mode {mode!r}")
     refs: dict[str, None] = {}
@@ -169,7 +170,7 @@ def _check(
     except jinja2.TemplateSyntaxError as exc:
         at = (line or 1) + (exc.lineno or 1) - 1 if line else None
         raise DefinitionError(
-            f"{where}: template syntax error in {_excerpt(text)}: {exc.message}",
+            f"{_prefix(where)}template syntax error in {_excerpt(text)}: {exc.message}",
             file,
             at,
             column if at == line else None,
@@ -184,7 +185,7 @@ def _check(
             continue
         if isinstance(name, str) and name.startswith("_"):
             raise DefinitionError(
-                f"{where}: security error: template {_excerpt(text)} reaches {name!r}; "
+                f"{_prefix(where)}security error: template {_excerpt(text)} reaches {name!r}; "
                 "templates may not use names starting with '_' (Python internals)",
                 file,
                 line,
@@ -194,6 +195,10 @@ def _check(
         if isinstance(inner, nodes.Name) and inner.name == "results" and isinstance(name, str):
             refs.append(name)
     return refs
+
+
+def _prefix(where: str) -> str:
+    return f"{where}: " if where else ""
 
 
 def _excerpt(text: str, limit: int = 120) -> str:

@@ -250,7 +250,16 @@ def test_list(proj: Path, hello_run: str):
     done = lockgate(proj, "list")
     assert done.code == 0, done
     lines = done.out.splitlines()
-    assert lines[0].split() == ["pipeline", "tasks", "schedule", "last", "run", "state", "file"]
+    assert lines[0].split() == [
+        "pipeline",
+        "tasks",
+        "schedule",
+        "last",
+        "run",
+        "state",
+        "file",
+        "form",
+    ]
     assert sorted(line.split()[0] for line in lines[1:]) == [
         "data",
         "failing",
@@ -261,7 +270,9 @@ def test_list(proj: Path, hello_run: str):
     ]
     assert re.search(r"^data +2 +@daily +", done.out, re.M), done
     assert re.search(
-        r"^hello +3 +- +\d{4}-\d\d-\d\d \d\d:\d\d +success +pipelines/hello\.py", done.out, re.M
+        r"^hello +3 +- +\d{4}-\d\d-\d\d \d\d:\d\d +success +pipelines/hello\.py +Python$",
+        done.out,
+        re.M,
     ), done
     doc = lockgate(proj, "list", "--json").json()
     assert doc["errors"] == []
@@ -269,6 +280,7 @@ def test_list(proj: Path, hello_run: str):
     assert data == {
         "id": "data",
         "file": str(proj.resolve() / "pipelines" / "data.py"),
+        "origin": "python",
         "tasks": 2,
         "schedule": "@daily",
         "last_run": data["last_run"],

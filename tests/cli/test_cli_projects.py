@@ -51,7 +51,7 @@ def test_broken_pipeline_files(tmp_path: Path):
 
     # list shows the good pipelines, reports each broken file, and exits 2
     assert listed.code == 2, listed
-    assert re.search(r"^good +1 +- +- +- +flows/good\.py *$", listed.out, re.M), listed
+    assert re.search(r"^good +1 +- +- +- +flows/good\.py +Python *$", listed.out, re.M), listed
     assert listed.err.splitlines() == [cycle, syntax]
     assert as_json.code == 2, as_json
     doc = as_json.json()

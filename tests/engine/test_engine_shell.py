@@ -78,3 +78,40 @@ def test_shell_stdin_is_empty(run_pipeline, tmp_path) -> None:
     result, _ = run_pipeline(p)
     assert result.state is RunState.SUCCESS
     assert out.read_text() == ""
+
+
+@pytest.mark.parametrize("executor", ["inline", "threads", "processes"])
+def test_skip_exit_codes_and_output_result(run_pipeline, executor) -> None:
+    with pipeline("skipcodes") as p:
+        shell("skipped", "exit 99", skip_exit_codes=[99])
+        shell("failed", "exit 98", skip_exit_codes=[99])
+        shell(
+            "last",
+            "echo first; echo 'to stderr' >&2; echo 'the last line'; echo",
+            output_result=True,
+        )
+        shell("silent", "true", output_result=True)
+    result, _ = run_pipeline(p, executor=executor)
+    assert result.tasks["skipped"].state is TaskState.SKIPPED
+    assert result.tasks["failed"].error == "command exited with code 98"
+    assert result.result("last") == "the last line"
+    assert result.tasks["silent"].state is TaskState.SUCCESS and result.result("silent") is None
+
+
+def test_output_result_still_logs_everything(run_pipeline, project) -> None:
+    with pipeline("outlog") as p:
+        shell("last", "echo one; echo two >&2; echo three", output_result=True)
+    result, _ = run_pipeline(p)
+    log = next(project.logs_dir.glob(f"outlog/{result.run_id}/last/attempt-1.log"))
+    assert sorted(log.read_text().split()) == ["one", "three", "two"]
+    assert result.result("last") == "three"
+
+
+def test_bad_skip_exit_codes_are_refused() -> None:
+    from lockgate.errors import DefinitionError
+
+    with (
+        pytest.raises(DefinitionError, match="skip_exit_codes must be exit codes 1-255"),
+        pipeline("bad"),
+    ):
+        shell("s", "true", skip_exit_codes=[0])

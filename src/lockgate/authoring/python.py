@@ -268,6 +268,15 @@ class PipelineBuilder:
             if isinstance(value, TaskRef):
                 self._check_same(value, file, line)
                 upstream[value.task_id] = None
+        for value in (
+            *fields.get("args", ()),
+            *fields.get("kwargs", {}).values(),
+            *fields.get("env", {}).values(),
+            fields.get("command"),
+            fields.get("cwd"),
+        ):
+            if isinstance(value, Template):  # `results.x` in a template: x runs first
+                upstream.update(dict.fromkeys(value.refs))
         for dep in spec.depends_on:
             if isinstance(dep, TaskRef):
                 self._check_same(dep, file, line)
@@ -522,13 +531,17 @@ def shell(
     command: str | Sequence[str] | Template,
     *,
     env: Mapping[str, Any] | None = None,
-    cwd: str | None = None,
+    cwd: str | Template | None = None,
+    skip_exit_codes: Iterable[int] = (),
+    output_result: bool = False,
     **options: Any,
 ) -> TaskRef:
     """A shell task. `command` is a string run by `/bin/sh -c`, or an argv list run directly.
 
-    Values reach the command only through `env` (literals, `param("x")` or upstream results),
-    never by interpolation into its text: `shell("greet", 'echo "$WHO"', env={"WHO": param("who")})`.
+    Values reach the command through `env` (literals, `param("x")` or upstream results):
+    `shell("greet", 'echo "$WHO"', env={"WHO": param("who")})`, or through a `template()`,
+    whose values are shell-quoted. An exit code in `skip_exit_codes` ends the task skipped;
+    with `output_result` the last line the command prints is the task's result.
     """
     builder = _current()
     if builder is None:
@@ -558,6 +571,12 @@ def shell(
                 f"shell task {id!r}: environment variable name {key!r} is invalid",
                 *_caller_location(),
             )
+    codes = tuple(skip_exit_codes)
+    if not all(isinstance(c, int) and not isinstance(c, bool) and 0 < c < 256 for c in codes):
+        raise DefinitionError(
+            f"shell task {id!r}: skip_exit_codes must be exit codes 1-255, got {codes!r}",
+            *_caller_location(),
+        )
     try:
         spec = _task_spec(dict(options, id=id))
     except ValueError as exc:
@@ -568,6 +587,8 @@ def shell(
         "command": cmd,
         "env": dict(env or {}),
         "cwd": cwd,
+        "skip_exit_codes": codes,
+        "output_result": bool(output_result),
     }
     return builder._add_task(fields, spec, explicit_id=True)
 

@@ -260,6 +260,7 @@ def list_(json_out: JsonOpt = False) -> None:
                 {
                     "id": p.id,
                     "file": p.file,
+                    "origin": p.origin,
                     "tasks": len(p.tasks),
                     "schedule": p.schedule,
                     "last_run": (last[p.id]["id"] if p.id in last else None),
@@ -287,7 +288,7 @@ def list_(json_out: JsonOpt = False) -> None:
             )
         if found.pipelines:
             table = Table(box=None, pad_edge=False)
-            for col in ("pipeline", "tasks", "schedule", "last run", "state", "file"):
+            for col in ("pipeline", "tasks", "schedule", "last run", "state", "file", "form"):
                 table.add_column(col)
             for p in found.pipelines.values():
                 lr = last.get(p.id)
@@ -300,6 +301,7 @@ def list_(json_out: JsonOpt = False) -> None:
                     else "-",
                     state_text(lr["state"]) if lr else "-",
                     os.path.relpath(p.file, project.root) if p.file else "-",
+                    ORIGINS.get(p.origin, p.origin),
                 )
             console.print(table)
         for err in found.errors:
@@ -411,6 +413,26 @@ def show(
                 " ".join(str(c) for c in changed) or "-",
             )
     console.print(table)
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of YAML pipeline files, for editors to validate and complete them."""
+    from lockgate.authoring.yaml_schema import pipeline_json_schema
+
+    text = json.dumps(pipeline_json_schema(), indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror}")
+    sys.stdout.write(f"wrote {output}\n")
 
 
 @app.command()

@@ -128,6 +128,8 @@ class Param:
     def parse(self, text: str) -> Any:
         """A value typed on a command line (`--param k=v`), converted to the declared type."""
         kind = self.type
+        if kind != "string" and self.nullable and text.strip().lower() in ("null", "none"):
+            return None
         if kind == "string" or (kind is None and not _looks_like_json(text)):
             return text
         if kind == "boolean":
@@ -147,8 +149,6 @@ class Param:
                 return float(text)
             except ValueError:
                 raise ValueError(f"expected a number, got {text!r}") from None
-        if text.strip().lower() in ("null", "none") and (self.nullable or self.default is None):
-            return None
         try:
             return json.loads(text)
         except ValueError:

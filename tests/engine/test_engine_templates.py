@@ -1,0 +1,167 @@
+"""Templates in task arguments, environment values and shell commands, rendered at dispatch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from lockgate import Param, pipeline, shell, task, template
+from lockgate.errors import DefinitionError
+from lockgate.model.states import RunState, TaskState
+
+DAY = datetime(2024, 1, 31, 6, 30, tzinfo=UTC)
+
+
+@task
+def echo(value: object) -> object:
+    return value
+
+
+@task
+def rows() -> dict:
+    return {"rows": [1, 2, 3], "name": "north"}
+
+
+def test_airflow_names_and_macros_render_from_the_logical_date(run_pipeline) -> None:
+    text = (
+        "{{ ds }}|{{ ds_nodash }}|{{ ts }}|{{ ts_nodash }}|{{ yesterday_ds }}|{{ tomorrow_ds }}|"
+        "{{ macros.ds_add(ds, 7) }}|{{ macros.ds_format(ds, '%Y-%m-%d', '%d/%m/%Y') }}|"
+        "{{ logical_date.year }}|{{ data_interval_end | ds }}|{{ run_id == run_id }}|{{ task_id }}"
+    )
+    with pipeline("dates") as p:
+        echo.override(id="t")(template(text))
+    result, _ = run_pipeline(p, logical_date=DAY)
+    assert result.result("t") == (
+        "2024-01-31|20240131|2024-01-31T06:30:00+00:00|20240131T063000|2024-01-30|2024-02-01|"
+        "2024-02-07|31/01/2024|2024|2024-01-31|True|t"
+    )
+
+
+def test_a_lone_expression_in_native_mode_keeps_its_type(run_pipeline) -> None:
+    with pipeline("native", params={"limit": 5}) as p:
+        r = rows()
+        echo.override(id="as_list")(template("{{ results.rows.rows }}", native=True))
+        echo.override(id="as_int")(template("{{ params.limit * 2 }}", native=True))
+        echo.override(id="as_text")(template("{{ results.rows.rows }}"))
+        echo.override(id="mixed")(template("n={{ params.limit }}", native=True))
+        echo.override(id="after", depends_on=[r])(1)
+    pipe = p.build()
+    assert pipe.tasks["as_list"].upstream == ("rows",), "a template reading a result depends on it"
+    result, _ = run_pipeline(p)
+    assert result.result("as_list") == [1, 2, 3]
+    assert result.result("as_int") == 10
+    assert result.result("as_text") == "[1, 2, 3]"
+    assert result.result("mixed") == "n=5"
+
+
+@pytest.mark.parametrize("executor", ["inline", "threads", "processes"])
+def test_shell_command_values_are_quoted_and_cannot_inject(
+    run_pipeline, executor, tmp_path: Path, project
+) -> None:
+    marker = tmp_path / "pwned"
+    out = tmp_path / "out.txt"
+    with pipeline("quoted", params={"who": Param(f"x; touch {marker}")}) as p:
+        shell(
+            "greet",
+            template(f"printf '%s|' {{{{ params.who }}}} {{{{ ds }}}} > {out}"),
+            env={"DAY": template("{{ ds_nodash }}")},
+        )
+        shell("raw", template("echo {{ 'raw-ok' | raw }} $DAY"), env={"DAY": template("{{ ds }}")})
+    result, _ = run_pipeline(p, executor=executor, logical_date=DAY)
+    assert result.ok, result.tasks
+    assert out.read_text() == f"x; touch {marker}|2024-01-31|"
+    assert not marker.exists(), "a param value became shell syntax"
+
+
+def test_argv_commands_render_each_item_without_a_shell(run_pipeline, tmp_path: Path) -> None:
+    out = tmp_path / "argv.txt"
+    with pipeline("argv", params={"text": "a b;c"}) as p:
+        shell(
+            "w",
+            template(["python3", "-c", f"open({str(out)!r},'w').write('{{{{ params.text }}}}')"]),
+        )
+    result, _ = run_pipeline(p)
+    assert result.ok, result.tasks
+    assert out.read_text() == "a b;c"
+
+
+def test_an_undefined_name_fails_only_that_task_naming_it_and_the_expression(
+    run_pipeline, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    with pipeline("undefined") as p:
+        ok = echo.override(id="ok")(1)
+        bad = shell("bad", template(f"touch {marker} {{{{ ds }}}} {{{{ no_such_name }}}}"))
+        ok >> bad
+    result, _ = run_pipeline(p)
+    assert result.state is RunState.FAILED
+    assert result.tasks["ok"].state is TaskState.SUCCESS
+    error = result.tasks["bad"].error
+    assert error.startswith(
+        "task 'bad': template `{{ no_such_name }}`: 'no_such_name' is undefined"
+    )
+    assert "known names:" in error
+    assert not marker.exists(), "a task whose template failed must not run"
+
+
+def test_a_result_that_is_not_there_is_a_clear_error(run_pipeline) -> None:
+    @task
+    def boom() -> None:
+        raise RuntimeError("no")
+
+    with pipeline("missing") as p:
+        b = boom()
+        echo.override(id="reader", trigger_rule="all_done")(template("{{ results.boom }}"))
+        b >> task(lambda: 1).override(id="after")()
+    result, _ = run_pipeline(p)
+    error = result.tasks["reader"].error
+    assert error == (
+        "task 'reader': template `{{ results.boom }}`: task 'boom' has not succeeded (it is "
+        "failed); a template of 'reader' can only read the results of tasks upstream of it"
+    )
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ ''['__class__'] }}",
+        "{{ params.__init__ }}",
+        "{% for c in ().__class__.__base__.__subclasses__() %}{{ c }}{% endfor %}",
+    ],
+)
+def test_reaching_python_internals_is_refused_when_the_pipeline_is_defined(expression) -> None:
+    with pytest.raises(DefinitionError, match=r"security error: template .* reaches '__"):
+        template(expression)
+
+
+def test_the_sandbox_refuses_internals_reached_at_render_time(run_pipeline, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    with pipeline("sandbox", params={"name": "__class__"}) as p:
+        shell("esc", template(f"touch {marker}; echo {{{{ params | attr(params.name) }}}}"))
+        echo.override(id="esc2")(template("{{ (ds | attr('__cl' ~ 'ass__')) }}"))
+    result, _ = run_pipeline(p)
+    for tid in ("esc", "esc2"):
+        error = result.tasks[tid].error
+        assert f"task {tid!r}: security error in template" in error, error
+        assert "templates may not reach Python internals" in error
+    assert not marker.exists()
+
+
+def test_template_syntax_errors_are_reported_where_the_task_is_defined() -> None:
+    with pytest.raises(
+        DefinitionError,
+        match=r"^[^ ]+test_engine_templates.py:\d+: template syntax error in `echo \{\{ ds`: unexpected end",
+    ):
+        template("echo {{ ds ")
+
+
+def test_templates_are_part_of_the_fingerprint() -> None:
+    def build(text: str):
+        with pipeline("fp") as p:
+            shell("s", template(text))
+        return p.build().fingerprint()
+
+    assert build("echo {{ ds }}") != build("echo {{ ds_nodash }}")
