@@ -29,7 +29,7 @@ MODES = ("text", "native", "shell")
 _LONE = re.compile(r"\s*\{\{(?P<expr>.*?)\}\}\s*", re.S)
 _BLOCK = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 _lock = threading.Lock()
-_envs: dict[tuple[str, int], Any] = {}
+_envs: dict[tuple[str, frozenset[tuple[str, Any]]], Any] = {}
 
 
 class _Raw(str):
@@ -86,8 +86,8 @@ _DATE_FILTERS: dict[str, Callable[[datetime], str]] = {
 
 def _environment(mode: str, filters: Mapping[str, Callable[..., Any]] | None) -> jinja2.Environment:
     """One sandboxed environment per mode (and per set of extra filters), made once."""
-    key = (mode, id(filters) if filters else 0)
-    env = _envs.get(key)
+    key = (mode, frozenset(filters.items()) if filters else frozenset())
+    env: jinja2.Environment | None = _envs.get(key)
     if env is not None:
         return env
     with _lock:
@@ -179,7 +179,7 @@ def _check(
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         if isinstance(node, nodes.Getattr):
             name: Any = node.attr
-        elif isinstance(node.arg, nodes.Const):
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
             name = node.arg.value
         else:
             continue
@@ -326,7 +326,7 @@ def _culprit(text: str, exc: BaseException) -> str:
     for name in named:
         for block in blocks:
             if re.search(rf"\b{re.escape(name)}\b", block):
-                return block
+                return str(block)
     return text
 
 
