@@ -10,8 +10,6 @@ from typing import Any
 
 from bench.common import LOCKGATE, REPO, child_env, median, repeat, spread, timed_subprocess
 
-SEED = REPO / "examples" / "simple_pipeline.py"
-
 
 class _Folders:
     """Temporary folders, removed at the end."""
@@ -95,23 +93,41 @@ def w0(db_url: str | None, reps: int) -> list[dict[str, Any]]:
     return lines
 
 
+W1_FILES = {
+    "python": REPO / "examples" / "simple_pipeline.py",
+    "yaml": REPO / "examples" / "yaml" / "simple_pipeline.yaml",
+    "airflow-dag": REPO / "examples" / "airflow" / "simple_pipeline.py",
+}
+"""The seed pipeline in each form; the Airflow file is the seed tutorial's DAG, unchanged."""
+
+
 def w1(db_url: str | None, reps: int) -> list[dict[str, Any]]:
     env = child_env(db_url)
-    errors: list[str] = []
     folders = _Folders()
-    project = folders.new()  # no lockgate.toml: state goes to ./.lockgate, as for a user
+    try:
+        return [_w1_case(case, file, env, folders, reps) for case, file in W1_FILES.items()]
+    finally:
+        folders.cleanup()
+
+
+def _w1_case(
+    case: str, file: Path, env: dict[str, str], folders: _Folders, reps: int
+) -> dict[str, Any]:
+    errors: list[str] = []
 
     def run_in(folder: str) -> float:
-        wall, proc = timed_subprocess([str(LOCKGATE), "run", str(SEED)], cwd=folder, env=env)
+        wall, proc = timed_subprocess([str(LOCKGATE), "run", str(file)], cwd=folder, env=env)
         _check(proc, "lockgate run", errors)
         return wall
 
+    project = folders.new()  # no lockgate.toml: state goes to ./.lockgate, as for a user
     samples = repeat(lambda: run_in(project), reps)  # the warm-up run creates ./.lockgate
     fresh = repeat(lambda: run_in(folders.new()), reps, warmup=0)  # first run in a new folder
     wall = median(samples)
     line: dict[str, Any] = {
         "workload": "W1",
-        "command": "lockgate run examples/simple_pipeline.py",
+        "case": case,
+        "command": f"lockgate run {file.relative_to(REPO)}",
         "executor": "threads",
         "n_tasks": 3,
         **spread(samples),
@@ -123,5 +139,4 @@ def w1(db_url: str | None, reps: int) -> list[dict[str, Any]]:
     }
     if errors:
         line["failures"] = errors
-    folders.cleanup()
-    return [line]
+    return line

@@ -1,6 +1,6 @@
 """An Airflow 3 TaskFlow DAG, unchanged: lockgate runs it without Apache Airflow installed.
 
-    lockgate run examples/airflow/taskflow_etl.py --logical-date 2024-01-31
+lockgate run examples/airflow/taskflow_etl.py --logical-date 2024-01-31
 """
 
 import json

@@ -41,7 +41,9 @@ def _shell_finalize(value: Any) -> Any:
         return value
     if value is None:
         return "''"
-    return shlex.quote(value if isinstance(value, str) else str(value))
+    # str.__str__ drops subclasses such as Markup (from `safe`/`tojson`), whose `+` would
+    # HTML-escape the quotes shlex.quote adds, leaving the value unquoted
+    return shlex.quote(str.__str__(value) if isinstance(value, str) else str(value))
 
 
 def ds_add(ds: str, days: int) -> str:
@@ -104,7 +106,7 @@ def _environment(mode: str, filters: Mapping[str, Callable[..., Any]] | None) ->
                 cache_size=1024,
             )
             env.filters.update(_DATE_FILTERS)
-            env.filters["quote"] = lambda v: shlex.quote(str(v))
+            env.filters["quote"] = lambda v: shlex.quote(str.__str__(str(v)))
             env.filters["raw"] = lambda v: _Raw("" if v is None else str(v))
             if filters:
                 env.filters.update(filters)

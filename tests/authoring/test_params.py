@@ -122,9 +122,11 @@ def test_bad_declarations_are_refused(decl, message: str) -> None:
 def test_a_declaration_error_names_the_pipeline_and_param() -> None:
     import datetime
 
-    with pytest.raises(DefinitionError, match=r"pipeline 'p1': param 'day': .* is not JSON"):
-        with pipeline("p1", params={"day": datetime.date(2026, 1, 1)}):
-            shell("s", "true")
+    with (
+        pytest.raises(DefinitionError, match=r"pipeline 'p1': param 'day': .* is not JSON"),
+        pipeline("p1", params={"day": datetime.date(2026, 1, 1)}),
+    ):
+        shell("s", "true")
 
 
 def test_required_params_must_be_given() -> None:

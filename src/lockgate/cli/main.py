@@ -93,6 +93,13 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
     return out
 
 
+def _plain(text: str) -> str:
+    """User text for rich output: `[...]` in it is shown, not taken as markup."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def _console() -> Any:
     from rich.console import Console
 
@@ -158,7 +165,7 @@ def _summary(result: Any) -> None:
         table.add_column("tries", justify="right")
         table.add_column("error", overflow="fold")
         for t in shown:
-            table.add_row(t.id, state_text(t.state.value), str(t.attempts), t.error or "")
+            table.add_row(t.id, state_text(t.state.value), str(t.attempts), _plain(t.error or ""))
         console.print(table)
     counts: dict[str, int] = {}
     for t in tasks:
@@ -295,12 +302,12 @@ def list_(json_out: JsonOpt = False) -> None:
                 table.add_row(
                     p.id,
                     str(len(p.tasks)),
-                    p.schedule or "-",
+                    _plain(p.schedule or "-"),
                     time.strftime("%Y-%m-%d %H:%M", time.localtime(lr["created_at"]))
                     if lr
                     else "-",
                     state_text(lr["state"]) if lr else "-",
-                    os.path.relpath(p.file, project.root) if p.file else "-",
+                    _plain(os.path.relpath(p.file, project.root) if p.file else "-"),
                     ORIGINS.get(p.origin, p.origin),
                 )
             console.print(table)
@@ -371,10 +378,10 @@ def show(
     where = f"{_shown_path(pipe.file)}:{pipe.line}" if pipe.file else "?"
     console.print(
         f"[bold]{pipe.id}[/]  {len(pipe.tasks)} task(s)  schedule: {pipe.schedule or 'none'}"
-        f"  defined at {where} ({ORIGINS.get(pipe.origin, pipe.origin)})"
+        f"  defined at {_plain(where)} ({ORIGINS.get(pipe.origin, pipe.origin)})"
     )
     if pipe.description:
-        console.print(pipe.description)
+        console.print(_plain(pipe.description))
     if pipe.params:
         params = Table(box=None, pad_edge=False, title_justify="left")
         for col in ("param", "type", "default", "description"):
@@ -383,8 +390,8 @@ def show(
             params.add_row(
                 name,
                 decl.type or "any",
-                "(required)" if decl.required else json.dumps(decl.default),
-                _param_rules(decl) + (decl.description or ""),
+                "(required)" if decl.required else _plain(json.dumps(decl.default)),
+                _plain(_param_rules(decl) + (decl.description or "")),
             )
         console.print(params)
     console.print(_graph_tree(pipe))
@@ -409,8 +416,8 @@ def show(
                 name,
                 "branch" if t.branch else t.kind.value,
                 ", ".join(t.upstream) or "-",
-                t.describe_action(),
-                " ".join(str(c) for c in changed) or "-",
+                _plain(t.describe_action()),
+                _plain(" ".join(str(c) for c in changed) or "-"),
             )
     console.print(table)
 
@@ -491,7 +498,7 @@ def runs(
         )
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"]))
         table.add_row(
-            r["id"], r["pipeline_id"], state_text(r["state"]), when, took, r["error"] or ""
+            r["id"], r["pipeline_id"], state_text(r["state"]), when, took, _plain(r["error"] or "")
         )
     _console().print(table)
 

@@ -1,0 +1,487 @@
+"""The YAML pipeline format as pydantic models: they validate a parsed file and give the JSON
+Schema that editors use for completion and help (`docs/pipeline.schema.json`).
+
+A task is one of the action models in `ACTIONS` (`shell`, `python`), chosen by which action key
+it has; a new built-in task type is one more model here and one more builder in `yaml_loader`.
+Custom types check their values in a `BeforeValidator`, so an error says in plain words what
+was expected (the loader adds the file, line, column and field path).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, Union
+
+from annotated_types import Ge, Le
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+)
+
+from lockgate.errors import did_you_mean
+from lockgate.model.durations import parse_duration
+from lockgate.model.params import PARAM_TYPES
+from lockgate.model.pipeline import ID_PATTERN
+from lockgate.model.schedule import check_schedule
+from lockgate.model.trigger_rules import TriggerRule
+
+SCHEMA_TITLE = "lockgate pipeline"
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+DOTTED_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$"
+_DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(((ms|w|d|h|m|s)\s*)+)?$"
+
+
+def show(value: Any) -> str:
+    """A value as the author wrote it, short: `'three'`, `5`, `true`, `null`, `a list`."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, date):
+        return value.isoformat()
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- value types --------------------------------------------------------------------------------
+def _whole(minimum: int) -> Any:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"expected a whole number >= {minimum}, got {show(value)}")
+        return value
+
+    return Annotated[int, Ge(minimum), BeforeValidator(check)]
+
+
+def _number(minimum: float | None = None, maximum: float | None = None) -> Any:
+    if minimum is not None and maximum is not None:
+        span = f" between {minimum:g} and {maximum:g}"
+    else:
+        span = f" >= {minimum:g}" if minimum is not None else ""
+
+    def check(value: Any) -> Any:
+        ok = not isinstance(value, bool) and isinstance(value, int | float)
+        if (
+            not ok
+            or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)
+        ):
+            raise ValueError(f"expected a number{span}, got {show(value)}")
+        return value
+
+    bounds = [Ge(minimum)] if minimum is not None else []
+    bounds += [Le(maximum)] if maximum is not None else []
+    return Annotated[float, *bounds, BeforeValidator(check)]
+
+
+def _duration(positive: bool) -> Any:
+    def check(value: Any) -> float:
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            raise ValueError(
+                f"expected a duration such as 30s, 5m, 1h30m or a number of seconds, got {show(value)}"
+            ) from None
+        if seconds < 0 or (positive and seconds == 0):
+            raise ValueError(
+                f"expected a duration {'>' if positive else '>='} 0 seconds, got {show(value)}"
+            )
+        return seconds
+
+    number: dict[str, Any] = {"type": "number", ("exclusiveMinimum" if positive else "minimum"): 0}
+    return Annotated[
+        float,
+        BeforeValidator(check),
+        WithJsonSchema({"anyOf": [number, {"type": "string", "pattern": _DURATION_PATTERN}]}),
+    ]
+
+
+def _choice(choices: tuple[str, ...]) -> Any:
+    def check(value: Any) -> Any:
+        if value not in choices:
+            tip = did_you_mean(value, choices) if isinstance(value, str) else ""
+            if not tip.startswith("; did"):
+                tip = ""
+            raise ValueError(f"expected one of {', '.join(choices)}, got {show(value)}{tip}")
+        return value
+
+    return Annotated[Literal[choices], BeforeValidator(check)]
+
+
+def _name(pattern: str, what: str, rule: str) -> Any:
+    compiled = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str) or not compiled.match(value):
+            raise ValueError(f"invalid {what} {show(value)}: {rule}")
+        return value
+
+    return Annotated[str, Field(pattern=pattern), BeforeValidator(check)]
+
+
+def _schedule(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError(
+            "expected a schedule: a cron expression, a preset such as @daily, @once or "
+            f"'every 30m', got {show(value)}"
+        )
+    check_schedule(value)  # its ValueError says what is wrong
+    return value.strip()
+
+
+def _when(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(
+        f"expected a date (2024-01-01) or a date and time (2024-01-01T06:00:00Z), got {show(value)}"
+    )
+
+
+def _command(value: Any) -> Any:
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return value
+    raise ValueError(
+        "expected a command (text run by /bin/sh -c) or a non-empty list of arguments (text), "
+        f"got {show(value)}"
+    )
+
+
+def _env_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        return str(value)
+    raise ValueError(f"expected text or a number, got {show(value)}")
+
+
+def _dotted(value: Any) -> Any:
+    if (
+        isinstance(value, str)
+        and re.match(DOTTED_PATTERN, value)
+        and (":" in value or "." in value)
+    ):
+        return value
+    raise ValueError(f"expected 'module:function' or 'module.function', got {show(value)}")
+
+
+def _exit_code(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
+        raise ValueError(f"expected an exit code (a whole number from 0 to 255), got {show(value)}")
+    return value
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+ID_RULE = "use letters, digits, '_', '.' or '-', starting with a letter or '_'"
+Id = _name(ID_PATTERN.pattern, "id", ID_RULE)
+TaskId = _name(ID_PATTERN.pattern, "task id", ID_RULE)
+ParamName = _name(NAME_PATTERN, "param name", "use letters, digits and '_' (an identifier)")
+EnvName = _name(NAME_PATTERN, "environment variable name", "use letters, digits and '_'")
+KwargName = _name(NAME_PATTERN, "keyword argument name", "use letters, digits and '_'")
+WholeFrom0 = _whole(0)
+WholeFrom1 = _whole(1)
+Duration = _duration(positive=False)
+PositiveDuration = _duration(positive=True)
+Number = _number()
+ExitCode = Annotated[int, Ge(0), Le(255), BeforeValidator(_exit_code)]
+BackoffFactor = _number(1)
+Fraction = _number(0, 1)
+TriggerRuleName = _choice(tuple(r.value for r in TriggerRule))
+ParamType = _choice(PARAM_TYPES)
+Schedule = Annotated[
+    str,
+    BeforeValidator(_schedule),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "A cron expression (5 fields), a preset (@hourly, @daily, @weekly, "
+            "@monthly, @yearly), @once, or an interval such as 'every 30m'.",
+        }
+    ),
+]
+When = Annotated[
+    datetime,
+    BeforeValidator(_when),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+    ),
+]
+Command = Annotated[
+    str | list[str],
+    BeforeValidator(_command),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "minLength": 1},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            ]
+        }
+    ),
+]
+EnvValue = Annotated[
+    str,
+    BeforeValidator(_env_value),
+    WithJsonSchema({"type": ["string", "number"]}),
+]
+DottedPath = Annotated[str, Field(pattern=DOTTED_PATTERN), BeforeValidator(_dotted)]
+Callbacks = Annotated[
+    list[DottedPath],
+    BeforeValidator(_one_or_many),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": DOTTED_PATTERN},
+                {"type": "array", "items": {"type": "string", "pattern": DOTTED_PATTERN}},
+            ]
+        }
+    ),
+]
+TaskIds = Annotated[
+    list[TaskId],
+    BeforeValidator(_one_or_many),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": ID_PATTERN.pattern},
+                {"type": "array", "items": {"type": "string", "pattern": ID_PATTERN.pattern}},
+            ]
+        }
+    ),
+]
+
+
+class Spec(BaseModel):
+    """Base of every model of the format: unknown keys are errors, values are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, use_attribute_docstrings=True)
+
+
+# -- params -------------------------------------------------------------------------------------
+class ParamSpec(Spec):
+    """A run parameter in full form. Without `default` the param is required."""
+
+    type: ParamType | None = None
+    """string, integer, number, boolean, array or object (inferred from the default if not given)."""
+    default: Any = None
+    """The value a run gets when it gives none; leave it out to make the param required."""
+    description: str | None = None
+    """What the param means (shown by `lockgate show` and the UI)."""
+    enum: list[Any] | None = None
+    """The only values allowed."""
+    minimum: Number | None = None
+    """The smallest number allowed."""
+    maximum: Number | None = None
+    """The largest number allowed."""
+    pattern: str | None = None
+    """A regular expression that a string value must match entirely."""
+    min_length: WholeFrom0 | None = None
+    """The fewest characters (string) or items (array, object)."""
+    max_length: WholeFrom0 | None = None
+    """The most characters (string) or items (array, object)."""
+
+
+PARAM_KEYS = frozenset(ParamSpec.model_fields)
+
+
+def _param_form(value: Any) -> str:
+    """A mapping with any of ParamSpec's keys is the full form; anything else is a default."""
+    if isinstance(value, dict) and PARAM_KEYS.intersection(value):
+        return "full"
+    return "value"
+
+
+ParamEntry = Annotated[
+    Union[  # noqa: UP007
+        Annotated[ParamSpec, Tag("full")],
+        Annotated[
+            Any,
+            Tag("value"),
+            WithJsonSchema({"description": "Shorthand: the default value (its type is inferred)."}),
+        ],
+    ],
+    Discriminator(_param_form),
+]
+
+
+# -- tasks --------------------------------------------------------------------------------------
+class TaskSettingsSpec(Spec):
+    """How a task is run (retries, timeout, trigger rule, pool); see `defaults`."""
+
+    retries: WholeFrom0 | None = None
+    """How many times a failed attempt is retried."""
+    retry_delay: Duration | None = None
+    """Wait before the first retry: seconds, or text such as 30s, 5m, 1h30m."""
+    retry_backoff: BackoffFactor | None = None
+    """Multiplier applied to the delay after each failed attempt (2 doubles it)."""
+    retry_jitter: Fraction | None = None
+    """Fraction (0-1) of each delay randomised away, so retries do not stampede."""
+    max_retry_delay: Duration | None = None
+    """The longest wait between attempts."""
+    timeout: PositiveDuration | None = None
+    """How long one attempt may run before it is stopped and failed."""
+    trigger_rule: TriggerRuleName | None = None
+    """When the task runs given its upstream tasks' states (default all_success)."""
+    pool: str | None = None
+    """The pool whose slots the task takes while it runs."""
+    pool_slots: WholeFrom1 | None = None
+    """How many slots of the pool the task takes."""
+
+
+class TaskDefaults(TaskSettingsSpec):
+    """Task settings applied to every task of the pipeline (a task's own settings win)."""
+
+
+class TaskSpec(TaskSettingsSpec):
+    """What every task has, whatever it runs."""
+
+    depends_on: TaskIds | None = None
+    """Ids of the tasks that must finish first (tasks whose results a template reads are added)."""
+    description: str | None = None
+    """What the task does."""
+    tags: list[str] | None = None
+    """Labels to find and filter tasks by."""
+    compensate_with: TaskId | None = None
+    """Id of a task that runs only if this one fails, to undo its effects."""
+    on_success: Callbacks | None = None
+    """Function(s) called with the TaskContext when the task succeeds: 'module:function'."""
+    on_failure: Callbacks | None = None
+    """Function(s) called with the TaskContext when the task fails for good."""
+    on_retry: Callbacks | None = None
+    """Function(s) called with the TaskContext when a failed attempt will be retried."""
+
+
+class ShellTask(TaskSpec):
+    """A task that runs a command."""
+
+    shell: Command
+    """A command run by /bin/sh -c ({{ }} values are shell-quoted), or a list of arguments run
+    directly (each one a template)."""
+    env: dict[EnvName, EnvValue] | None = None
+    """Environment variables of the command; values may be templates."""
+    cwd: str | None = None
+    """The folder the command runs in; may be a template."""
+    skip_exit_codes: list[ExitCode] | None = None
+    """Exit codes that end the task as skipped instead of failed."""
+    output_result: bool | None = None
+    """The last line the command writes to standard output is the task's result."""
+
+
+class PythonTask(TaskSpec):
+    """A task that calls a Python function."""
+
+    python: DottedPath
+    """The function to call: 'module:function' or 'module.function' (a module next to the
+    YAML file can be used)."""
+    args: list[Any] | None = None
+    """Positional arguments; a lone '{{ expr }}' gives the value itself (a list stays a list)."""
+    kwargs: dict[KwargName, Any] | None = None
+    """Keyword arguments; a lone '{{ expr }}' gives the value itself."""
+    branch: bool | None = None
+    """The function returns the id(s) of the direct downstream tasks to follow; the others are
+    skipped."""
+
+
+ACTIONS: dict[str, type[TaskSpec]] = {"shell": ShellTask, "python": PythonTask}
+"""Task types by their action key: a task has exactly one of these keys."""
+ACTION_LIST = ", ".join(ACTIONS)
+
+
+def action_of(value: Any) -> str | None:
+    """The action key of a task mapping (None unless it has exactly one)."""
+    if isinstance(value, TaskSpec):
+        return next(k for k, m in ACTIONS.items() if isinstance(value, m))
+    if not isinstance(value, dict):
+        return None
+    found = [key for key in ACTIONS if key in value]
+    return found[0] if len(found) == 1 else None
+
+
+AnyTask = Annotated[
+    Union[tuple(Annotated[model, Tag(key)] for key, model in ACTIONS.items())],  # noqa: UP007
+    Discriminator(
+        action_of,
+        custom_error_type="task_action",
+        custom_error_message=f"a task needs exactly one of: {ACTION_LIST}",
+    ),
+]
+
+
+# -- the pipeline -------------------------------------------------------------------------------
+class PipelineSpec(Spec):
+    """A lockgate pipeline written in YAML: its schedule, params, defaults and tasks."""
+
+    id: Id | None = None
+    """The pipeline id (default: the file name without its extension)."""
+    description: str | None = None
+    """What the pipeline does."""
+    tags: list[str] | None = None
+    """Labels to find and filter pipelines by."""
+    schedule: Schedule | None = None
+    """When it runs: a cron expression, a preset such as @daily, @once, 'every 30m', or null."""
+    start_date: When | None = None
+    """The first date the schedule covers (a date or date-time; UTC unless it says otherwise)."""
+    end_date: When | None = None
+    """The last date the schedule covers."""
+    catchup: bool | None = None
+    """Whether the scheduler runs the intervals missed since start_date."""
+    max_active_runs: WholeFrom1 | None = None
+    """How many runs of this pipeline may be active at once."""
+    max_active_tasks: WholeFrom1 | None = None
+    """How many tasks of one run may run at once."""
+    run_timeout: PositiveDuration | None = None
+    """How long a whole run may take: seconds, or text such as 2h."""
+    pools: dict[str, WholeFrom1] | None = None
+    """Pools this pipeline's tasks share, with their number of slots."""
+    params: dict[ParamName, ParamEntry] | None = None
+    """Run parameters: a default value, or the full form (type, default, description, ...)."""
+    defaults: TaskDefaults | None = None
+    """Task settings applied to every task."""
+    tasks: dict[TaskId, AnyTask] = Field(min_length=1)
+    """The tasks, by id. Each has exactly one action key: shell or python."""
+
+
+def pipeline_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a YAML pipeline file, as in docs/pipeline.schema.json.
+
+    Regenerate that file with `lockgate schema > docs/pipeline.schema.json`."""
+    schema = PipelineSpec.model_json_schema()
+    schema = _tidy(schema)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": SCHEMA_TITLE,
+        **{k: v for k, v in schema.items() if k != "title"},
+    }
+
+
+def _tidy(node: Any) -> Any:
+    """Make the generated schema what editors need: `anyOf` (a shorthand param value matches
+    anything, so `oneOf` would reject the full form) and no keys outside `patternProperties`."""
+    if isinstance(node, list):
+        return [_tidy(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {("anyOf" if k == "oneOf" else k): _tidy(v) for k, v in node.items()}
+    if "patternProperties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
