@@ -1,0 +1,1 @@
+echo "script for {{ ds }} with N=$N"
