@@ -103,7 +103,7 @@ def _exec_module(file: Path, name: str):  # type: ignore[no-untyped-def]
     try:
         if airflow.is_airflow_source(source):
             # Airflow's names resolve to lockgate's compatibility layer only during this load
-            with airflow.compat_session(file) as session, collecting():
+            with airflow.compat_session(file, module, source) as session, collecting():
                 spec.loader.exec_module(module)
                 mine = session.pipelines()
         else:

@@ -22,9 +22,10 @@ def is_airflow_source(source: str) -> bool:
 
 
 @contextmanager
-def compat_session(file: Path) -> Iterator[Any]:
-    """Load `file` with Airflow's import paths served by lockgate (see `session.py`)."""
+def compat_session(file: Path, module: Any = None, source: str | None = None) -> Iterator[Any]:
+    """Execute `file` (in `module`) with Airflow's import paths served by lockgate (see
+    `session.py`); `session.pipelines()` gives the DAGs it defined."""
     from lockgate.authoring.airflow.session import CompatSession
 
-    with CompatSession(file) as session:
+    with CompatSession(file, module, source) as session:
         yield session

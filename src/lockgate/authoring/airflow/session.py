@@ -34,8 +34,11 @@ def current() -> CompatSession | None:
 class CompatSession:
     """Context manager around executing one DAG file; `pipelines()` gives what it defined."""
 
-    def __init__(self, file: Path | str) -> None:
+    def __init__(self, file: Path | str, module: Any = None, source: str | None = None) -> None:
         self.file = str(file)
+        self.module = module
+        """The module object the file is executed in (its imports are hooked)."""
+        self.source = source
         self.dags: list[Any] = []
         """The DAGs created during the load, in creation order."""
         self.dag_stack: list[Any] = []
@@ -84,18 +87,17 @@ class CompatSession:
     def _hook_module(self) -> None:
         """Give the module being loaded an `__import__` that serves the shim (see above)."""
         from lockgate.authoring.airflow import imports
-        from lockgate.authoring.discovery import module_name_for
 
-        module = sys.modules.get(module_name_for(Path(self.file)))
-        if module is not None and getattr(module, "__file__", None) == self.file:
-            module.__dict__["__builtins__"] = imports.hooked_builtins()
+        if self.module is not None:
+            self.module.__dict__["__builtins__"] = imports.hooked_builtins()
 
     # -- results --------------------------------------------------------------------------------
     def pipelines(self) -> list[Pipeline]:
         """The DAGs of this load as lockgate pipelines (origin "airflow")."""
         from lockgate.authoring.airflow.convert import to_pipeline
 
-        source = None
-        with contextlib.suppress(OSError):
-            source = Path(self.file).read_text(encoding="utf-8", errors="replace")
+        source = self.source
+        if source is None:
+            with contextlib.suppress(OSError):
+                source = Path(self.file).read_text(encoding="utf-8", errors="replace")
         return [to_pipeline(dag, self.file, source) for dag in self.dags]
