@@ -225,6 +225,23 @@ class Results:
         return self._lookup(task_id)
 
 
+def date_names(logical: datetime) -> dict[str, str]:
+    """The date strings of a logical date that templates know by Airflow's names."""
+    ds = _ds(logical)
+    yesterday, tomorrow = ds_add(ds, -1), ds_add(ds, 1)
+    return {
+        "ds": ds,
+        "ds_nodash": _ds_nodash(logical),
+        "ts": _ts(logical),
+        "ts_nodash": _ts_nodash(logical),
+        "ts_nodash_with_tz": _ts_nodash_with_tz(logical),
+        "yesterday_ds": yesterday,
+        "tomorrow_ds": tomorrow,
+        "yesterday_ds_nodash": yesterday.replace("-", ""),
+        "tomorrow_ds_nodash": tomorrow.replace("-", ""),
+    }
+
+
 @dataclass
 class RenderContext:
     """What a task's templates may see, gathered by the engine when the task starts."""
@@ -241,15 +258,8 @@ class RenderContext:
     def names(self) -> dict[str, Any]:
         """The template context: Airflow's familiar names plus lockgate's own."""
         logical = self.dates.logical_date
-        ds = _ds(logical)
         return {
-            "ds": ds,
-            "ds_nodash": _ds_nodash(logical),
-            "ts": _ts(logical),
-            "ts_nodash": _ts_nodash(logical),
-            "ts_nodash_with_tz": _ts_nodash_with_tz(logical),
-            "yesterday_ds": ds_add(ds, -1),
-            "tomorrow_ds": ds_add(ds, 1),
+            **date_names(logical),
             "logical_date": logical,
             "data_interval_start": self.dates.data_interval_start,
             "data_interval_end": self.dates.data_interval_end,

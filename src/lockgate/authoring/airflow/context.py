@@ -234,23 +234,6 @@ def as_pendulum(value: datetime | None) -> Any:
     return pendulum.instance(value)
 
 
-def date_names(logical: datetime) -> dict[str, Any]:
-    from lockgate.templating import _ds, _ds_nodash, _ts, _ts_nodash, _ts_nodash_with_tz, ds_add
-
-    ds = _ds(logical)
-    return {
-        "ds": ds,
-        "ds_nodash": _ds_nodash(logical),
-        "ts": _ts(logical),
-        "ts_nodash": _ts_nodash(logical),
-        "ts_nodash_with_tz": _ts_nodash_with_tz(logical),
-        "yesterday_ds": ds_add(ds, -1),
-        "tomorrow_ds": ds_add(ds, 1),
-        "yesterday_ds_nodash": ds_add(ds, -1).replace("-", ""),
-        "tomorrow_ds_nodash": ds_add(ds, 1).replace("-", ""),
-    }
-
-
 def airflow_names(
     *,
     dag: DagView,
@@ -298,7 +281,7 @@ def task_context(
     """The Airflow context dict of a task attempt, from lockgate's TaskContext `ctx`."""
     from datetime import UTC
 
-    from lockgate.templating import MACROS
+    from lockgate.templating import MACROS, date_names
 
     logical = ctx.logical_date or datetime.now(UTC)
     names = date_names(logical)

@@ -16,6 +16,7 @@ from lockgate.authoring.airflow.arguments import (
     check_arguments,
 )
 from lockgate.authoring.airflow.errors import error, unsupported, user_location
+from lockgate.authoring.airflow.relations import Relations
 
 
 class _NotSet:
@@ -169,7 +170,7 @@ def check_default_args(
     )
 
 
-class TaskGroup:
+class TaskGroup(Relations):
     """A group of tasks whose ids are prefixed `group_id.` (as in Airflow)."""
 
     def __init__(
@@ -287,36 +288,6 @@ class TaskGroup:
         session = _session.current()
         if session is not None and self in session.group_stack:
             session.group_stack.remove(self)
-
-    def __rshift__(self, other: Any) -> Any:
-        from lockgate.authoring.airflow.operators import link
-
-        link(self, other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        from lockgate.authoring.airflow.operators import link
-
-        link(other, self)
-        return other
-
-    def __rrshift__(self, other: Any) -> TaskGroup:
-        from lockgate.authoring.airflow.operators import link
-
-        link(other, self)
-        return self
-
-    def __rlshift__(self, other: Any) -> TaskGroup:
-        from lockgate.authoring.airflow.operators import link
-
-        link(self, other)
-        return self
-
-    def set_downstream(self, other: Any) -> None:
-        self >> other
-
-    def set_upstream(self, other: Any) -> None:
-        self << other
 
     def __repr__(self) -> str:
         return f"<TaskGroup: {self.group_id}>"

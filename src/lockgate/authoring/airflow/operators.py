@@ -21,6 +21,7 @@ from lockgate.authoring.airflow.arguments import (
 )
 from lockgate.authoring.airflow.dag import DAG, DagParam, TaskGroup, check_default_args
 from lockgate.authoring.airflow.errors import error, unsupported, user_location
+from lockgate.authoring.airflow.relations import Relations
 from lockgate.authoring.airflow.xcom import RETURN, PRef, XRef
 
 
@@ -47,7 +48,7 @@ class TriggerRule(StrEnum):
 _MAPPING = "dynamic task mapping (.partial/.expand/.map) is not supported"
 
 
-class BaseOperator:
+class BaseOperator(Relations):
     """What every operator of the subset takes (see `arguments.BASE_ARGS`)."""
 
     _ARGS: ClassVar[frozenset[str]] = BASE_ARGS
@@ -150,27 +151,6 @@ class BaseOperator:
             other._attach(dag)
 
     # -- relations --------------------------------------------------------------------------------
-    def __rshift__(self, other: Any) -> Any:
-        link(self, other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        link(other, self)
-        return other
-
-    def __rrshift__(self, other: Any) -> BaseOperator:
-        link(other, self)
-        return self
-
-    def __rlshift__(self, other: Any) -> BaseOperator:
-        link(self, other)
-        return self
-
-    def set_downstream(self, other: Any, *_: Any, **__: Any) -> None:
-        link(self, other)
-
-    def set_upstream(self, other: Any, *_: Any, **__: Any) -> None:
-        link(other, self)
 
     @property
     def upstream_list(self) -> list[BaseOperator]:
@@ -297,7 +277,7 @@ class EmptyOperator(BaseOperator):
     kind = "empty"
 
 
-class XComArg:
+class XComArg(Relations):
     """A task's result (or one key of it) used as another task's argument, as in Airflow."""
 
     def __init__(self, operator: BaseOperator, key: str = RETURN) -> None:
@@ -308,28 +288,6 @@ class XComArg:
 
     def __getitem__(self, key: str) -> XComArg:
         return XComArg(self.operator, key)
-
-    def __rshift__(self, other: Any) -> Any:
-        link(self, other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        link(other, self)
-        return other
-
-    def __rrshift__(self, other: Any) -> XComArg:
-        link(other, self)
-        return self
-
-    def __rlshift__(self, other: Any) -> XComArg:
-        link(self, other)
-        return self
-
-    def set_downstream(self, other: Any, *_: Any, **__: Any) -> None:
-        link(self, other)
-
-    def set_upstream(self, other: Any, *_: Any, **__: Any) -> None:
-        link(other, self)
 
     def __str__(self) -> str:
         return (
