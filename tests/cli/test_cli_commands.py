@@ -308,8 +308,9 @@ def test_show(proj: Path):
         "(Python)",
     ]
     assert lines[1] == "Sums numbers."
-    assert lines[2].split() == ["param", "type", "default", "description"]
-    assert lines[3].split() == ["limit", "integer", "10"]
+    assert lines[2] == "catchup off"
+    assert lines[3].split() == ["param", "type", "default", "description"]
+    assert lines[4].split() == ["limit", "integer", "10"]
     assert re.search(r"^extract +python +- +extract\(\) +- *$", done.out, re.M), done
     assert re.search(
         r"^  total +python +extract +total\(\) +retries=2 timeout=10\.0 *$", done.out, re.M

@@ -344,6 +344,31 @@ def _graph_tree(pipe: Any) -> Any:
 ORIGINS = {"python": "Python", "yaml": "YAML", "airflow": "Airflow DAG file"}
 
 
+def _schedule_facts(pipe: Any) -> str:
+    """`start 2023-01-01 · catchup on · ...`: what the scheduler will go by, when set."""
+    from lockgate.model.durations import format_duration
+
+    def day(value: Any) -> str:
+        return (
+            f"{value:%Y-%m-%d}" if value.time() == value.min.time() else f"{value:%Y-%m-%d %H:%M}"
+        )
+
+    facts = []
+    if pipe.start_date is not None:
+        facts.append(f"start {day(pipe.start_date)}")
+    if pipe.end_date is not None:
+        facts.append(f"end {day(pipe.end_date)}")
+    if pipe.schedule is not None:
+        facts.append(f"catchup {'on' if pipe.catchup else 'off'}")
+    if pipe.max_active_runs is not None:
+        facts.append(f"at most {pipe.max_active_runs} active run(s)")
+    if pipe.run_timeout is not None:
+        facts.append(f"run timeout {format_duration(pipe.run_timeout)}")
+    if pipe.tags:
+        facts.append("tags " + ", ".join(pipe.tags))
+    return _plain(" · ".join(facts)) if facts else ""
+
+
 def _param_rules(decl: Any) -> str:
     rules = []
     if decl.enum is not None:
@@ -382,6 +407,9 @@ def show(
     )
     if pipe.description:
         console.print(_plain(pipe.description))
+    timing = _schedule_facts(pipe)
+    if timing:
+        console.print(timing)
     if pipe.params:
         params = Table(box=None, pad_edge=False, title_justify="left")
         for col in ("param", "type", "default", "description"):
