@@ -115,3 +115,25 @@ def test_bad_skip_exit_codes_are_refused() -> None:
         pipeline("bad"),
     ):
         shell("s", "true", skip_exit_codes=[0])
+
+
+def test_a_shell_task_can_run_with_only_its_own_environment(run_pipeline, monkeypatch) -> None:
+    from lockgate.model.task import Task, TaskKind
+
+    monkeypatch.setenv("OUTER_SECRET", "s3cr3t")
+    with pipeline("cleanenv") as p:
+        shell("inherit", 'printf "%s" "${OUTER_SECRET:-none}"', output_result=True)
+        shell(
+            "own",
+            'printf "%s|%s" "${OUTER_SECRET:-none}" "$MINE"',
+            env={"MINE": "x"},
+            output_result=True,
+        )
+    pipe = p.build()
+    tasks = dict(pipe.tasks)
+    tasks["own"] = Task(**{**tasks["own"].__dict__, "inherit_env": False})
+    from lockgate.model.pipeline import Pipeline
+
+    result, _ = run_pipeline(Pipeline(id="cleanenv", tasks=tasks))
+    assert result.result("inherit") == "s3cr3t"
+    assert result.result("own") == "none|x"

@@ -501,6 +501,7 @@ class RunEngine:
                 timeout=task.settings.timeout,
                 skip_exit_codes=task.skip_exit_codes,
                 output_result=task.output_result,
+                inherit_env=task.inherit_env,
                 result_max_bytes=self.result_max_bytes,
             )
         args = tuple(resolve(a) for a in task.args) if task.args else ()
@@ -773,8 +774,7 @@ class RunEngine:
 
 
 def _has_templates(task: Task) -> bool:
-    values = (*task.args, *task.kwargs.values(), *task.env.values(), task.command, task.cwd)
-    return any(isinstance(v, Template) for v in values)
+    return any(isinstance(v, Template) for v in task.inputs())
 
 
 def _env_text(value: Any) -> str:

@@ -42,6 +42,8 @@ class WorkItem:
     skip_exit_codes: tuple[int, ...] = ()
     output_result: bool = False
     """Shell: the last line the command writes to standard output is the task's result."""
+    inherit_env: bool = True
+    """Shell: start from this process's environment (minus lockgate's private variables)."""
     pipeline_file: str | None = None
     """Where another process can load the pipeline (and so the task's function) from."""
 
@@ -127,7 +129,11 @@ class ShellProcess:
         started = time.time()
         log_path = item.ctx.log_path
         # the metadata DB's URL may hold its password: tasks have no business with it
-        env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
+        env = (
+            {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
+            if item.inherit_env
+            else {}
+        )
         env.update(item.env)
         if isinstance(item.command, str):
             argv: list[str] = ["/bin/sh", "-c", item.command]

@@ -325,6 +325,7 @@ class Pipeline:
                     repr(t.cwd),
                     list(t.skip_exit_codes),
                     t.output_result,
+                    t.inherit_env,
                 ]
                 for t in self.tasks.values()
             ],

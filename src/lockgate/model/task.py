@@ -39,6 +39,9 @@ class Task:
     cwd: str | Template | None = None
     skip_exit_codes: tuple[int, ...] = ()
     output_result: bool = False
+    inherit_env: bool = True
+    """Shell: the command sees lockgate's environment (minus its secrets) plus `env`; with
+    False it sees only `env` and the `LOCKGATE_*` variables."""
     upstream: tuple[str, ...] = ()
     settings: TaskSettings = field(default_factory=TaskSettings)
     on_success: tuple[Callback, ...] = ()
@@ -52,16 +55,14 @@ class Task:
     file: str | None = None
     line: int | None = None
 
+    def inputs(self) -> tuple[Any, ...]:
+        """Every value resolved when the task starts (references and templates among them)."""
+        return (*self.args, *self.kwargs.values(), *self.env.values(), self.command, self.cwd)
+
     def data_upstream(self) -> tuple[str, ...]:
         """Ids of upstream tasks whose results this task consumes."""
         seen: dict[str, None] = {}
-        for value in (
-            *self.args,
-            *self.kwargs.values(),
-            *self.env.values(),
-            self.command,
-            self.cwd,
-        ):
+        for value in self.inputs():
             if isinstance(value, TaskOutput):
                 seen[value.task_id] = None
             elif isinstance(value, Template):
