@@ -13,7 +13,7 @@ import re
 import shlex
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 MODES = ("text", "native", "shell")
 _LONE = re.compile(r"\s*\{\{(?P<expr>.*?)\}\}\s*", re.S)
 _BLOCK = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
+_RAW = re.compile(r"\|\s*raw\b")
 _lock = threading.Lock()
 _envs: dict[tuple[str, frozenset[tuple[str, Any]]], Any] = {}
 
@@ -106,7 +107,8 @@ def _environment(mode: str, filters: Mapping[str, Callable[..., Any]] | None) ->
                 cache_size=1024,
             )
             env.filters.update(_DATE_FILTERS)
-            env.filters["quote"] = lambda v: shlex.quote(str.__str__(str(v)))
+            # in a shell command, `| quote` is the quoting itself, not a value to quote again
+            env.filters["quote"] = lambda v: _Raw(shlex.quote(str.__str__(str(v))))
             env.filters["raw"] = lambda v: _Raw("" if v is None else str(v))
             if filters:
                 env.filters.update(filters)
@@ -177,6 +179,17 @@ def _check(
             at,
             column if at == line else None,
         ) from None
+    if mode == "shell":
+        problem = _shell_placement(text)
+        if problem is not None:
+            raise DefinitionError(
+                f"{_prefix(where)}template value {problem}: lockgate shell-quotes each value "
+                "itself, so inside quotes it would not be one word and could run as shell code; "
+                'write it bare (`echo {{ x }}`), or pass it in `env` and use "$NAME"',
+                file,
+                line,
+                column,
+            )
     refs: list[str] = []
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         if isinstance(node, nodes.Getattr):
@@ -199,6 +212,54 @@ def _check(
     return refs
 
 
+def _shell_placement(text: str) -> str | None:
+    """Why a `{{ }}` of a shell command template could not be quoted safely, if one could not:
+    inside '...' or "..." the added quotes would close the author's, and a here-document body
+    is not parsed for quotes at all. `| raw` values are the author's choice."""
+    i, n = 0, len(text)
+    quote: str | None = None
+    heredoc = False
+    while i < n:
+        if text.startswith(("{%", "{#"), i):  # Jinja statements and comments output nothing
+            end = text.find(text[i + 1] + "}", i + 2)
+            i = n if end < 0 else end + 2
+            continue
+        if text.startswith("{{", i):
+            end = text.find("}}", i + 2)
+            block = text[i : n if end < 0 else end + 2]
+            if not _RAW.search(block):
+                if quote is not None:
+                    return f"{_excerpt(block)} sits inside {quote}...{quote} quotes"
+                if heredoc:
+                    return f"{_excerpt(block)} sits in a here-document (<<)"
+            i = n if end < 0 else end + 2
+            continue
+        char = text[i]
+        if quote == "'":
+            if char == "'":
+                quote = None
+        elif quote == '"':
+            if char == "\\":
+                i += 1
+            elif char == '"':
+                quote = None
+        elif char == "\\":
+            i += 1
+        elif char in "'\"":
+            quote = char
+        elif text.startswith("<<", i) and not text.startswith("<<<", i):
+            heredoc = True
+            i += 1
+        elif text.startswith("<<<", i):
+            i += 2
+        elif char == "#" and (i == 0 or text[i - 1] in " \t\n;&|("):
+            end = text.find("\n", i)  # a comment: nothing in it runs
+            i = n if end < 0 else end
+            continue
+        i += 1
+    return None
+
+
 def _prefix(where: str) -> str:
     return f"{where}: " if where else ""
 
@@ -210,11 +271,10 @@ def _excerpt(text: str, limit: int = 120) -> str:
 
 # -- rendering (when a task starts) -------------------------------------------------------------
 class Results:
-    """`results.<task_id>` in templates: the decoded result of a task that has finished."""
+    """`results.<task_id>` in templates: the decoded result of an upstream task."""
 
-    def __init__(self, lookup: Callable[[str], Any], task_id: str) -> None:
+    def __init__(self, lookup: Callable[[str], Any]) -> None:
         self._lookup = lookup
-        self._task_id = task_id
 
     def __getitem__(self, task_id: str) -> Any:
         return self._lookup(task_id)
@@ -253,7 +313,19 @@ class RenderContext:
     params: Mapping[str, Any]
     dates: RunDates
     result: Callable[[str], Any]
-    """The decoded result of a finished task by id; raises LookupError if there is none."""
+    """The decoded result of an upstream task by id; raises LookupError if there is none."""
+    _names: dict[int, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
+
+    def names_for(self, template: Template) -> dict[str, Any]:
+        """The context of `template` (with its `extra` names), made once per kind of template."""
+        key = id(template.extra)
+        names = self._names.get(key)
+        if names is None:
+            names = self.names()
+            if template.extra is not None:
+                template.extra(names)
+            self._names[key] = names
+        return names
 
     def names(self) -> dict[str, Any]:
         """The template context: Airflow's familiar names plus lockgate's own."""
@@ -269,19 +341,13 @@ class RenderContext:
             "task_id": self.task_id,
             "attempt": self.attempt,
             "macros": MACROS,
-            "results": Results(self.result, self.task_id),
+            "results": Results(self.result),
         }
 
 
-def render(template: Template, rc: RenderContext, names: dict[str, Any] | None = None) -> Any:
-    """The value of `template` for this task; TemplateError naming the task and expression.
-
-    `names` is the context, if the caller already built it for another template of the task."""
-    if names is None:
-        names = rc.names()
-        if template.extra is not None:
-            template.extra(names)
-    return _render_value(template.source, template, names, rc)
+def render(template: Template, rc: RenderContext) -> Any:
+    """The value of `template` for this task; TemplateError naming the task and expression."""
+    return _render_value(template.source, template, rc.names_for(template), rc)
 
 
 def _render_value(value: Any, template: Template, names: dict[str, Any], rc: RenderContext) -> Any:
@@ -302,11 +368,11 @@ def _render_text(text: str, template: Template, names: dict[str, Any], rc: Rende
         if template.mode == "native":
             lone = _LONE.fullmatch(text)
             if lone is not None and "{{" not in lone.group("expr"):
-                value = env.compile_expression(lone.group("expr"), undefined_to_none=False)(**names)
+                value = _compiled(env, lone.group("expr"), expression=True)(**names)
                 if isinstance(value, jinja2.Undefined):
                     value._fail_with_undefined_error()
                 return value
-        return env.from_string(text).render(names)
+        return _compiled(env, text).render(names)
     except jinja2.exceptions.SecurityError as exc:
         raise TemplateSecurityError(
             f"task {rc.task_id!r}: security error in template {_excerpt(_culprit(text, exc))}: "
@@ -329,6 +395,26 @@ def _render_text(text: str, template: Template, names: dict[str, Any], rc: Rende
         ) from None
 
 
+_COMPILED_KEPT = 4096
+_compiled_cache: dict[tuple[int, str, bool], Any] = {}
+
+
+def _compiled(env: jinja2.Environment, text: str, *, expression: bool = False) -> Any:
+    """A template (or expression) compiled once per environment: parsing is most of a render."""
+    key = (id(env), text, expression)  # environments live as long as the process
+    found = _compiled_cache.get(key)
+    if found is None:
+        if len(_compiled_cache) >= _COMPILED_KEPT:
+            _compiled_cache.clear()
+        found = (
+            env.compile_expression(text, undefined_to_none=False)
+            if expression
+            else env.from_string(text)
+        )
+        _compiled_cache[key] = found
+    return found
+
+
 def _culprit(text: str, exc: BaseException) -> str:
     """The `{{ ... }}` block that most likely raised `exc`, else the whole template."""
     blocks = _BLOCK.findall(text)
@@ -342,10 +428,15 @@ def _culprit(text: str, exc: BaseException) -> str:
     return text
 
 
-def missing_result(task_id: str, wanted: str, state: str | None) -> LookupError:
+def missing_result(task_id: str, wanted: str, state: str | None, upstream: bool) -> LookupError:
     """The error for `results.<wanted>` when that task has no result to give."""
     if state is None:
         return LookupError(f"there is no task {wanted!r} in this pipeline")
+    if not upstream:
+        return LookupError(
+            f"task {wanted!r} is not upstream of {task_id!r}; a template reads only the results "
+            f"of upstream tasks (write `results.{wanted}` in it, or add {wanted} >> {task_id})"
+        )
     return LookupError(
         f"task {wanted!r} has not succeeded (it is {state}); a template of {task_id!r} can only "
         f"read the results of tasks upstream of it"

@@ -144,3 +144,23 @@ def test_file_without_pipelines(tmp_path: Path, write):
     path = write("empty.py", "X = 1\n")
     with pytest.raises(DefinitionError, match="the file defines no pipeline at module level"):
         find_pipeline(str(path), tmp_path)
+
+
+def test_a_native_file_that_mentions_airflow_is_not_an_airflow_file(tmp_path: Path):
+    from lockgate.authoring.airflow import is_airflow_source
+
+    path = tmp_path / "native.py"
+    path.write_text(
+        '"""Moved off Airflow:\nfrom airflow we kept only the cron schedule."""\n'
+        "try:\n    import airflow  # noqa: F401  (optional)\nexcept ImportError:\n    pass\n"
+        "from lockgate import pipeline, shell\n\n"
+        'with pipeline("native_export", schedule="@daily"):\n    shell("a", "true")\n'
+    )
+    assert is_airflow_source(path.read_text())  # it does import airflow (optionally)
+    (pipe,) = load_file(path)
+    assert pipe.id == "native_export" and pipe.origin == "python"
+    assert not is_airflow_source('"""\nfrom airflow we kept the cron\n"""\nx = 1\n')
+    assert not is_airflow_source("# import airflow\n")
+    assert is_airflow_source(
+        "def f():\n    from airflow.operators.python import get_current_context\n"
+    )

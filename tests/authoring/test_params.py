@@ -57,6 +57,8 @@ def test_plain_defaults_become_params_typed_by_their_value() -> None:
         (Param(None), "plain text", "plain text"),
         (Param(None), "[1, 2]", [1, 2]),
         (Param(type="number"), "1.5", 1.5),
+        (Param(type="number"), "-2e3", -2000.0),
+        (Param(type="integer"), "-12", -12),
     ],
 )
 def test_command_line_text_is_parsed_by_the_declared_type(decl: Param, text: str, value) -> None:
@@ -67,6 +69,10 @@ def test_command_line_text_is_parsed_by_the_declared_type(decl: Param, text: str
     ("decl", "given", "message"),
     [
         (Param(1), "abc", "param 'p': expected an integer, got 'abc'"),
+        (Param(1), "1_000", "param 'p': expected an integer, got '1_000'"),
+        (Param(1), " 7", "param 'p': expected an integer, got ' 7'"),
+        (Param(1.0), "nan", "param 'p': expected a number, got 'nan'"),
+        (Param(1.0), "1e999x", "param 'p': expected a number, got '1e999x'"),
         (Param(False), "maybe", "param 'p': expected true or false, got 'maybe'"),
         (Param([1]), "{", "param 'p': expected JSON (array), got '{'"),
         (Param([1]), '{"a": 1}', "param 'p' must be of type array, got {'a': 1}"),

@@ -403,3 +403,17 @@ def test_deep_nesting_and_several_documents(error_of):
     assert error_of("tasks: {a: {shell: *nope}}\n") == (
         "1:20: YAML syntax error: found undefined alias 'nope'"
     )
+
+
+def test_a_huge_file_is_refused_before_it_is_parsed(tmp_path):
+    from lockgate.authoring.discovery import load_file
+    from lockgate.authoring.yaml_loader import MAX_BYTES
+
+    path = tmp_path / "huge.yaml"
+    path.write_text("tasks:\n  a: {shell: echo}\nx: [" + "1," * (MAX_BYTES // 2) + "1]\n")
+    with pytest.raises(DefinitionError) as exc:
+        load_file(path)
+    assert str(exc.value) == (
+        f"{path}:1:1: the file is {path.stat().st_size:,} bytes; a YAML pipeline file may have "
+        f"at most {MAX_BYTES:,} (keep data in files or datasets, not in the pipeline)"
+    )

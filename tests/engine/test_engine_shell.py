@@ -118,7 +118,7 @@ def test_bad_skip_exit_codes_are_refused() -> None:
 
 
 def test_a_shell_task_can_run_with_only_its_own_environment(run_pipeline, monkeypatch) -> None:
-    from lockgate.model.task import Task, TaskKind
+    from lockgate.model.task import Task
 
     monkeypatch.setenv("OUTER_SECRET", "s3cr3t")
     with pipeline("cleanenv") as p:

@@ -165,3 +165,70 @@ def test_templates_are_part_of_the_fingerprint() -> None:
         return p.build().fingerprint()
 
     assert build("echo {{ ds }}") != build("echo {{ ds_nodash }}")
+
+
+@pytest.mark.parametrize(
+    ("command", "where"),
+    [
+        ('echo "hello {{ params.who }}"', 'inside "..." quotes'),
+        ("echo 'hello {{ params.who }}'", "inside '...' quotes"),
+        ("cat <<EOF\n{{ params.who }}\nEOF", "in a here-document"),
+    ],
+)
+def test_values_inside_quotes_are_refused_where_quoting_cannot_protect_them(command, where) -> None:
+    with (
+        pytest.raises(
+            DefinitionError, match=rf"template value `{{{{ params.who }}}}` sits {where}"
+        ),
+        pipeline("quotes", params={"who": "x"}),
+    ):
+        shell("s", template(command))
+
+
+@pytest.mark.parametrize("who", ["$(touch pwned)", "`touch pwned`", "x; touch pwned #", "a'b\"c"])
+def test_bare_values_stay_one_word_whatever_they_hold(run_pipeline, tmp_path: Path, who) -> None:
+    out = tmp_path / "out.txt"
+    with pipeline("bare", params={"who": ""}) as p:
+        shell(
+            "s",
+            template(
+                f"printf '%s|' hello {{{{ params.who }}}} {{{{ params.who | quote }}}} > {out}"
+            ),
+            cwd=str(tmp_path),
+        )
+    result, _ = run_pipeline(p, params={"who": who})
+    assert result.ok, result.tasks
+    assert out.read_text() == f"hello|{who}|{who}|"
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_raw_value_inside_quotes_is_the_authors_choice(run_pipeline, tmp_path: Path) -> None:
+    out = tmp_path / "raw.txt"
+    with pipeline("raw") as p:
+        shell("s", template(f'echo "day {{{{ ds | raw }}}}" > {out}'))
+    result, _ = run_pipeline(p, logical_date=DAY)
+    assert result.ok and out.read_text() == "day 2024-01-31\n"
+
+
+def test_a_template_reads_only_upstream_results_however_it_names_them(run_pipeline) -> None:
+    with pipeline("aliased") as p:
+        rows()
+        # the alias hides the dependency from the load-time analysis: refused at run time
+        echo.override(id="reader")(template("{% set r = results %}{{ r.rows }}"))
+    result, _ = run_pipeline(p, executor="inline")
+    assert result.tasks["reader"].error == (
+        "task 'reader': template `{{ r.rows }}`: task 'rows' is not "
+        "upstream of 'reader'; a template reads only the results of upstream tasks (write "
+        "`results.rows` in it, or add rows >> reader)"
+    )
+
+
+def test_the_logical_date_is_kept_in_utc() -> None:
+    from datetime import timedelta, timezone
+
+    from lockgate.model.intervals import RunDates
+
+    dates = RunDates.at(datetime(2024, 1, 31, 2, 0, tzinfo=timezone(timedelta(hours=5))))
+    assert dates.logical_date == datetime(2024, 1, 30, 21, 0, tzinfo=UTC)
+    assert dates.logical_date.utcoffset() == timedelta(0)
+    assert RunDates.from_timestamps(*dates.timestamps()) == dates

@@ -102,14 +102,16 @@ def _exec_module(file: Path, name: str):  # type: ignore[no-untyped-def]
     source = file.read_text(encoding="utf-8", errors="replace")
     try:
         if airflow.is_airflow_source(source):
-            # Airflow's names resolve to lockgate's compatibility layer only during this load
-            with airflow.compat_session(file, module, source) as session, collecting():
+            # the file's `airflow` imports are served by lockgate's compatibility layer
+            with airflow.compat_session(file, module, source) as session, collecting() as built:
                 spec.loader.exec_module(module)
-                mine = session.pipelines()
+                dags = session.pipelines()
         else:
             with collecting() as built:
                 spec.loader.exec_module(module)
-            mine = [p for p in built if p.file == str(file)]  # not those of imported modules
+            dags = []
+        # lockgate pipelines of this file (not those of modules it imports), then its DAGs
+        mine = [p for p in built if p.file == str(file)] + dags
         module.__lockgate_built__ = mine  # type: ignore[attr-defined]
     except DefinitionError as exc:
         sys.modules.pop(name, None)

@@ -8,7 +8,6 @@ and `a >> b` an ordering one. Outside a pipeline, a `@task` function is a plain 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import inspect
 import os
@@ -551,11 +550,14 @@ def shell(
         )
     if isinstance(command, Template):
         # a template's values are shell-quoted in a command string (argv items need no quoting)
-        cmd: str | tuple[str, ...] | Template = (
-            dataclasses.replace(command, mode="shell")
-            if isinstance(command.source, str)
-            else command
-        )
+        cmd: str | tuple[str, ...] | Template = command
+        if isinstance(command.source, str):
+            from lockgate.templating import compile_template
+
+            file, line = _caller_location()
+            cmd = compile_template(
+                command.source, mode="shell", file=file, line=line, where=f"shell task {id!r}"
+            )
     elif isinstance(command, str):
         cmd = command
     elif isinstance(command, Sequence) and all(isinstance(c, str) for c in command):

@@ -43,6 +43,10 @@ ALIAS_BUDGET = 100_000
 """Most values that aliases (`*name`) may expand to in one file: a "billion laughs" file, whose
 nested aliases would expand to billions of values, fails at once instead of eating memory."""
 
+MAX_BYTES = 256 * 1024
+"""Largest YAML pipeline file: real ones are a few kilobytes; a huge one would take seconds and
+hundreds of megabytes to check."""
+
 MAX_DEPTH = 100
 """Deepest nesting of lists and mappings: deeper files are refused, not a stack overflow."""
 
@@ -60,6 +64,15 @@ _TEXT_TAGS = frozenset({_MERGE, _CORE + "value"})
 def load_yaml(file: Path) -> list[Pipeline]:
     """The pipeline defined by a YAML file (a list of one, as for other pipeline files)."""
     path = str(file)
+    size = Path(file).stat().st_size
+    if size > MAX_BYTES:
+        raise DefinitionError(
+            f"the file is {size:,} bytes; a YAML pipeline file may have at most {MAX_BYTES:,} "
+            "(keep data in files or datasets, not in the pipeline)",
+            path,
+            1,
+            1,
+        )
     try:
         text = Path(file).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

@@ -152,6 +152,7 @@ class RunEngine:
         self._counts: dict[str, list[int]] = {tid: [0, 0, 0] for tid in tasks}
         self._data_ups = {tid: t.data_upstream() for tid, t in tasks.items()}
         self._templated = frozenset(tid for tid, t in tasks.items() if _has_templates(t))
+        self._ancestor_sets: dict[str, frozenset[str]] = {}
         self._ready: deque[str] = deque()
         self._pool_wait: dict[str, deque[str]] = {}
         self._pool_used: dict[str, int] = dict.fromkeys(self.pools, 0)
@@ -436,17 +437,34 @@ class RunEngine:
         return value
 
     def _result_of(self, task_id: str, wanted: str) -> Any:
-        """A finished task's decoded result, for templates."""
-        if wanted not in self.results:
+        """An upstream task's decoded result, for templates: only upstream (ancestor) tasks,
+        which have all finished when `task_id` starts, so what a template sees never depends
+        on which other task happened to finish first."""
+        upstream = wanted in self._ancestors(task_id)
+        if not upstream or wanted not in self.results:
             from lockgate.templating import missing_result
 
             state = self.state.get(wanted)
-            raise missing_result(task_id, wanted, state.value if state is not None else None)
+            raise missing_result(
+                task_id, wanted, state.value if state is not None else None, upstream
+            )
         text = self.results[wanted]
         return None if text is None else json.loads(text)
 
+    def _ancestors(self, tid: str) -> frozenset[str]:
+        found = self._ancestor_sets.get(tid)
+        if found is None:
+            tasks, seen, stack = self.pipeline.tasks, set(), list(self.pipeline.tasks[tid].upstream)
+            while stack:
+                up = stack.pop()
+                if up not in seen:
+                    seen.add(up)
+                    stack.extend(tasks[up].upstream)
+            found = self._ancestor_sets[tid] = frozenset(seen)
+        return found
+
     def _renderer(self, task: Task, attempt: int) -> Any:
-        """`resolve` for a task with templates: renders them, with one context per task."""
+        """`resolve` for a task with templates: renders them (one context per task)."""
         from lockgate.templating import RenderContext, render
 
         rc = RenderContext(
@@ -458,18 +476,10 @@ class RunEngine:
             self.dates,
             lambda wanted: self._result_of(task.id, wanted),
         )
-        names: dict[int, dict[str, Any]] = {}
         base = self._resolve
 
         def resolve(value: Any) -> Any:
-            if not isinstance(value, Template):
-                return base(value)
-            key = id(value.extra)
-            if key not in names:
-                names[key] = rc.names()
-                if value.extra is not None:
-                    value.extra(names[key])
-            return render(value, rc, names[key])
+            return render(value, rc) if isinstance(value, Template) else base(value)
 
         return resolve
 

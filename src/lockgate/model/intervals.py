@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 class RunDates:
     """What templates see as `logical_date`, `data_interval_start` and `data_interval_end`.
 
-    All three are timezone-aware; a manual run's interval is the instant it was triggered."""
+    All three are in UTC (so `ds` is the same on every machine and after a resume); a manual
+    run's interval is the instant it was triggered."""
 
     logical_date: datetime
     data_interval_start: datetime
@@ -20,8 +21,7 @@ class RunDates:
     def at(cls, when: datetime | None = None) -> RunDates:
         """A manual run at `when` (now if omitted; naive datetimes are taken as UTC)."""
         moment = when or datetime.now(UTC)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
         return cls(moment, moment, moment)
 
     @classmethod

@@ -140,15 +140,13 @@ class Param:
                 return False
             raise ValueError(f"expected true or false, got {text!r}")
         if kind == "integer":
-            try:
-                return int(text)
-            except ValueError:
-                raise ValueError(f"expected an integer, got {text!r}") from None
+            if not _INTEGER.fullmatch(text):
+                raise ValueError(f"expected an integer, got {text!r}")
+            return int(text)
         if kind == "number":
-            try:
-                return float(text)
-            except ValueError:
-                raise ValueError(f"expected a number, got {text!r}") from None
+            if not _NUMBER.fullmatch(text):
+                raise ValueError(f"expected a number, got {text!r}")
+            return float(text)
         try:
             return json.loads(text)
         except ValueError:
@@ -166,6 +164,10 @@ class Param:
         if self.enum is not None:
             out["enum"] = list(self.enum)
         return out
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def _looks_like_json(text: str) -> bool:
@@ -200,10 +202,7 @@ def resolve_params(
                     value = decl.parse(value)
                 except ValueError as exc:
                     raise ValueError(f"param {name!r}: {exc}") from None
-            try:
-                out[name] = decl.check(value, f"param {name!r}")
-            except ValueError as exc:
-                raise ValueError(str(exc)) from None
+            out[name] = decl.check(value, f"param {name!r}")
         elif decl.required:
             what = f" ({decl.description})" if decl.description else ""
             raise ValueError(f"param {name!r}{what} is required: give it with --param {name}=VALUE")

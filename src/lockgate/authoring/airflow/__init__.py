@@ -17,8 +17,28 @@ _IMPORT = re.compile(r"^\s*(?:from|import)\s+airflow\b", re.M)
 
 
 def is_airflow_source(source: str) -> bool:
-    """Whether a Python file imports `airflow` (and so is an Airflow-style DAG file)."""
-    return "airflow" in source and _IMPORT.search(source) is not None
+    """Whether a Python file imports `airflow` (and so is an Airflow-style DAG file).
+
+    Only real import statements count, not the word in a comment or a docstring; a file that
+    does not parse is left to the normal loader, which reports the syntax error."""
+    if "airflow" not in source or _IMPORT.search(source) is None:
+        return False  # the cheap test first: most files never mention it
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(_is_airflow(a.name) for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and _is_airflow(node.module or ""):
+            return True
+    return False
+
+
+def _is_airflow(name: str) -> bool:
+    return name == "airflow" or name.startswith("airflow.")
 
 
 @contextmanager
