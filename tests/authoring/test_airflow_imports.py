@@ -1,12 +1,14 @@
 """Airflow 2 and Airflow 3 import paths of every supported operator and decorator; the shim
-is active only while lockgate loads a DAG file, and a real Airflow is left alone."""
+is served only to the DAG file's own module, and a real Airflow is left alone."""
 
 from __future__ import annotations
 
 import sys
 import textwrap
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -187,8 +189,9 @@ def test_every_supported_operator_and_decorator(tmp_path: Path, project: Project
     assert result.result("pick") == ["e"]
 
 
-def test_a_real_airflow_is_restored_after_a_load(tmp_path: Path, monkeypatch):
-    """A third-party `airflow` package stays what `import airflow` gives, before and after."""
+@pytest.fixture
+def stand_in_airflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A third-party `airflow` package on sys.path (not imported yet); removed afterwards."""
     real = tmp_path / "site" / "airflow"
     real.mkdir(parents=True)
     (real / "__init__.py").write_text("MARKER = 'the real one'\n")
@@ -196,39 +199,123 @@ def test_a_real_airflow_is_restored_after_a_load(tmp_path: Path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     for name in no_airflow_modules():
         monkeypatch.delitem(sys.modules, name)
+    try:
+        yield real
+    finally:
+        for name in no_airflow_modules():
+            del sys.modules[name]
+
+
+def test_a_real_airflow_is_never_touched(tmp_path: Path, stand_in_airflow: Path):
+    """A third-party `airflow` package stays what `import airflow` gives, before, during and
+    after a load: only the DAG file's own imports are served the shim; a module it imports
+    gets the real one."""
     import airflow  # type: ignore[import-not-found]
     import airflow.operators  # type: ignore[import-not-found]
 
     before = {k: v for k, v in sys.modules.items() if k.split(".")[0] == "airflow"}
-    dag = tmp_path / "dags" / "d.py"
-    dag.parent.mkdir()
+    finders = list(sys.meta_path)
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "uses_real_airflow.py").write_text(
+        "import airflow\nimport airflow.operators\nKIND = airflow.operators.MARKER\n"
+    )
+    dag = dags / "d.py"
     dag.write_text(
         "from datetime import datetime\n"
         "from airflow import DAG\n"
         "from airflow.operators.bash import BashOperator\n"
         "import airflow\n"
+        "import sys\n"
+        "import uses_real_airflow\n"
         "assert airflow.__lockgate_shim__\n"
+        "assert uses_real_airflow.KIND == 'real operators'\n"
+        "assert sys.modules['airflow'].MARKER == 'the real one'\n"
         "with DAG('d', start_date=datetime(2024, 1, 1)):\n"
         "    BashOperator(task_id='t', bash_command='echo hi')\n"
     )
+    (pipe,) = load_file(dag)
+    assert pipe.id == "d"
+    after = {k: v for k, v in sys.modules.items() if k.split(".")[0] == "airflow"}
+    assert after == before  # the very same module objects, and nothing else
+    assert sys.modules["airflow"] is airflow and airflow.MARKER == "the real one"
+    assert sys.modules["airflow"].operators.MARKER == "real operators"
+    assert not any(getattr(m, "__lockgate_shim__", False) for m in after.values())
+    assert sys.meta_path == finders
+    # a failing load leaves it alone too
+    bad = dags / "bad.py"
+    bad.write_text("from airflow.sensors.base import BaseSensorOperator\n")
+    with pytest.raises(lockgate.LockgateError, match="sensors are not supported"):
+        load_file(bad)
+    assert {k: v for k, v in sys.modules.items() if k.split(".")[0] == "airflow"} == before
+    assert sys.meta_path == finders
+
+
+def test_another_thread_imports_the_real_airflow_during_a_load(
+    tmp_path: Path, stand_in_airflow: Path
+):
+    """While one thread loads a (slow) DAG file, `import airflow` elsewhere gives the real
+    package, and the DAG file still gets the shim before and after."""
+    import threading
+    import types
+
+    gate = types.ModuleType("lockgate_test_airflow_gate")
+    gate.started = threading.Event()  # type: ignore[attr-defined]
+    gate.release = threading.Event()  # type: ignore[attr-defined]
+    sys.modules[gate.__name__] = gate
+    dag = tmp_path / "slow.py"
+    dag.write_text(
+        "from datetime import datetime\n"
+        "from airflow import DAG\n"
+        "import lockgate_test_airflow_gate as gate\n"
+        "gate.started.set()\n"
+        "assert gate.release.wait(10), 'the other thread never released the load'\n"
+        "import airflow\n"
+        "from airflow.operators.empty import EmptyOperator\n"
+        "assert airflow.__lockgate_shim__\n"
+        "with DAG('slow', start_date=datetime(2024, 1, 1)):\n"
+        "    EmptyOperator(task_id='t')\n"
+    )
+    loaded: list[Any] = []
+    loader = threading.Thread(target=lambda: loaded.append(load_file(dag)))
     try:
-        (pipe,) = load_file(dag)
-        assert pipe.id == "d"
-        after = {k: v for k, v in sys.modules.items() if k.split(".")[0] == "airflow"}
-        assert after == before  # the very same module objects, and nothing else
-        assert sys.modules["airflow"] is airflow and airflow.MARKER == "the real one"
-        assert sys.modules["airflow"].operators.MARKER == "real operators"
-        assert not any(getattr(m, "__lockgate_shim__", False) for m in after.values())
-        # a failing load restores it too
-        bad = tmp_path / "dags" / "bad.py"
-        bad.write_text("from airflow.sensors.base import BaseSensorOperator\n")
-        with pytest.raises(lockgate.LockgateError, match="sensors are not supported"):
-            load_file(bad)
-        assert {k: v for k, v in sys.modules.items() if k.split(".")[0] == "airflow"} == before
+        loader.start()
+        assert gate.started.wait(10)  # type: ignore[attr-defined]
+        import airflow  # type: ignore[import-not-found]
+        import airflow.operators  # type: ignore[import-not-found]
+
+        assert airflow.MARKER == "the real one" and airflow.operators.MARKER == "real operators"
+        assert not getattr(airflow, "__lockgate_shim__", False)
     finally:
-        for name in list(sys.modules):
-            if name.split(".")[0] == "airflow":
-                del sys.modules[name]
+        gate.release.set()  # type: ignore[attr-defined]
+        loader.join(20)
+        del sys.modules[gate.__name__]
+    assert [[p.id for p in pipes] for pipes in loaded] == [["slow"]]
+    assert sys.modules["airflow"] is airflow
+
+
+def test_a_helper_module_that_imports_airflow_is_a_clear_error(write, load_error, line_of):
+    """Without a real Airflow, only the DAG file itself is served the shim: a module it imports
+    that imports `airflow` fails with a one-line error naming that module's file and line."""
+    helper = write(
+        "dags/af_helpers.py",
+        "import os\nfrom airflow.operators.bash import BashOperator  # HELPER\n",
+        header=False,
+    )
+    path = write(
+        "dags/uses_helper.py",
+        "from datetime import datetime\n"
+        "from airflow import DAG\n"
+        "import af_helpers  # HERE\n"
+        "with DAG('h', start_date=datetime(2024, 1, 1)):\n"
+        "    af_helpers.BashOperator(task_id='t', bash_command='echo hi')\n",
+        header=False,
+    )
+    err = load_error(path)
+    assert err.line == line_of(path, "# HERE"), str(err)
+    assert f"{helper}:{line_of(helper, '# HELPER')} imports airflow, which is not" in str(err)
+    assert "only DAG files themselves are served lockgate's Airflow layer" in str(err)
+    assert "af_helpers" not in sys.modules and not no_airflow_modules()
 
 
 def test_no_airflow_after_a_load(tmp_path: Path):

@@ -1,9 +1,10 @@
 """Running Airflow-style DAG files unchanged: a compatibility layer for the common subset of
-Apache Airflow 2.x/3.x, active only while lockgate loads such a file.
+Apache Airflow 2.x/3.x, seen only by the DAG files lockgate loads.
 
-`is_airflow_source` tells such files apart; `compat_session` (in `session.py`) makes `airflow`
-imports resolve to this package's shim for the duration of one load and turns the DAGs the
-file defines into lockgate pipelines."""
+`is_airflow_source` tells such files apart; `compat_session` (in `session.py`) gives the DAG
+file's module an `__import__` that serves this package's shim for `airflow` imports (the rest
+of the process, `sys.modules` included, is untouched) and turns the DAGs the file defines into
+lockgate pipelines."""
 
 from __future__ import annotations
 

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -79,14 +80,28 @@ class TaskView:
     downstream_task_ids: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Graph:
     """What a task knows of its DAG at run time, for XComs and branching."""
 
+    task_id: str
     task_ids: frozenset[str]
-    ancestors: frozenset[str]
-    multiple_outputs: frozenset[str]
+    upstream: Mapping[str, Sequence[str]] = field(repr=False)
+    """The direct upstream tasks of every task of the DAG (shared by its tasks)."""
+    multiple_outputs: frozenset[str] = frozenset()
     """Tasks whose dict result also gives one XCom per key."""
+
+    @functools.cached_property
+    def ancestors(self) -> frozenset[str]:
+        """Every task upstream of this one, directly or not (computed when first needed)."""
+        seen: set[str] = set()
+        stack = list(self.upstream.get(self.task_id, ()))
+        while stack:
+            tid = stack.pop()
+            if tid not in seen and tid != self.task_id:
+                seen.add(tid)
+                stack.extend(self.upstream.get(tid, ()))
+        return frozenset(seen)
 
 
 Fetch = Callable[[str], tuple[bool, Any]]

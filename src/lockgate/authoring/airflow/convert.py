@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+import types
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from lockgate.authoring.airflow.context import DagView, Graph, TaskView
+from lockgate.authoring.airflow.context import DagView, Graph, TaskView, get_current_context
 from lockgate.authoring.airflow.dag import DAG, DagParam, lockgate_param
 from lockgate.authoring.airflow.errors import error
 from lockgate.authoring.airflow.operators import BaseOperator, BashOperator, XComArg
@@ -50,8 +53,74 @@ def _xrefs(value: Any) -> list[str]:
     return []
 
 
+_PULL_NAMES = frozenset({"xcom_pull", "get_current_context"})
+_TI_NAMES = frozenset({"ti", "task_instance"})
+
+
+def can_pull(fn: Any) -> bool:
+    """Whether the callable of a task may pull XComs, so that its task must be handed the
+    results of all its upstream tasks: it takes `ti`, `task_instance` or `**kwargs` (and so
+    receives `ti`), or its code, a function nested in it or a function of its own module that
+    it calls names `xcom_pull`, `get_current_context`, `ti` or `task_instance`, or holds a
+    template that reads XComs (a `@task.bash` command). What cannot be inspected may pull."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind is p.VAR_KEYWORD or p.name in _TI_NAMES for p in params):
+        return True
+    functions = [fn, inspect.unwrap(fn)]
+    if not isinstance(fn, types.FunctionType | types.MethodType):
+        functions.append(fn.__call__)  # an object with a __call__ method
+    codes = [
+        (code, getattr(f, "__globals__", None) or {})
+        for f in functions
+        if isinstance(code := getattr(f, "__code__", None), types.CodeType)
+    ]
+    if not codes:
+        return True
+    seen: set[types.CodeType] = set()
+    return any(_code_pulls(code, namespace, seen) for code, namespace in codes)
+
+
+def _code_pulls(code: types.CodeType, namespace: Mapping[str, Any], seen: set[Any]) -> bool:
+    if code in seen:
+        return False
+    seen.add(code)
+    names = set(code.co_names)
+    local = names.union(code.co_varnames, code.co_freevars, code.co_cellvars)
+    if names & _PULL_NAMES or local & _TI_NAMES:
+        return True
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            if _code_pulls(const, namespace, seen):
+                return True
+        elif isinstance(const, str) and (
+            "xcom_pull" in const or ("results" in const and ("{{" in const or "{%" in const))
+        ):
+            return True
+    for name in code.co_names:  # what it calls: get_current_context under another name, ...
+        target = namespace.get(name)
+        if target is get_current_context:
+            return True
+        if (
+            isinstance(target, types.FunctionType)
+            and target.__globals__ is namespace
+            and _code_pulls(target.__code__, namespace, seen)
+        ):
+            return True
+    return False
+
+
 def _seconds(value: Any) -> Any:
     return value.total_seconds() if isinstance(value, timedelta) else value
+
+
+def _skip_codes(codes: Any) -> tuple[int, ...]:
+    """`skip_on_exit_code` (None, an int or several) as exit codes."""
+    return () if codes is None else ((codes,) if isinstance(codes, int) else tuple(codes))
 
 
 def _settings(op: BaseOperator) -> Any:
@@ -116,7 +185,7 @@ class _Converter:
             self._descendants = {tid: frozenset(_closure(tid, self.downs)) for tid in self.ids}
         return self._descendants
 
-    def info(self, op: BaseOperator, ancestors: list[str]) -> TaskInfo:
+    def info(self, op: BaseOperator) -> TaskInfo:
         rule = op.trigger_rule
         view = TaskView(
             task_id=op.task_id,
@@ -130,7 +199,7 @@ class _Converter:
             upstream_task_ids=frozenset(self.ups[op.task_id]),
             downstream_task_ids=frozenset(self.downs[op.task_id]),
         )
-        graph = Graph(self.ids, frozenset(ancestors), self.multiple)
+        graph = Graph(op.task_id, self.ids, self.ups, self.multiple)
         return TaskInfo(
             dag=self.dag_view,
             task=view,
@@ -159,8 +228,7 @@ class _Converter:
 
     def task(self, op: BaseOperator) -> Task:
         tid = op.task_id
-        ancestors = _closure(tid, self.ups)
-        info = self.info(op, ancestors)
+        info = self.info(op)
         names = TemplateNames(info)
         common: dict[str, Any] = {
             "id": tid,
@@ -175,7 +243,7 @@ class _Converter:
         }
         if isinstance(op, BashOperator):
             return self.bash_task(op, names, common)
-        return self.python_task(op, info, names, ancestors, common)
+        return self.python_task(op, info, names, common)
 
     def description(self, op: BaseOperator) -> str | None:
         doc = op.doc_md or op.doc
@@ -248,14 +316,14 @@ class _Converter:
         cwd = op.cwd
         if cwd is not None:
             cwd = self.template(cwd, op, names, "cwd")
-        codes = op.skip_on_exit_code
-        skip = () if codes is None else ((codes,) if isinstance(codes, int) else tuple(codes))
         return Task(
             kind=TaskKind.SHELL,
             command=argv,
             env=env,
             cwd=cwd,
-            skip_exit_codes=skip,
+            skip_exit_codes=_skip_codes(op.skip_on_exit_code),
+            # as in Airflow: `env` replaces the environment unless append_env=True
+            inherit_env=op.env is None or op.append_env,
             output_result=bool(op.do_xcom_push),
             **common,
         )
@@ -266,7 +334,6 @@ class _Converter:
         op: BaseOperator,
         info: TaskInfo,
         names: TemplateNames,
-        ancestors: list[str],
         common: dict[str, Any],
     ) -> Task:
         kind = op.kind
@@ -277,8 +344,13 @@ class _Converter:
         templates_dict = op.templates_dict  # type: ignore[attr-defined]
         mode = "native" if self.dag.render_template_as_native_obj else "text"
         kwargs: dict[str, Any] = {}
+        fn = op.python_callable  # type: ignore[attr-defined]
         rule = common["settings"].trigger_rule.value
-        sources = _xrefs([op_args, op_kwargs]) if rule == "always" else ancestors
+        # a task is handed the results of all its upstream tasks only if it may pull XComs
+        # (else a chain of N tasks would carry N*N results); "always" tasks may start before
+        # their upstream tasks have results, so they get only those their arguments use
+        pulls = rule != "always" and can_pull(fn)
+        sources = _closure(op.task_id, self.ups) if pulls else _xrefs([op_args, op_kwargs])
         for tid in dict.fromkeys(sources):
             kwargs[f"xcom:{tid}"] = TaskOutput(tid)
         for field, value in (
@@ -296,8 +368,9 @@ class _Converter:
                 env = {k: str(v) if isinstance(v, XComArg) else v for k, v in env.items()}
             bash = {
                 "env": env,
+                "inherit_env": env is None or bool(getattr(op, "append_env", False)),
                 "cwd": getattr(op, "cwd", None),
-                "skip_codes": self._skip_codes(getattr(op, "skip_on_exit_code", 99)),
+                "skip_codes": _skip_codes(getattr(op, "skip_on_exit_code", 99)),
             }
             for field in ("env", "cwd"):
                 rendered = self.template(bash[field], op, names, field)
@@ -310,7 +383,7 @@ class _Converter:
         runner = Runner(
             kind=kind,
             info=info,
-            fn=op.python_callable,  # type: ignore[attr-defined]
+            fn=fn,
             op_args=op_args,
             op_kwargs=op_kwargs,
             templates_dict=templates_dict,
@@ -318,6 +391,7 @@ class _Converter:
             do_xcom_push=bool(op.do_xcom_push),
             branching=branching,
             bash=bash,
+            handed_all=pulls or rule == "always",
         )
         return Task(
             kind=TaskKind.PYTHON,
@@ -327,10 +401,6 @@ class _Converter:
             branch=branching is not None,
             **common,
         )
-
-    @staticmethod
-    def _skip_codes(codes: Any) -> tuple[int, ...]:
-        return () if codes is None else ((codes,) if isinstance(codes, int) else tuple(codes))
 
     def module_name(self) -> str:
         from pathlib import Path

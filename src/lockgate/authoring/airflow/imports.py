@@ -1,15 +1,18 @@
-"""Airflow's import paths of the subset, as shim modules, and errors for the others."""
+"""Airflow's import paths of the subset, as shim modules, and errors for the others.
+
+The shim modules are never put in `sys.modules`: a DAG file's module gets `hooked_builtins()`,
+whose `__import__` (`shim_import`) serves them to that module's code only."""
 
 from __future__ import annotations
 
 import builtins
-import importlib.abc
 import importlib.machinery
 import threading
+import traceback
 import types
 from typing import Any
 
-from lockgate.authoring.airflow.errors import SUBSET, unsupported
+from lockgate.authoring.airflow.errors import DOCS, SUBSET, error, is_user_file, unsupported
 from lockgate.errors import did_you_mean
 
 _OPS_PY = ("PythonOperator", "BranchPythonOperator", "ShortCircuitOperator", "get_current_context")
@@ -222,7 +225,7 @@ def _make_module(
 
 
 def shim_modules() -> dict[str, types.ModuleType]:
-    """The shim modules by name (made once per process; never left in `sys.modules`)."""
+    """The shim modules by name (made once per process; never put in `sys.modules`)."""
     global _modules
     if _modules is None:
         with _build_lock:
@@ -241,14 +244,8 @@ def shim_modules() -> dict[str, types.ModuleType]:
     return _modules
 
 
-class Finder(importlib.abc.MetaPathFinder):
-    """Installed first in `sys.meta_path` during a load: `airflow.*` modules that are not in
-    the subset (the others are already in `sys.modules`) are an error naming them."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
-        if fullname == "airflow" or fullname.startswith("airflow."):
-            raise module_error(fullname)
-        return None
+def _is_airflow(name: str) -> bool:
+    return name == "airflow" or name.startswith("airflow.")
 
 
 def shim_import(
@@ -259,8 +256,9 @@ def shim_import(
     level: int = 0,
 ) -> Any:
     """`__import__` of a DAG file's module: `airflow` names resolve to the shim, at load time
-    and when its task functions run later; everything else imports as usual."""
-    if level == 0 and (name == "airflow" or name.startswith("airflow.")):
+    and when its task functions run later; everything else imports as usual (so a module the
+    DAG file imports gets a real Airflow, if one is installed, for its own `airflow` imports)."""
+    if level == 0 and _is_airflow(name):
         modules = shim_modules()
         module = modules.get(name)
         if module is None:
@@ -268,13 +266,36 @@ def shim_import(
         if fromlist:
             return module
         return modules["airflow"]
-    return builtins.__import__(name, globals, locals, fromlist, level)
+    try:
+        return builtins.__import__(name, globals, locals, fromlist, level)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if not _is_airflow(missing):
+            raise
+        where = _importer(exc)
+        if where is None:
+            raise
+        raise error(
+            f"{where} imports {missing}, which is not installed: only DAG files themselves are "
+            f"served lockgate's Airflow layer, not the modules they import (import the Airflow "
+            f"names in the DAG file and pass them to {name}, or move that code into it; {DOCS})"
+        ) from None
+
+
+def _importer(exc: BaseException) -> str | None:
+    """`file:line` of the user's code that ran the failed import (the deepest such frame)."""
+    found = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if is_user_file(frame.f_code.co_filename):
+            found = f"{frame.f_code.co_filename}:{lineno}"
+    return found
 
 
 _hooked: dict[str, Any] | None = None
 
 
 def hooked_builtins() -> dict[str, Any]:
+    """The `__builtins__` of a DAG file's module: the builtins, with `shim_import`."""
     global _hooked
     if _hooked is None:
         _hooked = dict(builtins.__dict__, __import__=shim_import)

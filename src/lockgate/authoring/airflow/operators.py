@@ -200,8 +200,8 @@ class BashOperator(BaseOperator):
         super().__init__(**kwargs)
         self.bash_command = self._options.pop("bash_command")
         self.env = self._options.pop("env", None)
-        self.append_env = self._options.pop("append_env", False)
-        self.output_encoding = self._options.pop("output_encoding", "utf-8")
+        self.append_env = bool(self._options.pop("append_env", False))
+        check_output_encoding(self._options.pop("output_encoding", "utf-8"), self)
         self.skip_on_exit_code = self._options.pop("skip_on_exit_code", 99)
         self.cwd = self._options.pop("cwd", None)
         if self.dag is not None:
@@ -215,6 +215,23 @@ class BashOperator(BaseOperator):
         for value in (self.bash_command, *(self.env or {}).values()):
             if isinstance(value, XComArg):
                 link(value.operator, self)
+
+
+def check_output_encoding(value: Any, op: BaseOperator) -> None:
+    """`output_encoding` is accepted as long as it is UTF-8, which lockgate always uses."""
+    import codecs
+
+    try:
+        utf8 = isinstance(value, str) and codecs.lookup(value).name == "utf-8"
+    except LookupError:
+        utf8 = False
+    if not utf8:
+        raise unsupported(
+            f"{type(op).__name__}({op._label!r}): output_encoding={value!r}",
+            "commands' output is read as UTF-8; leave output_encoding out or set it to 'utf-8'",
+            op.file,
+            op.line,
+        )
 
 
 class PythonOperator(BaseOperator):

@@ -176,9 +176,13 @@ class Branching:
 class Runner:
     """`Task.fn` of every Python-kind Airflow task; called as `fn(ctx=..., **inputs)`.
 
-    Inputs: `xcom:<task_id>` (the stored result of each upstream task), and the rendered
-    templated fields (`op_args`, `op_kwargs`, `templates_dict`, `env`, `cwd`) when they hold
-    templates."""
+    Inputs: `xcom:<task_id>` (the stored result of an upstream task: of every one if the
+    callable may pull XComs, else of those its arguments use), and the rendered templated
+    fields (`op_args`, `op_kwargs`, `templates_dict`, `env`, `cwd`) when they hold templates.
+
+    `handed_all` is False when the task was given only the results its arguments use because
+    its callable does not seem to pull XComs (`convert.can_pull`): pulling another upstream
+    task's XCom is then an error saying why (with trigger_rule "always" it gives None)."""
 
     def __init__(
         self,
@@ -194,6 +198,7 @@ class Runner:
         branching: Branching | None = None,
         bash: Mapping[str, Any] | None = None,
         module: str | None = None,
+        handed_all: bool = True,
     ) -> None:
         self.kind = kind
         self.info = info
@@ -205,6 +210,7 @@ class Runner:
         self.do_xcom_push = do_xcom_push
         self.branching = branching
         self.bash = dict(bash or {})
+        self.handed_all = handed_all
         self.__module__ = module or getattr(fn, "__module__", __name__)
         self.__qualname__ = getattr(fn, "__qualname__", "EmptyOperator") if fn else "EmptyOperator"
         self.__name__ = self.__qualname__
@@ -223,7 +229,7 @@ class Runner:
             try_number=ctx.attempt,
             max_tries=info.retries,
             graph=info.graph,
-            fetch=lambda tid: (tid in pulled, pulled.get(tid)),
+            fetch=lambda tid: self._fetch(tid, pulled),
             logical_date=ctx.logical_date,
             task=info.task,
         )
@@ -247,6 +253,25 @@ class Runner:
         except AirflowSkipException as exc:
             raise Skip(str(exc) or "skipped (AirflowSkipException)") from None
         return self._result(value, ti)
+
+    def _fetch(self, task_id: str, pulled: Mapping[str, Any]) -> tuple[bool, Any]:
+        """(known, stored result) of upstream task `task_id`, for `ti.xcom_pull`."""
+        if task_id in pulled:
+            return True, pulled[task_id]
+        if self.handed_all:
+            return False, None
+        raise AirflowException(self._not_handed(task_id))
+
+    def _not_handed(self, task_id: str) -> str:
+        name = getattr(self.fn, "__name__", "the callable")
+        return (
+            f"xcom_pull: the result of task {task_id!r} was not handed to task "
+            f"{self.info.task.task_id!r}: lockgate gives a task the results of all its upstream "
+            f"tasks only when its callable's own code can pull XComs (it names xcom_pull, "
+            f"get_current_context, ti or task_instance, or takes **kwargs; pulls in code of "
+            f"other modules are not seen), and {name}() does not; take a `ti` parameter "
+            f"in {name}(), or pass the value as an argument ({task_id}'s .output)"
+        )
 
     def _result(self, value: Any, ti: TaskInstance) -> Any:
         if self.branching is not None:
@@ -284,7 +309,9 @@ class Runner:
                 "The returned value from the TaskFlow callable must be a non-empty string."
             )
         command = self._render(command, ctx, pulled)
-        env = {k: v for k, v in os.environ.items() if k != "LOCKGATE_DB_URL"}
+        # as in Airflow: `env` replaces the environment unless append_env=True
+        inherit = self.bash.get("inherit_env", True)
+        env = {k: v for k, v in os.environ.items() if k != "LOCKGATE_DB_URL"} if inherit else {}
         env.update(airflow_ctx_env(self.info, ctx))
         for key, value in (inputs.get("env", self.bash.get("env")) or {}).items():
             env[str(key)] = value if isinstance(value, str) else json.dumps(value)
@@ -314,6 +341,8 @@ class Runner:
 
         def result(task_id: str) -> Any:
             if task_id not in pulled:
+                if task_id in self.info.graph.ancestors and not self.handed_all:
+                    raise LookupError(self._not_handed(task_id))
                 raise LookupError(f"task {task_id!r} is not upstream of this task")
             return pulled[task_id]
 

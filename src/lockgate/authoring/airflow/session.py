@@ -1,17 +1,15 @@
 """One load of an Airflow-style DAG file with Airflow's import paths served by lockgate.
 
-While a `CompatSession` is open (one at a time per process: a lock serialises them), the
-`airflow` modules of the subset are lockgate's shim modules in `sys.modules`, and a finder
-turns any other `airflow.*` import into a clear error. On exit every `airflow*` entry of
-`sys.modules` is removed and the ones that were there before (a real Airflow's) are put back
-exactly. The DAG file's own module also gets an `__import__` that serves the shim, so imports
-inside its task functions keep working when they run later, without touching `sys.modules`.
+Only the DAG file's own module sees the shim: before its code runs, its `__builtins__` become
+a copy whose `__import__` serves `airflow` imports from lockgate's shim modules (see
+`imports.shim_import`), at load time and when its task functions run later (also in worker
+processes, which load the file the same way). `sys.modules` and `sys.meta_path` are never
+touched, so other threads, and modules the DAG file imports, get a real Airflow if one is
+installed. A lock serialises loads, because the DAG and task-group stacks are global.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,17 +20,14 @@ _LOCK = threading.RLock()
 _stack: list[CompatSession] = []
 
 
-def _is_airflow(name: str) -> bool:
-    return name == "airflow" or name.startswith("airflow.")
-
-
 def current() -> CompatSession | None:
     """The session loading a DAG file right now (None outside a load)."""
     return _stack[-1] if _stack else None
 
 
 class CompatSession:
-    """Context manager around executing one DAG file; `pipelines()` gives what it defined."""
+    """Context manager around executing one DAG file in `module` (which discovery made and
+    has not executed yet); `pipelines()` gives the DAGs it defined."""
 
     def __init__(self, file: Path | str, module: Any = None, source: str | None = None) -> None:
         self.file = str(file)
@@ -43,8 +38,6 @@ class CompatSession:
         """The DAGs created during the load, in creation order."""
         self.dag_stack: list[Any] = []
         self.group_stack: list[Any] = []
-        self._saved: dict[str, Any] = {}
-        self._finder: Any = None
 
     # -- entering and leaving -----------------------------------------------------------------
     def __enter__(self) -> CompatSession:
@@ -52,52 +45,26 @@ class CompatSession:
 
         _LOCK.acquire()
         try:
-            modules = imports.shim_modules()
-            self._saved = {k: v for k, v in sys.modules.items() if _is_airflow(k)}
-            for name in self._saved:
-                del sys.modules[name]
-            sys.modules.update(modules)
-            self._finder = imports.Finder()
-            sys.meta_path.insert(0, self._finder)
+            if self.module is not None:
+                # `exec_module` keeps a `__builtins__` already in the module's namespace, and
+                # every function the file defines looks its imports up there
+                self.module.__dict__["__builtins__"] = imports.hooked_builtins()
             _stack.append(self)
-            self._hook_module()
         except BaseException:
-            self._restore()
             _LOCK.release()
             raise
         return self
 
     def __exit__(self, *exc: Any) -> None:
         try:
-            self._restore()
+            if self in _stack:
+                _stack.remove(self)
         finally:
             _LOCK.release()
-
-    def _restore(self) -> None:
-        if self in _stack:
-            _stack.remove(self)
-        if self._finder is not None:
-            while self._finder in sys.meta_path:
-                sys.meta_path.remove(self._finder)
-            self._finder = None
-        for name in [k for k in sys.modules if _is_airflow(k)]:
-            del sys.modules[name]
-        sys.modules.update(self._saved)
-
-    def _hook_module(self) -> None:
-        """Give the module being loaded an `__import__` that serves the shim (see above)."""
-        from lockgate.authoring.airflow import imports
-
-        if self.module is not None:
-            self.module.__dict__["__builtins__"] = imports.hooked_builtins()
 
     # -- results --------------------------------------------------------------------------------
     def pipelines(self) -> list[Pipeline]:
         """The DAGs of this load as lockgate pipelines (origin "airflow")."""
         from lockgate.authoring.airflow.convert import to_pipeline
 
-        source = self.source
-        if source is None:
-            with contextlib.suppress(OSError):
-                source = Path(self.file).read_text(encoding="utf-8", errors="replace")
-        return [to_pipeline(dag, self.file, source) for dag in self.dags]
+        return [to_pipeline(dag, self.file, self.source) for dag in self.dags]

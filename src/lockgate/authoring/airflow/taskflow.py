@@ -18,7 +18,7 @@ from lockgate.authoring.airflow.arguments import (
     check_arguments,
 )
 from lockgate.authoring.airflow.errors import error, unsupported, user_location
-from lockgate.authoring.airflow.operators import PythonOperator, XComArg
+from lockgate.authoring.airflow.operators import PythonOperator, XComArg, check_output_encoding
 
 CONTEXT_KEYS = frozenset(
     {
@@ -77,10 +77,10 @@ class TaskFlowOperator(PythonOperator):
         bash = {k: kwargs.pop(k) for k in list(kwargs) if k in BASH_ARGS}
         super().__init__(**kwargs)
         self.env = bash.get("env")
-        self.append_env = bash.get("append_env", False)
+        self.append_env = bool(bash.get("append_env", False))
         self.cwd = bash.get("cwd")
         self.skip_on_exit_code = bash.get("skip_on_exit_code", 99)
-        self.output_encoding = bash.get("output_encoding", "utf-8")
+        check_output_encoding(bash.get("output_encoding", "utf-8"), self)
 
     def _task_id_in(self, dag: Any, group: Any) -> str:
         return dag.unique_task_id(group.child_id(self._label))
