@@ -316,11 +316,14 @@ def test_task(
         )
     task = pipe.tasks[task_id]
     inputs = dict(inputs or {})
-    unknown = set(inputs) - set(task.upstream)
+    # the tasks whose results it may be given: its upstream tasks, and any other task whose
+    # result it reads (e.g. an ancestor an Airflow task may pull an XCom from)
+    given = list(dict.fromkeys((*task.upstream, *task.data_upstream())))
+    unknown = set(inputs) - set(given)
     if unknown:
         raise ConfigError(
             f"--input {', '.join(sorted(unknown))}: not an upstream task of {task_id!r} "
-            f"(upstream: {', '.join(task.upstream) or 'none'})"
+            f"(upstream: {', '.join(given) or 'none'})"
         )
     missing = [u for u in task.data_upstream() if u not in inputs]
     if missing:
@@ -328,12 +331,14 @@ def test_task(
             f"task {task_id!r} uses the result of {', '.join(map(repr, missing))}: "
             f"give it with --input {missing[0]}=JSON"
         )
-    tasks = {u: replace(pipe.tasks[u], upstream=(), compensation=None) for u in task.upstream}
+    tasks = {u: replace(pipe.tasks[u], upstream=(), compensation=None) for u in given}
     # alone, a branch task has nothing to choose from: it runs as a plain task and its
-    # result (the ids it chose) is shown
-    tasks[task_id] = replace(task, compensation=None, branch=False)
+    # result (the ids it chose) is shown; and it runs once, as `airflow tasks test` does
+    tasks[task_id] = replace(
+        task, compensation=None, branch=False, settings=replace(task.settings, retries=0)
+    )
     alone = Pipeline(id=pipe.id, tasks=tasks, params=pipe.params, pools=pipe.pools, file=pipe.file)
-    prior = {u: PriorTask(TaskState.SUCCESS, 0, json.dumps(inputs.get(u))) for u in task.upstream}
+    prior = {u: PriorTask(TaskState.SUCCESS, 0, json.dumps(inputs.get(u))) for u in given}
     project = Project.load()
     from lockgate.engine.logcapture import install
 

@@ -141,7 +141,7 @@ USER_ERRORS = {
     ),
     "test unknown task": (
         ["test", "data", "nope"],
-        "error: pipeline 'data' has no task 'nope' (tasks: extract, total)",
+        "error: pipeline 'data' has no task 'nope'; tasks: extract, total",
     ),
     "resume unknown run": (["resume", "nope"], "error: no run 'nope'"),
 }

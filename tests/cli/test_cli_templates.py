@@ -64,3 +64,43 @@ def test_test_command_renders_templates_with_the_given_date(tmp_path: Path) -> N
     done = lockgate(tmp_path, "test", "dated", "a", "-d", "2030-01-01T10:00:00+02:00")
     assert done.code == 0, done
     assert (tmp_path / "a.txt").read_text() == "2030-01-01 eu\n"
+
+
+DAG = """
+from datetime import datetime
+from airflow import DAG
+from airflow.operators.python import PythonOperator
+
+def first():
+    return 1
+
+def second():
+    return 2
+
+def third(ti):
+    print("pulled", ti.xcom_pull(task_ids="a"), ti.xcom_pull(task_ids="b"))
+    return "done"
+
+def flaky():
+    print("attempt")
+    raise RuntimeError("always")
+
+with DAG("pulls", start_date=datetime(2024, 1, 1), default_args={"retries": 3}):
+    a = PythonOperator(task_id="a", python_callable=first)
+    b = PythonOperator(task_id="b", python_callable=second)
+    c = PythonOperator(task_id="c", python_callable=third)
+    d = PythonOperator(task_id="d", python_callable=flaky)
+    a >> b >> c >> d
+"""
+
+
+def test_test_command_takes_the_results_of_ancestors_and_runs_once(tmp_path: Path) -> None:
+    write(tmp_path, "dags/pulls.py", DAG)
+    done = lockgate(tmp_path, "test", "dags/pulls.py", "c", "-i", "a=10", "-i", "b=20")
+    assert done.code == 0, done
+    assert "pulled 10 20" in done.out
+    flaky = lockgate(tmp_path, "test", "dags/pulls.py", "d", "-i", "c=3")
+    assert flaky.code == 1, flaky
+    assert flaky.out.count("attempt\n") == 1, "a tested task runs once, without its retries"
+    line = one_line_error(lockgate(tmp_path, "test", "dags/pulls.py", "e"))
+    assert line == "error: pipeline 'pulls' has no task 'e'; tasks: a, b, c, d"

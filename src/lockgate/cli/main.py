@@ -604,6 +604,10 @@ def test_(
     project = Project.load()
     when = _logical_date(logical_date)
     pipe = _load(pipeline, project)
+    if task not in pipe.tasks:
+        from lockgate.errors import did_you_mean
+
+        fail(f"pipeline {pipe.id!r} has no task {task!r}{did_you_mean(task, pipe.tasks, 'tasks:')}")
     inputs: dict[str, Any] = {}
     for key, text in _pairs(input_, "--input").items():
         try:
