@@ -292,3 +292,26 @@ def test_skip_on_a_retry_clears_the_earlier_error(run_pipeline) -> None:
     result, _ = run_pipeline(p)
     t = result.tasks["fail_then_skip"]
     assert (t.state, t.attempts, t.error) == (TaskState.SKIPPED, 2, None)
+
+
+@pytest.mark.parametrize("executor", ["inline", "threads", "processes"])
+def test_a_result_that_is_not_json_fails_at_once_without_retries(
+    run_pipeline, pipeline_file, executor
+) -> None:
+    pipes = pipeline_file(
+        """
+        import datetime
+        from lockgate import pipeline, task
+
+        @task(retries=3, retry_delay=60)
+        def d():
+            return datetime.date(2024, 1, 1)
+
+        with pipeline("notjson") as p:
+            d()
+        """
+    )
+    result, _ = run_pipeline(pipes["notjson"], executor=executor)
+    t = result.tasks["d"]
+    assert t.state is TaskState.FAILED and t.attempts == 1
+    assert t.error.startswith("task 'd' returned a value that is not JSON (Object of type date")

@@ -564,6 +564,14 @@ class RunEngine:
                 outcome.attempt,
                 {**timing, "reason": outcome.error},
             )
+        elif outcome.final:
+            error = outcome.error or "failed"
+            self._final_failure(
+                tid,
+                outcome.attempt,
+                error,
+                {**timing, "error": error, "attempt_state": TaskState.FAILED.value},
+            )
         elif outcome.state in (FAILED, LOST):
             state = TaskState.LOST if outcome.state == LOST else TaskState.FAILED
             self._failed_attempt(tid, outcome.attempt, outcome.error or "failed", state, timing)

@@ -63,6 +63,8 @@ class Outcome:
     error: str | None = None
     started_at: float = 0.0
     ended_at: float = 0.0
+    final: bool = False
+    """A failure that another attempt cannot fix (e.g. a result that is not JSON): no retry."""
 
 
 def encode_result(value: Any, task_id: str, limit: int) -> str | None:
@@ -94,7 +96,6 @@ def run_python(item: WorkItem, fn: Callable[..., Any]) -> Outcome:
             if item.wants_context:
                 kwargs = {**kwargs, "ctx": item.ctx}
             value = fn(*item.args, **kwargs)
-            result = encode_result(value, item.task_id, item.result_max_bytes)
         except Skip as exc:
             log.write(f"task skipped: {exc}\n")
             return Outcome(
@@ -106,6 +107,13 @@ def run_python(item: WorkItem, fn: Callable[..., Any]) -> Outcome:
             log.write("".join(traceback.format_exception(type(exc), exc, tb and tb.tb_next)))
             return Outcome(
                 item.task_id, item.attempt, FAILED, None, _describe(exc), started, time.time()
+            )
+        try:
+            result = encode_result(value, item.task_id, item.result_max_bytes)
+        except ValueError as exc:  # the same value would come back on every attempt
+            log.write(f"{exc}\n")
+            return Outcome(
+                item.task_id, item.attempt, FAILED, None, str(exc), started, time.time(), True
             )
     return Outcome(item.task_id, item.attempt, SUCCESS, result, None, started, time.time())
 
@@ -198,7 +206,7 @@ class ShellProcess:
                     result = encode_result(pump.last, item.task_id, item.result_max_bytes)
                 except ValueError as exc:
                     return Outcome(
-                        item.task_id, item.attempt, FAILED, None, str(exc), started, ended
+                        item.task_id, item.attempt, FAILED, None, str(exc), started, ended, True
                     )
             return Outcome(item.task_id, item.attempt, SUCCESS, result, None, started, ended)
         if code in item.skip_exit_codes:
