@@ -12,13 +12,19 @@ from __future__ import annotations
 import re
 import shlex
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from lockgate.errors import DefinitionError, TemplateError, TemplateSecurityError, describe
+from lockgate.errors import (
+    DefinitionError,
+    TemplateError,
+    TemplateSecurityError,
+    describe,
+    did_you_mean,
+)
 from lockgate.model.intervals import RunDates
 from lockgate.model.refs import Template
 
@@ -127,17 +133,20 @@ def compile_template(
     where: str = "",
     extra: Callable[[dict[str, Any]], None] | None = None,
     filters: Mapping[str, Callable[..., Any]] | None = None,
+    params: Iterable[str] | None = None,
 ) -> Template:
     """Check a template (or a list/dict of them) and return it as a `Template`.
 
-    A syntax error, or an attribute or item whose name starts with `_` (the way out of a
-    sandbox), is a `DefinitionError` naming `where` (e.g. the field), the template and its
-    place."""
+    A syntax error, an attribute or item whose name starts with `_` (the way out of a
+    sandbox), or a name templates do not have, is a `DefinitionError` naming `where` (e.g. the
+    field), the template and its place. With `extra` the names are those of the caller and not
+    checked; with `params` (the pipeline's declared params), so is `params.<name>`."""
     if mode not in MODES:
         raise ValueError(f"unknown template mode {mode!r}")
     refs: dict[str, None] = {}
+    check = _Check(mode, filters, file, line, column, where, extra is None, params)
     for text in _strings(source):
-        refs.update(dict.fromkeys(_check(text, mode, filters, file, line, column, where)))
+        refs.update(dict.fromkeys(check(text)))
     return Template(source, mode, tuple(refs), extra, filters)
 
 
@@ -156,6 +165,77 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
+NAMES = frozenset(
+    {
+        "ds",
+        "ds_nodash",
+        "ts",
+        "ts_nodash",
+        "ts_nodash_with_tz",
+        "yesterday_ds",
+        "tomorrow_ds",
+        "yesterday_ds_nodash",
+        "tomorrow_ds_nodash",
+        "logical_date",
+        "data_interval_start",
+        "data_interval_end",
+        "params",
+        "run_id",
+        "pipeline_id",
+        "task_id",
+        "attempt",
+        "macros",
+        "results",
+    }
+)
+"""The names every lockgate template sees (`RenderContext.names`)."""
+
+
+@dataclass
+class _Check:
+    """The load-time checks of one template's strings; calling it returns their `results` refs."""
+
+    mode: str
+    filters: Mapping[str, Callable[..., Any]] | None
+    file: str | None
+    line: int | None
+    column: int | None
+    where: str
+    names: bool
+    params: Iterable[str] | None
+
+    def fail(self, text: str, problem: str) -> NoReturn:
+        raise DefinitionError(
+            f"{_prefix(self.where)}template {_excerpt(text)}: {problem}",
+            self.file,
+            self.line,
+            self.column,
+        )
+
+    def __call__(self, text: str) -> list[str]:
+        from jinja2 import meta, nodes
+
+        refs, tree = _check(
+            text, self.mode, self.filters, self.file, self.line, self.column, self.where
+        )
+        if self.names:
+            for name in sorted(meta.find_undeclared_variables(tree) - NAMES):
+                self.fail(text, f"{name!r} is undefined{did_you_mean(name, sorted(NAMES))}")
+        if self.params is not None:
+            declared = sorted(self.params)
+            for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+                inner = node.node
+                if not (isinstance(inner, nodes.Name) and inner.name == "params"):
+                    continue
+                key = node.attr if isinstance(node, nodes.Getattr) else None
+                if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+                    key = node.arg.value
+                if isinstance(key, str) and key not in declared:
+                    tip = did_you_mean(key, declared, "declared params:") if declared else ""
+                    self.fail(text, f"params.{key} is not a param of the pipeline{tip}")
+        return refs
+
+
 def _check(
     text: str,
     mode: str,
@@ -164,13 +244,15 @@ def _check(
     line: int | None,
     column: int | None,
     where: str,
-) -> list[str]:
+) -> tuple[list[str], Any]:
+    """Syntax, sandbox and shell-placement checks; the `results` refs and the parsed tree."""
     import jinja2
     from jinja2 import nodes
 
     env = _environment(mode, filters)
     try:
         tree = env.parse(text)
+        _compiled(env, text)  # unknown filters and tests show here; it also warms the cache
     except jinja2.TemplateSyntaxError as exc:
         at = (line or 1) + (exc.lineno or 1) - 1 if line else None
         raise DefinitionError(
@@ -209,7 +291,7 @@ def _check(
         inner = node.node
         if isinstance(inner, nodes.Name) and inner.name == "results" and isinstance(name, str):
             refs.append(name)
-    return refs
+    return refs, tree
 
 
 def _shell_placement(text: str) -> str | None:
@@ -379,9 +461,10 @@ def _render_text(text: str, template: Template, names: dict[str, Any], rc: Rende
             f"{str(exc).rstrip('.')}; templates may not reach Python internals"
         ) from None
     except jinja2.UndefinedError as exc:
+        quoted = re.match(r"'([^']+)' is undefined", str(exc))
+        tip = did_you_mean(quoted.group(1), sorted(names), "known names:") if quoted else ""
         raise TemplateError(
-            f"task {rc.task_id!r}: template {_excerpt(_culprit(text, exc))}: {exc} "
-            f"(known names: {', '.join(sorted(names))})"
+            f"task {rc.task_id!r}: template {_excerpt(_culprit(text, exc))}: {exc}{tip}"
         ) from None
     except TemplateError:
         raise

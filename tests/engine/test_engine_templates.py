@@ -87,23 +87,42 @@ def test_argv_commands_render_each_item_without_a_shell(run_pipeline, tmp_path: 
     assert out.read_text() == "a b;c"
 
 
-def test_an_undefined_name_fails_only_that_task_naming_it_and_the_expression(
+def test_a_render_error_fails_only_that_task_naming_it_and_the_expression(
     run_pipeline, tmp_path: Path
 ) -> None:
     marker = tmp_path / "ran"
     with pipeline("undefined") as p:
-        ok = echo.override(id="ok")(1)
-        bad = shell("bad", template(f"touch {marker} {{{{ ds }}}} {{{{ no_such_name }}}}"))
-        ok >> bad
+        ok = rows.override(id="ok")()
+        shell("bad", template(f"touch {marker} {{{{ ds }}}} {{{{ results.ok.no_such_key }}}}"))
     result, _ = run_pipeline(p)
     assert result.state is RunState.FAILED
     assert result.tasks["ok"].state is TaskState.SUCCESS
-    error = result.tasks["bad"].error
-    assert error.startswith(
-        "task 'bad': template `{{ no_such_name }}`: 'no_such_name' is undefined"
+    assert result.tasks["bad"].error == (
+        "task 'bad': template `{{ results.ok.no_such_key }}`: 'dict object' has no attribute "
+        "'no_such_key'"
     )
-    assert "known names:" in error
-    assert not marker.exists(), "a task whose template failed must not run"
+    assert ok is not None and not marker.exists(), "a task whose template failed must not run"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("echo {{ dss }}", "'dss' is undefined; did you mean 'ds'?"),
+        ("echo {{ ds | upperr }}", "No filter named 'upperr'"),
+        (
+            "echo {{ params.regoin }}",
+            "params.regoin is not a param of the pipeline; did you mean 'region'?",
+        ),
+        ("echo {{ var.value.x }}", "'var' is undefined; use one of"),
+    ],
+)
+def test_names_templates_do_not_have_are_refused_when_the_pipeline_is_defined(
+    text, problem
+) -> None:
+    with pytest.raises(DefinitionError) as exc, pipeline("names", params={"region": "eu"}):
+        shell("s", template(text))
+    assert problem in str(exc.value), str(exc.value)
+    assert "test_engine_templates.py:" in str(exc.value)
 
 
 def test_a_result_that_is_not_there_is_a_clear_error(run_pipeline) -> None:

@@ -379,7 +379,14 @@ def template(source: str | Sequence[str] | Mapping[str, Any], *, native: bool = 
     from lockgate.templating import compile_template
 
     file, line = _caller_location()
-    return compile_template(source, mode="native" if native else "text", file=file, line=line)
+    builder = _current()  # inside a pipeline block, `params.x` must be one of its params
+    return compile_template(
+        source,
+        mode="native" if native else "text",
+        file=file,
+        line=line,
+        params=None if builder is None else builder.params,
+    )
 
 
 def pipeline(id: str | None = None, **options: Any) -> Any:
@@ -556,7 +563,12 @@ def shell(
 
             file, line = _caller_location()
             cmd = compile_template(
-                command.source, mode="shell", file=file, line=line, where=f"shell task {id!r}"
+                command.source,
+                mode="shell",
+                file=file,
+                line=line,
+                where=f"shell task {id!r}",
+                params=builder.params,
             )
     elif isinstance(command, str):
         cmd = command

@@ -661,7 +661,13 @@ class _Builder:
             line, col = self.doc.at(where)
             try:
                 template = compile_template(
-                    value, mode=mode, file=self.path, line=line, column=col, where=dotted(where)
+                    value,
+                    mode=mode,
+                    file=self.path,
+                    line=line,
+                    column=col,
+                    where=dotted(where),
+                    params=self.spec.params or {},
                 )
             except DefinitionError as exc:
                 if exc.column is not None or not exc.line:

@@ -191,15 +191,6 @@ class RunEngine:
 
     # -- set-up -----------------------------------------------------------------------------
     def _check_references(self) -> None:
-        for task in self.pipeline.tasks.values():
-            for value in (*task.args, *task.kwargs.values(), *task.env.values()):
-                if isinstance(value, ParamRef) and value.name not in self.params:
-                    raise DefinitionError(
-                        f"task {task.id!r} uses param {value.name!r}, which is not a param of "
-                        f"pipeline {self.pipeline.id!r}; declare it in the pipeline's params",
-                        task.file,
-                        task.line,
-                    )
         for name in self.pools:
             self._pool_wait.setdefault(name, deque())
         for task in self.pipeline.tasks.values():

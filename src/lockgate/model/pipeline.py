@@ -12,6 +12,7 @@ from types import MappingProxyType
 
 from lockgate.errors import DefinitionError
 from lockgate.model.params import Param, as_param
+from lockgate.model.refs import ParamRef
 from lockgate.model.schedule import check_schedule
 from lockgate.model.settings import TaskSettings
 from lockgate.model.task import Task, TaskKind
@@ -184,6 +185,15 @@ class Pipeline:
                         f"cycle in pipeline {self.id!r}: {tid} -> {tid}", task.file, task.line
                     )
                 downstream[up].append(tid)
+            for value in task.inputs():
+                if isinstance(value, ParamRef) and value.name not in self.params:
+                    declared = ", ".join(self.params) or "none"
+                    raise DefinitionError(
+                        f"task {tid!r} uses param {value.name!r}, which pipeline {self.id!r} "
+                        f"does not declare (declared: {declared}); add it to the pipeline's params",
+                        task.file,
+                        task.line,
+                    )
             if task.settings.pool_slots > 1 and task.settings.pool is None:
                 raise DefinitionError(
                     f"task {tid!r} sets pool_slots without a pool", task.file, task.line
