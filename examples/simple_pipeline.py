@@ -6,7 +6,7 @@ Run it with `lockgate run examples/simple_pipeline.py`.
 from lockgate import pipeline, shell
 
 with pipeline(
-    "simple_pipeline",
+    "simple_pipeline_py",
     description="Extract, transform and load, as in the tutorial",
     schedule="@daily",
     defaults={"retries": 1, "retry_delay": 5},

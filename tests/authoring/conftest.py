@@ -40,7 +40,8 @@ def _load_error(path: Path) -> DefinitionError:
     assert "\n" not in text, text
     assert err.file == str(path.resolve()), text
     assert err.line is not None, text
-    assert text.startswith(f"{path.resolve()}:{err.line}: "), text
+    where = f"{err.line}:{err.column}" if err.column else f"{err.line}"
+    assert text.startswith(f"{path.resolve()}:{where}: "), text
     return err
 
 

@@ -274,3 +274,18 @@ def test_params_and_dag_function_parameters(tmp_path: Path, project: Project):
     assert result.ok, result.tasks
     assert result.result("show") == [5, "me", "prod", None]
     assert result.result("b") == "me"
+
+
+def test_airflow_1_provide_context_is_accepted_as_the_no_op_it_is(project: Project, tmp_path: Path):
+    path = tmp_path / "pc.py"
+    path.write_text(
+        "from datetime import datetime\n"
+        "from airflow import DAG\n"
+        "from airflow.operators.python import PythonOperator\n\n"
+        "def f(**context):\n"
+        "    return context['ds']\n\n"
+        "with DAG('pc', start_date=datetime(2024, 1, 1)):\n"
+        "    PythonOperator(task_id='f', python_callable=f, provide_context=True)\n"
+    )
+    result = run(one(path), project)
+    assert result.ok and result.result("f") == "2024-01-31"

@@ -126,7 +126,7 @@ def test_find_pipeline_of_a_broken_file_raises_its_error(tmp_path: Path, write):
     folder = tmp_path / "pipelines"
     write("fine.py", GOOD.format(id="fine"), folder=folder)
     broken = write("broken.py", "x = (\n", folder=folder, header=False)
-    expected = f"{broken}:1: syntax error: '(' was never closed"
+    expected = f"{broken}:1:5: syntax error: '(' was never closed"
     # by the file's stem: the likely pipeline id
     with pytest.raises(DefinitionError) as info:
         find_pipeline("broken", folder)

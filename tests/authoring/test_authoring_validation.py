@@ -240,7 +240,7 @@ def test_error_in_an_imported_module_names_that_module(write):
     path = write("uses_helper.py", "import lockgate_test_helper_broken\n")
     with pytest.raises(DefinitionError) as info:
         load_file(path)
-    assert str(info.value) == f"{helper}:1: syntax error: '[' was never closed"
+    assert str(info.value) == f"{helper}:1:5: syntax error: '[' was never closed"
 
 
 def test_definition_error_in_an_imported_module_keeps_its_location(write, line_of):

@@ -79,7 +79,7 @@ def test_command_line_text_is_parsed_by_the_declared_type(decl: Param, text: str
         (Param("eu", enum=["eu", "us"]), "asia", "param 'p' must be one of 'eu', 'us', got 'asia'"),
         (Param(5, minimum=1, maximum=10), "11", "param 'p' must be <= 10, got 11"),
         (Param(5, minimum=1, maximum=10), "0", "param 'p' must be >= 1, got 0"),
-        (Param("a", pattern=r"[a-z]+"), "A1", "param 'p' 'A1' does not match the pattern '[a-z]+'"),
+        (Param("a", pattern=r"[a-z]+"), "A1", "param 'p' 'A1' does not match the pattern [a-z]+"),
         (Param("ab", max_length=3), "abcd", "param 'p' must have at most 3 items/characters"),
         (
             Param(type="string", description="the target"),

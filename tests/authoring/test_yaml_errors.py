@@ -40,7 +40,12 @@ def test_yaml_syntax_error(error_of):
         "4:1: YAML syntax error: did not find expected ',' or ']'"
     )
     assert error_of("tasks:\n\ta: 1\n") == (
-        "2:1: YAML syntax error: found character that cannot start any token"
+        "2:1: YAML syntax error: found character that cannot start any token "
+        "(a tab: YAML indents with spaces only)"
+    )
+    assert error_of("schedule: @daily\ntasks: {a: {shell: x}}\n") == (
+        "1:11: YAML syntax error: found character that cannot start any token "
+        "('@' cannot start a plain value: put the value in quotes, e.g. \"@...\")"
     )
 
 
@@ -416,4 +421,16 @@ def test_a_huge_file_is_refused_before_it_is_parsed(tmp_path):
     assert str(exc.value) == (
         f"{path}:1:1: the file is {path.stat().st_size:,} bytes; a YAML pipeline file may have "
         f"at most {MAX_BYTES:,} (keep data in files or datasets, not in the pipeline)"
+    )
+
+
+def test_airflow_names_for_keys_point_to_lockgate_names(error_of):
+    assert error_of("tasks:\n  a: {shell: echo, execution_timeout: 5}\n") == (
+        "2:20: tasks.a: unknown key 'execution_timeout'; lockgate calls it 'timeout'"
+    )
+    assert error_of("dag_id: x\ntasks: {a: {shell: echo}}\n") == (
+        "1:1: unknown key 'dag_id'; lockgate calls it 'id'"
+    )
+    assert error_of("tasks:\n  a: {bash_command: echo}\n") == (
+        "2:3: tasks.a: a task needs exactly one of: shell, python ('bash_command' is 'shell' here)"
     )

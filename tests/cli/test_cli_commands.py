@@ -104,6 +104,10 @@ def flaky_run(proj: Path) -> dict:
 
 USER_ERRORS = {
     "unknown pipeline": (["run", "nope"], "error: no pipeline 'nope' in "),
+    "misspelt pipeline": (
+        ["run", "helo"],
+        "error: no pipeline 'helo'; did you mean 'hello'? (looked in ",
+    ),
     "param without =": (["run", "typed", "-p", "n"], "error: --param 'n' must look like KEY=VALUE"),
     "unknown param": (
         ["run", "typed", "-p", "m=1"],

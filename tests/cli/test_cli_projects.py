@@ -31,7 +31,7 @@ def test_broken_pipeline_files(tmp_path: Path):
     )
     write(tmp_path / "flows", "syntax.py", "def f(:\n    pass\n")
     cycle = "error: flows/broken.py:4: cycle in pipeline 'broken': a -> a"
-    syntax = "error: flows/syntax.py:1: syntax error: invalid syntax"
+    syntax = "error: flows/syntax.py:1:7: syntax error: invalid syntax"
     by_id, by_path, show, other, listed, as_json = lockgate_all(
         tmp_path,
         [
@@ -59,7 +59,7 @@ def test_broken_pipeline_files(tmp_path: Path):
     root = tmp_path.resolve()
     assert doc["errors"] == [
         f"{root}/flows/broken.py:4: cycle in pipeline 'broken': a -> a",
-        f"{root}/flows/syntax.py:1: syntax error: invalid syntax",
+        f"{root}/flows/syntax.py:1:7: syntax error: invalid syntax",
     ]
     # the good pipeline still runs
     done = lockgate(tmp_path, "run", "good")

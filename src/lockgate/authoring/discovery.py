@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lockgate.authoring import airflow
 from lockgate.authoring.python import PipelineBuilder, collecting
-from lockgate.errors import DefinitionError, NotFoundError
+from lockgate.errors import DefinitionError, NotFoundError, did_you_mean
 from lockgate.model.pipeline import Pipeline
 
 
@@ -121,7 +121,7 @@ def _exec_module(file: Path, name: str):  # type: ignore[no-untyped-def]
     except SyntaxError as exc:  # in this file, or in a module it imports
         sys.modules.pop(name, None)
         where = exc.filename or str(file)
-        raise DefinitionError(f"syntax error: {exc.msg}", where, exc.lineno) from None
+        raise DefinitionError(f"syntax error: {exc.msg}", where, exc.lineno, exc.offset) from None
     except Exception as exc:
         sys.modules.pop(name, None)
         raise DefinitionError(
@@ -236,6 +236,9 @@ def find_pipeline(ref: str, folder: str | os.PathLike[str]) -> Pipeline:
     for err in found.errors:
         if err.file and Path(err.file).stem == ref:
             raise err
+    close = did_you_mean(ref, sorted(found.pipelines), "")
+    if close.startswith("; did you mean"):
+        raise NotFoundError(f"no pipeline {ref!r}{close} (looked in {folder}/)")
     known = ", ".join(sorted(found.pipelines)) or "none"
     hint = (
         f" ({len(found.errors)} file(s) failed to load: run `lockgate list`)"

@@ -84,6 +84,38 @@ def load_yaml(file: Path) -> list[Pipeline]:
     return [_Builder(doc, spec, Path(file)).build()]
 
 
+AIRFLOW_KEYS = {
+    "dag_id": "id",
+    "task_id": "id",
+    "schedule_interval": "schedule",
+    "default_args": "defaults",
+    "doc_md": "description",
+    "bash_command": "shell",
+    "python_callable": "python",
+    "op_args": "args",
+    "op_kwargs": "kwargs",
+    "dependencies": "depends_on",
+    "upstream": "depends_on",
+    "execution_timeout": "timeout",
+    "retry_exponential_backoff": "retry_backoff",
+    "dagrun_timeout": "run_timeout",
+    "concurrency": "max_active_tasks",
+}
+"""Airflow's (and DAG-Factory's) names for keys of this format, for people who know those."""
+
+
+def _syntax_hint(text: str, mark: Any) -> str:
+    """A fix for the YAML mistakes people make most, from the character at the error."""
+    if mark is None or mark.index >= len(text):
+        return ""
+    char = text[mark.index]
+    if char == "\t":
+        return " (a tab: YAML indents with spaces only)"
+    if char in "@`%":
+        return f' ({char!r} cannot start a plain value: put the value in quotes, e.g. "{char}...")'
+    return ""
+
+
 def dotted(path: Path_) -> str:
     """`tasks.load.args[0]`: a document path as people read it."""
     out = ""
@@ -119,7 +151,9 @@ class Document:
             mark = exc.problem_mark or exc.context_mark
             problem = exc.problem or exc.context or "invalid YAML"
             line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-            raise DefinitionError(f"YAML syntax error: {problem}", file, line, col) from None
+            raise DefinitionError(
+                f"YAML syntax error: {problem}{_syntax_hint(text, mark)}", file, line, col
+            ) from None
         except yaml.reader.ReaderError as exc:
             before = text[: exc.position]
             line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
@@ -378,7 +412,11 @@ class Document:
         if kind == "task_action":
             if not isinstance(value, dict):
                 return self.error(path, f"expected a task (a mapping with one of: {ACTION_LIST})")
-            return self.error(path, f"a task needs exactly one of: {ACTION_LIST}", key=True)
+            aliases = [
+                f"{k!r} is {AIRFLOW_KEYS[k]!r}" for k in value if AIRFLOW_KEYS.get(k) in ACTIONS
+            ]
+            tip = f" ({', '.join(aliases)} here)" if aliases else ""
+            return self.error(path, f"a task needs exactly one of: {ACTION_LIST}{tip}", key=True)
         while path and path not in self.values:
             path = path[:-1]
         return self.error(path, _describe(kind, err, value))
@@ -393,7 +431,10 @@ class Document:
             for action, other in ACTIONS.items():
                 if other is not model and name in other.model_fields:
                     return f"{name!r} is a key of {action} tasks, not of {mine} tasks"
-        return f"unknown key {name!r}{did_you_mean(name, list(model.model_fields), 'known keys:')}"
+        known = list(model.model_fields)
+        if isinstance(name, str) and AIRFLOW_KEYS.get(name) in known:
+            return f"unknown key {name!r}; lockgate calls it {AIRFLOW_KEYS[name]!r}"
+        return f"unknown key {name!r}{did_you_mean(name, known, 'known keys:')}"
 
     def _model_at(self, path: Path_) -> type[Any] | None:
         if not path:

@@ -122,7 +122,7 @@ class Param:
             and isinstance(value, str)
             and not re.fullmatch(self.pattern, value)
         ):
-            raise ValueError(f"{what} {value!r} does not match the pattern {self.pattern!r}")
+            raise ValueError(f"{what} {value!r} does not match the pattern {self.pattern}")
         return value
 
     def parse(self, text: str) -> Any:

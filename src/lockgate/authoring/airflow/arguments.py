@@ -43,7 +43,14 @@ BASH_ARGS = frozenset(
     {"bash_command", "env", "append_env", "output_encoding", "skip_on_exit_code", "cwd"}
 )
 PYTHON_ARGS = frozenset(
-    {"python_callable", "op_args", "op_kwargs", "templates_dict", "show_return_value_in_logs"}
+    {
+        "python_callable",
+        "op_args",
+        "op_kwargs",
+        "templates_dict",
+        "show_return_value_in_logs",
+        "provide_context",  # Airflow 1's switch; Airflow 2 ignores it (the context is always given)
+    }
 )
 SHORT_CIRCUIT_ARGS = frozenset({"ignore_downstream_trigger_rules"})
 

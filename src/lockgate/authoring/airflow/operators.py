@@ -257,6 +257,7 @@ class PythonOperator(BaseOperator):
         self.op_kwargs = dict(self._options.pop("op_kwargs", None) or {})
         self.templates_dict = self._options.pop("templates_dict", None)
         self.show_return_value_in_logs = self._options.pop("show_return_value_in_logs", True)
+        self._options.pop("provide_context", None)  # a no-op since Airflow 2, as here
         self.ignore_downstream_trigger_rules = self._options.pop(
             "ignore_downstream_trigger_rules", True
         )
