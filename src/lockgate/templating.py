@@ -273,9 +273,23 @@ def _check(
                 column,
             )
     refs: list[str] = []
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        if isinstance(node, nodes.Getattr):
-            name: Any = node.attr
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        if isinstance(node, nodes.Filter):
+            if node.name != "attr":
+                continue
+            # `x | attr(name)` is getattr: only with a literal name can it be checked here
+            arg = node.args[0] if node.args else None
+            if not (isinstance(arg, nodes.Const) and isinstance(arg.value, str)):
+                raise DefinitionError(
+                    f"{_prefix(where)}security error: template {_excerpt(text)} uses `attr` "
+                    "with a computed name; give the attribute name as a literal string",
+                    file,
+                    line,
+                    column,
+                )
+            name: Any = arg.value
+        elif isinstance(node, nodes.Getattr):
+            name = node.attr
         elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
             name = node.arg.value
         else:
@@ -288,7 +302,7 @@ def _check(
                 line,
                 column,
             )
-        inner = node.node
+        inner = getattr(node, "node", None)
         if isinstance(inner, nodes.Name) and inner.name == "results" and isinstance(name, str):
             refs.append(name)
     return refs, tree

@@ -149,6 +149,7 @@ def test_a_result_that_is_not_there_is_a_clear_error(run_pipeline) -> None:
         "{{ ''['__class__'] }}",
         "{{ params.__init__ }}",
         "{% for c in ().__class__.__base__.__subclasses__() %}{{ c }}{% endfor %}",
+        "{{ ds | attr('__class__') }}",
     ],
 )
 def test_reaching_python_internals_is_refused_when_the_pipeline_is_defined(expression) -> None:
@@ -156,11 +157,16 @@ def test_reaching_python_internals_is_refused_when_the_pipeline_is_defined(expre
         template(expression)
 
 
+def test_attr_with_a_computed_name_is_refused_when_the_pipeline_is_defined() -> None:
+    with pytest.raises(DefinitionError, match=r"uses `attr` with a computed name"):
+        template("{{ ds | attr('__cl' ~ 'ass__') }}")
+
+
 def test_the_sandbox_refuses_internals_reached_at_render_time(run_pipeline, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     with pipeline("sandbox", params={"name": "__class__"}) as p:
-        shell("esc", template(f"touch {marker}; echo {{{{ params | attr(params.name) }}}}"))
-        echo.override(id="esc2")(template("{{ (ds | attr('__cl' ~ 'ass__')) }}"))
+        shell("esc", template(f"touch {marker}; echo {{{{ ds[params.name] }}}}"))
+        echo.override(id="esc2")(template("{{ ds['__cl' ~ 'ass__'] }}"))
     result, _ = run_pipeline(p)
     for tid in ("esc", "esc2"):
         error = result.tasks[tid].error
