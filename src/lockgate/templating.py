@@ -9,7 +9,9 @@ This module sits just above `model`: authoring compiles templates, the engine re
 
 from __future__ import annotations
 
+import contextvars
 import re
+import secrets
 import shlex
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -34,8 +36,11 @@ if TYPE_CHECKING:
 MODES = ("text", "native", "shell")
 _LONE = re.compile(r"\s*\{\{(?P<expr>.*?)\}\}\s*", re.S)
 _BLOCK = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
-_RAW = re.compile(r"\|\s*raw\b")
 _lock = threading.Lock()
+_SHELL_ADVICE = (
+    "lockgate shell-quotes each value itself, which keeps it one word only in a plain word of "
+    'the command; write it bare (`echo {{ x }}`), or pass it in `env` and use "$NAME"'
+)
 _envs: dict[tuple[str, frozenset[tuple[str, Any]]], Any] = {}
 
 
@@ -43,14 +48,31 @@ class _Raw(str):
     """Text marked by the `raw` filter: a shell command template does not quote it."""
 
 
+class _ShellValues:
+    """The values of one shell-command render, each replaced in the text by a marker until the
+    rendered command shows where it lands (see `_render_shell`)."""
+
+    def __init__(self) -> None:
+        self.marker = f"lgv{secrets.token_hex(6)}x"  # random: template text cannot forge it
+        self.values: list[str] = []
+
+
+_shell_render: contextvars.ContextVar[_ShellValues | None] = contextvars.ContextVar(
+    "lockgate_shell_render", default=None
+)
+
+
 def _shell_finalize(value: Any) -> Any:
     if isinstance(value, _Raw):
         return value
-    if value is None:
-        return "''"
     # str.__str__ drops subclasses such as Markup (from `safe`/`tojson`), whose `+` would
     # HTML-escape the quotes shlex.quote adds, leaving the value unquoted
-    return shlex.quote(str.__str__(value) if isinstance(value, str) else str(value))
+    text = "" if value is None else (str.__str__(value) if isinstance(value, str) else str(value))
+    render = _shell_render.get()
+    if render is None:  # rendered outside `_render_shell` (not done by lockgate): quote
+        return shlex.quote(text)
+    render.values.append(text)
+    return f"{render.marker}{len(render.values) - 1}x"
 
 
 def ds_add(ds: str, days: int) -> str:
@@ -262,12 +284,10 @@ def _check(
             column if at == line else None,
         ) from None
     if mode == "shell":
-        problem = _shell_placement(text)
+        problem = _shell_placement(env, text)
         if problem is not None:
             raise DefinitionError(
-                f"{_prefix(where)}template value {problem}: lockgate shell-quotes each value "
-                "itself, so inside quotes it would not be one word and could run as shell code; "
-                'write it bare (`echo {{ x }}`), or pass it in `env` and use "$NAME"',
+                f"{_prefix(where)}template value {problem}: {_SHELL_ADVICE}",
                 file,
                 line,
                 column,
@@ -308,51 +328,35 @@ def _check(
     return refs, tree
 
 
-def _shell_placement(text: str) -> str | None:
-    """Why a `{{ }}` of a shell command template could not be quoted safely, if one could not:
-    inside '...' or "..." the added quotes would close the author's, and a here-document body
-    is not parsed for quotes at all. `| raw` values are the author's choice."""
-    i, n = 0, len(text)
-    quote: str | None = None
-    heredoc = False
-    while i < n:
-        if text.startswith(("{%", "{#"), i):  # Jinja statements and comments output nothing
-            end = text.find(text[i + 1] + "}", i + 2)
-            i = n if end < 0 else end + 2
-            continue
-        if text.startswith("{{", i):
-            end = text.find("}}", i + 2)
-            block = text[i : n if end < 0 else end + 2]
-            if not _RAW.search(block):
-                if quote is not None:
-                    return f"{_excerpt(block)} sits inside {quote}...{quote} quotes"
-                if heredoc:
-                    return f"{_excerpt(block)} sits in a here-document (<<)"
-            i = n if end < 0 else end + 2
-            continue
-        char = text[i]
-        if quote == "'":
-            if char == "'":
-                quote = None
-        elif quote == '"':
-            if char == "\\":
-                i += 1
-            elif char == '"':
-                quote = None
-        elif char == "\\":
-            i += 1
-        elif char in "'\"":
-            quote = char
-        elif text.startswith("<<", i) and not text.startswith("<<<", i):
-            heredoc = True
-            i += 1
-        elif text.startswith("<<<", i):
-            i += 2
-        elif char == "#" and (i == 0 or text[i - 1] in " \t\n;&|("):
-            end = text.find("\n", i)  # a comment: nothing in it runs
-            i = n if end < 0 else end
-            continue
-        i += 1
+def _shell_placement(env: jinja2.Environment, text: str) -> str | None:
+    """Where a `{{ }}` of a shell command template would land if not in a plain word (inside
+    quotes, backticks, a comment, a here-document...), read from the template's text with
+    Jinja's own lexer. Control flow is not followed here; the rendered command is checked
+    again when the task starts (`_render_shell`), so this is the early, located warning."""
+    from lockgate.shell_words import WORD, contexts
+
+    skeleton: list[str] = []
+    marks: dict[int, str] = {}
+    block: list[tuple[str, str]] | None = None
+    size = 0
+    for _, kind, value in env.lex(text):
+        if kind == "variable_begin":
+            block = []
+        elif kind == "variable_end" and block is not None:
+            significant = [v for k, v in block if k != "whitespace"]
+            if significant[-2:] != ["|", "raw"]:  # `| raw` output is the author's own text
+                marks[size] = "{{" + "".join(v for _, v in block) + "}}"
+                skeleton.append("v")
+                size += 1
+            block = None
+        elif block is not None:
+            block.append((kind, value))
+        elif kind == "data":
+            skeleton.append(value)
+            size += len(value)
+    for at, where in contexts("".join(skeleton), marks).items():
+        if where != WORD:
+            return f"{_excerpt(marks[at])} sits in {where}"
     return None
 
 
@@ -468,6 +472,8 @@ def _render_text(text: str, template: Template, names: dict[str, Any], rc: Rende
                 if isinstance(value, jinja2.Undefined):
                     value._fail_with_undefined_error()
                 return value
+        if template.mode == "shell":
+            return _render_shell(env, text, names, rc)
         return _compiled(env, text).render(names)
     except jinja2.exceptions.SecurityError as exc:
         raise TemplateSecurityError(
@@ -490,6 +496,35 @@ def _render_text(text: str, template: Template, names: dict[str, Any], rc: Rende
         raise TemplateError(
             f"task {rc.task_id!r}: template {_excerpt(_culprit(text, exc))} failed: {describe(exc)}"
         ) from None
+
+
+def _render_shell(
+    env: jinja2.Environment, text: str, names: dict[str, Any], rc: RenderContext
+) -> str:
+    """Render a shell command: values are markers first; each must land in a plain word of
+    the rendered command (whatever Jinja's control flow did), then becomes its quoted text."""
+    from lockgate.shell_words import WORD, contexts
+
+    values = _ShellValues()
+    token = _shell_render.set(values)
+    try:
+        skeleton = _compiled(env, text).render(names)
+    finally:
+        _shell_render.reset(token)
+    found = re.compile(re.escape(values.marker) + r"(\d+)x")
+    hits = list(found.finditer(skeleton))
+    for where in contexts(skeleton, [m.start() for m in hits]).values():
+        if where != WORD:
+            raise TemplateError(
+                f"task {rc.task_id!r}: template {_excerpt(text)}: a value lands in {where} of "
+                f"the rendered command; {_SHELL_ADVICE}"
+            )
+    if len(hits) != len(values.values):  # a filter block ({% filter %}, a macro) changed one
+        raise TemplateError(
+            f"task {rc.task_id!r}: template {_excerpt(text)}: a value was changed after it was "
+            "quoted (by a {% filter %} block or a macro); apply filters inside {{ }} instead"
+        )
+    return found.sub(lambda m: shlex.quote(values.values[int(m.group(1))]), skeleton)
 
 
 _COMPILED_KEPT = 4096

@@ -192,22 +192,53 @@ def test_templates_are_part_of_the_fingerprint() -> None:
     assert build("echo {{ ds }}") != build("echo {{ ds_nodash }}")
 
 
-@pytest.mark.parametrize(
-    ("command", "where"),
-    [
-        ('echo "hello {{ params.who }}"', 'inside "..." quotes'),
-        ("echo 'hello {{ params.who }}'", "inside '...' quotes"),
-        ("cat <<EOF\n{{ params.who }}\nEOF", "in a here-document"),
-    ],
-)
-def test_values_inside_quotes_are_refused_where_quoting_cannot_protect_them(command, where) -> None:
-    with (
-        pytest.raises(
-            DefinitionError, match=rf"template value `{{{{ params.who }}}}` sits {where}"
-        ),
-        pipeline("quotes", params={"who": "x"}),
-    ):
+REFUSED_AT_LOAD = [
+    ('echo "hello {{ params.x }}"', '"..." quotes'),
+    ("echo 'hello {{ params.x }}'", "'...' quotes"),
+    ("cat <<EOF\n{{ params.x }}\nEOF", "a here-document"),
+    ("echo hi  # note {{ params.x }}", "a comment"),
+    ("echo hi #c {{- params.x -}}", "a comment"),
+    ('echo \\ #"{{ params.x }}"', '"..." quotes'),
+    ('echo "$(echo "{{ params.x }}")"', '"..." quotes'),
+    ('echo "`echo "{{ params.x }}"`"', "`...` backticks"),
+    ("echo `echo {{ params.x }}`", "`...` backticks"),
+    ('echo "${UNSET_V:-"{{ params.x }}"}"', '"..." quotes'),
+    ("echo ${UNSET_V:-{{ params.x }}}", "a ${...} expansion"),
+    ("echo $(( {{ params.x }} + 1 ))", "a $((...)) expansion"),
+    ('echo "{% set a = "%}" %}{{ params.x }}"', '"..." quotes'),
+    ('echo {% raw %}{#{% endraw %}"{{ params.x }}"', '"..." quotes'),
+    ('echo "{{ params.x ~ ("" | raw) }}"', '"..." quotes'),
+    ("echo $'\\' {{ params.x }}'", "$'...' quotes"),
+    ('echo $"{{ params.x }}"', '"..." quotes'),
+]
+REFUSED_AT_RUN = [
+    'echo {% if false %}"{% endif %}"{{ params.x }}"',
+    "echo {{ '\"' | raw }}{{ params.x }}{{ '\"' | raw }}",
+    "{% filter upper %}echo {{ params.x }}{% endfilter %}",
+]
+PAYLOADS = ["$(touch {m})", "`touch {m}`", "x\ntouch {m} #", "x'; touch {m} #"]
+
+
+@pytest.mark.parametrize(("command", "where"), REFUSED_AT_LOAD)
+def test_values_where_quoting_cannot_protect_them_are_refused_at_load(command, where) -> None:
+    with pytest.raises(DefinitionError) as exc, pipeline("quotes", params={"x": "x"}):
         shell("s", template(command))
+    assert "template value `{{" in str(exc.value) and f"sits in {where}:" in str(exc.value)
+
+
+@pytest.mark.parametrize("command", REFUSED_AT_RUN)
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_values_that_land_outside_a_plain_word_are_refused_at_run_time(
+    run_pipeline, tmp_path: Path, command, payload
+) -> None:
+    marker = tmp_path / "PWNED"
+    with pipeline("landing", params={"x": "x"}) as p:
+        shell("s", template(command), cwd=str(tmp_path))
+    result, _ = run_pipeline(p, params={"x": payload.format(m=marker)})
+    error = result.tasks["s"].error
+    assert error.startswith("task 's': template "), error
+    assert "lands in" in error or "was changed after it was quoted" in error, error
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize("who", ["$(touch pwned)", "`touch pwned`", "x; touch pwned #", "a'b\"c"])
