@@ -1,10 +1,10 @@
 """Where a piece of text lands in a POSIX shell command: in a plain word, or inside quotes,
 backticks, a comment, a here-document, `${...}` or `$((...))`.
 
-Template values in shell commands are shell-quoted (`shlex.quote`), which keeps a value one
-word only where it lands in a plain word (also inside `$(...)`, which starts afresh). This
-scanner finds the context of each marked position, so a value that would land anywhere else is
-refused instead of being run as shell code.
+Template values reach shell commands as environment variable references, which work as
+written in a plain word or inside double quotes (also inside `$(...)`, which starts afresh).
+This scanner finds the context of each marked position, so a value that would land anywhere
+else (where a reference would be literal text, or evaluated as arithmetic by bash) is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 WORD = "word"
+DQUOTE = '"..." quotes'
 _STARTS_COMMENT = frozenset(" \t\n;&|()<>")
 _LABELS = {
     "squote": "'...' quotes",
@@ -19,7 +20,8 @@ _LABELS = {
     "ansi": "$'...' quotes",
     "backtick": "`...` backticks",
     "param": "a ${...} expansion",
-    "arith": "a $((...)) expansion",
+    "arith": "an arithmetic expression ((...))",
+    "bracket": "a [...] (arithmetic, test or subscript)",
     "comment": "a comment",
     "heredoc": "a here-document",
 }
@@ -69,8 +71,18 @@ def contexts(command: str, marks: Iterable[int]) -> dict[int, str]:
             elif command.startswith('$"', i):
                 stack.append("dquote")
                 i += 1
+            elif command.startswith("$[", i) or command.startswith("[[", i):
+                stack += ["bracket", "bracket"] if char == "[" else ["bracket"]
+                i += 1  # bash evaluates their contents as arithmetic: values are not data there
+            elif char == "[" and i > 0 and (command[i - 1].isalnum() or command[i - 1] == "_"):
+                stack.append("bracket")  # a[...]: an array subscript is arithmetic in bash
+            elif char == "]" and frame == "bracket":
+                stack.pop()
             elif char == "$":
                 i = _open_expansion(command, i, stack)
+            elif command.startswith("((", i):
+                stack += ["arith", "arith"]  # bash's arithmetic command
+                i += 1
             elif char == "(":
                 stack.append("cmd" if frame != "arith" else "arith")
             elif char == ")" and frame in ("cmd", "arith") or char == "}" and frame == "param":

@@ -38,14 +38,27 @@ _LONE = re.compile(r"\s*\{\{(?P<expr>.*?)\}\}\s*", re.S)
 _BLOCK = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 _lock = threading.Lock()
 _SHELL_ADVICE = (
-    "lockgate shell-quotes each value itself, which keeps it one word only in a plain word of "
-    'the command; write it bare (`echo {{ x }}`), or pass it in `env` and use "$NAME"'
+    "lockgate passes each value to the command as an environment variable, which works in a "
+    'plain word or inside "..."; write `echo {{ x }}` or `echo "x={{ x }}"`, or pass it in '
+    '`env` and use "$NAME"'
 )
 _envs: dict[tuple[str, frozenset[tuple[str, Any]]], Any] = {}
 
 
 class _Raw(str):
     """Text marked by the `raw` filter: a shell command template does not quote it."""
+
+
+@dataclass(frozen=True)
+class ShellCommand:
+    """A rendered shell command: its text refers to each template value as an environment
+    variable (`"${LOCKGATE_ARG_0}"`), and `env` holds the values."""
+
+    text: str
+    env: Mapping[str, str]
+
+
+ARG_PREFIX = "LOCKGATE_ARG_"
 
 
 class _ShellValues:
@@ -65,8 +78,7 @@ _shell_render: contextvars.ContextVar[_ShellValues | None] = contextvars.Context
 def _shell_finalize(value: Any) -> Any:
     if isinstance(value, _Raw):
         return value
-    # str.__str__ drops subclasses such as Markup (from `safe`/`tojson`), whose `+` would
-    # HTML-escape the quotes shlex.quote adds, leaving the value unquoted
+    # str.__str__ drops subclasses such as Markup (from `safe`/`tojson`): plain text
     text = "" if value is None else (str.__str__(value) if isinstance(value, str) else str(value))
     render = _shell_render.get()
     if render is None:  # rendered outside `_render_shell` (not done by lockgate): quote
@@ -135,8 +147,10 @@ def _environment(mode: str, filters: Mapping[str, Callable[..., Any]] | None) ->
                 cache_size=1024,
             )
             env.filters.update(_DATE_FILTERS)
-            # in a shell command, `| quote` is the quoting itself, not a value to quote again
-            env.filters["quote"] = lambda v: _Raw(shlex.quote(str.__str__(str(v))))
+            # in a shell command every value is already passed safely: `| quote` changes nothing
+            env.filters["quote"] = (
+                (lambda v: v) if mode == "shell" else (lambda v: shlex.quote(str.__str__(str(v))))
+            )
             env.filters["raw"] = lambda v: _Raw("" if v is None else str(v))
             if filters:
                 env.filters.update(filters)
@@ -333,7 +347,7 @@ def _shell_placement(env: jinja2.Environment, text: str) -> str | None:
     quotes, backticks, a comment, a here-document...), read from the template's text with
     Jinja's own lexer. Control flow is not followed here; the rendered command is checked
     again when the task starts (`_render_shell`), so this is the early, located warning."""
-    from lockgate.shell_words import WORD, contexts
+    from lockgate.shell_words import DQUOTE, WORD, contexts
 
     skeleton: list[str] = []
     marks: dict[int, str] = {}
@@ -355,7 +369,7 @@ def _shell_placement(env: jinja2.Environment, text: str) -> str | None:
             skeleton.append(value)
             size += len(value)
     for at, where in contexts("".join(skeleton), marks).items():
-        if where != WORD:
+        if where not in (WORD, DQUOTE):
             return f"{_excerpt(marks[at])} sits in {where}"
     return None
 
@@ -500,10 +514,14 @@ def _render_text(text: str, template: Template, names: dict[str, Any], rc: Rende
 
 def _render_shell(
     env: jinja2.Environment, text: str, names: dict[str, Any], rc: RenderContext
-) -> str:
-    """Render a shell command: values are markers first; each must land in a plain word of
-    the rendered command (whatever Jinja's control flow did), then becomes its quoted text."""
-    from lockgate.shell_words import WORD, contexts
+) -> ShellCommand:
+    """Render a shell command whose values never become shell code: each value is a marker
+    first, then a reference to an environment variable holding it (`"${LOCKGATE_ARG_0}"` in a
+    plain word, `${LOCKGATE_ARG_0}` inside double quotes). The shell expands a variable without
+    parsing its value, so even a misjudged place cannot run it; places where a reference would
+    not work as written (single quotes, comments, here-documents, backticks, arithmetic) are
+    refused, and the task fails before anything runs."""
+    from lockgate.shell_words import DQUOTE, WORD, contexts
 
     values = _ShellValues()
     token = _shell_render.set(values)
@@ -513,18 +531,25 @@ def _render_shell(
         _shell_render.reset(token)
     found = re.compile(re.escape(values.marker) + r"(\d+)x")
     hits = list(found.finditer(skeleton))
-    for where in contexts(skeleton, [m.start() for m in hits]).values():
-        if where != WORD:
-            raise TemplateError(
-                f"task {rc.task_id!r}: template {_excerpt(text)}: a value lands in {where} of "
-                f"the rendered command; {_SHELL_ADVICE}"
-            )
     if len(hits) != len(values.values):  # a filter block ({% filter %}, a macro) changed one
         raise TemplateError(
             f"task {rc.task_id!r}: template {_excerpt(text)}: a value was changed after it was "
-            "quoted (by a {% filter %} block or a macro); apply filters inside {{ }} instead"
+            "rendered (by a {% filter %} block or a macro); apply filters inside {{ }} instead"
         )
-    return found.sub(lambda m: shlex.quote(values.values[int(m.group(1))]), skeleton)
+    where = contexts(skeleton, [m.start() for m in hits])
+    refs: dict[int, str] = {}
+    for match in hits:
+        place, name = where[match.start()], f"{ARG_PREFIX}{match.group(1)}"
+        if place not in (WORD, DQUOTE):
+            raise TemplateError(
+                f"task {rc.task_id!r}: template {_excerpt(text)}: a value lands in {place} of "
+                f"the rendered command; {_SHELL_ADVICE}"
+            )
+        refs[match.start()] = f'"${{{name}}}"' if place == WORD else f"${{{name}}}"
+    command = found.sub(lambda m: refs[m.start()], skeleton)
+    return ShellCommand(
+        command, {f"{ARG_PREFIX}{i}": value for i, value in enumerate(values.values)}
+    )
 
 
 _COMPILED_KEPT = 4096

@@ -7,6 +7,7 @@ import hashlib
 import importlib.util
 import os
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,9 @@ def module_name_for(path: Path) -> str:
     return f"lockgate_pipelines.{stem}_{digest}"
 
 
+_LOADING = threading.RLock()
+
+
 def load_file(path: str | os.PathLike[str]) -> list[Pipeline]:
     """Execute one pipeline file and return the pipelines it defines at module level."""
     file = Path(path).resolve()
@@ -38,9 +42,10 @@ def load_file(path: str | os.PathLike[str]) -> list[Pipeline]:
             str(file),
         )
     name = module_name_for(file)
-    module = sys.modules.get(name)
-    if module is None or getattr(module, "__lockgate_stamp__", None) != _stamp(file):
-        module = _exec_module(file, name)
+    with _LOADING:  # a module is in sys.modules before it has run: one load at a time
+        module = sys.modules.get(name)
+        if module is None or getattr(module, "__lockgate_stamp__", None) != _stamp(file):
+            module = _exec_module(file, name)
     found: dict[str, Pipeline] = {}
     # pipelines built while the file ran (`with pipeline(...):` needs no `as p`), then any
     # other pipeline bound at module level (e.g. imported from a shared module)

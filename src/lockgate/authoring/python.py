@@ -374,7 +374,8 @@ def template(source: str | Sequence[str] | Mapping[str, Any], *, native: bool = 
     """A Jinja template rendered when the task starts, for a task argument, an `env` value or a
     shell command: `shell("report", template("make-report --day {{ ds }}"))`.
 
-    In a shell command each `{{ }}` value is shell-quoted. With `native=True` a lone
+    In a shell command each `{{ }}` value reaches the command as an environment variable, so
+    it never becomes shell code. With `native=True` a lone
     `{{ expr }}` gives the expression's value (a list stays a list) instead of its text."""
     from lockgate.templating import compile_template
 
@@ -546,7 +547,7 @@ def shell(
 
     Values reach the command through `env` (literals, `param("x")` or upstream results):
     `shell("greet", 'echo "$WHO"', env={"WHO": param("who")})`, or through a `template()`,
-    whose values are shell-quoted. An exit code in `skip_exit_codes` ends the task skipped;
+    whose values never become shell code. An exit code in `skip_exit_codes` ends the task skipped;
     with `output_result` the last line the command prints is the task's result.
     """
     builder = _current()
@@ -556,7 +557,7 @@ def shell(
             *_caller_location(),
         )
     if isinstance(command, Template):
-        # a template's values are shell-quoted in a command string (argv items need no quoting)
+        # a command string's values travel as environment variables (argv items need nothing)
         cmd: str | tuple[str, ...] | Template = command
         if isinstance(command.source, str):
             from lockgate.templating import compile_template

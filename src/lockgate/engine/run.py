@@ -491,6 +491,9 @@ class RunEngine:
             for name, value in task.env.items():
                 env[name] = _env_text(resolve(value))
             command = resolve(task.command)
+            if isinstance(task.command, Template) and task.command.mode == "shell":
+                env.update(command.env)  # a rendered ShellCommand: values travel as variables
+                command = command.text
             return WorkItem(
                 task.id,
                 attempt,
