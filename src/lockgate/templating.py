@@ -1,8 +1,10 @@
 """Templates: the sandboxed Jinja environment, the names templates see, and rendering.
 
-Templates are checked when a pipeline is loaded (syntax, and attribute names that reach Python
-internals, such as `__class__`), and rendered by the engine when their task starts, in an
-immutable sandbox with strict undefined names. Rendered values are not written to logs.
+Templates are checked when a pipeline is loaded (syntax, attribute names that reach Python
+internals such as `__class__`, unknown names and params, where values land in a shell
+command), and rendered by the engine when their task starts, in an immutable sandbox with
+strict undefined names. In shell commands, values travel as environment variables
+(`ShellCommand`), never as shell text. Rendered values are not written to logs.
 
 This module sits just above `model`: authoring compiles templates, the engine renders them.
 """
@@ -46,7 +48,7 @@ _envs: dict[tuple[str, frozenset[tuple[str, Any]]], Any] = {}
 
 
 class _Raw(str):
-    """Text marked by the `raw` filter: a shell command template does not quote it."""
+    """Text marked by the `raw` filter: a shell command template puts it in as it is."""
 
 
 @dataclass(frozen=True)
