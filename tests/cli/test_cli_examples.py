@@ -56,3 +56,18 @@ def test_airflow_seed_dag_example(examples: Path) -> None:
 def test_airflow_taskflow_example(examples: Path) -> None:
     _run(examples, "examples/airflow/taskflow_etl.py")
     assert "report for 2024-01-31: 3 orders worth 1236.70" in _logs(examples)
+
+
+def test_the_demo_script_runs(examples: Path) -> None:
+    import subprocess
+    import sys
+
+    from .helpers import _env
+
+    (examples / ".venv").symlink_to(Path(sys.prefix))  # the demo calls .venv/bin/lockgate
+    done = subprocess.run(
+        ["bash", "examples/demo.sh"], cwd=examples, env=_env(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    for line in ("Loading data", "report for 2024-01-31 us:", "(no Airflow installed)"):
+        assert line in done.stdout, done.stdout
