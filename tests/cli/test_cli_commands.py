@@ -317,7 +317,7 @@ def test_show(proj: Path):
     assert lines[4].split() == ["limit", "integer", "10"]
     assert re.search(r"^extract +python +- +extract\(\) +- *$", done.out, re.M), done
     assert re.search(
-        r"^  total +python +extract +total\(\) +retries=2 timeout=10\.0 *$", done.out, re.M
+        r"^  total +python +extract +total\(\) +retries=2 timeout=10s *$", done.out, re.M
     ), done
 
 

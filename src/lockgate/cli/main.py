@@ -382,9 +382,13 @@ def _param_rules(decl: Any) -> str:
     return f"[{'; '.join(rules)}] " if rules else ""
 
 
-def _setting_text(value: Any) -> str:
+def _setting_text(name: str, value: Any) -> str:
     from enum import Enum
 
+    from lockgate.model.durations import format_duration
+
+    if name in ("retry_delay", "max_retry_delay", "timeout") and value is not None:
+        return format_duration(value)
     return str(value.value) if isinstance(value, Enum) else repr(value)
 
 
@@ -431,7 +435,7 @@ def show(
         for tid in layer:
             t = pipe.tasks[tid]
             changed = [
-                f"{k}={_setting_text(getattr(t.settings, k))}"
+                f"{k}={_setting_text(k, getattr(t.settings, k))}"
                 for k in t.settings.__slots__
                 if getattr(t.settings, k) != getattr(defaults, k)
             ]
