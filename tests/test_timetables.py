@@ -205,3 +205,37 @@ def test_once_and_none() -> None:
 def test_unknown_time_zones_are_named() -> None:
     with pytest.raises(ValueError, match="unknown time zone 'Mars/Base'; use an IANA name"):
         zone("Mars/Base")
+
+
+@pytest.mark.parametrize(
+    ("schedule", "now", "start"),
+    [
+        ("@daily", datetime(2024, 1, 31, 12, tzinfo=UTC), "2024-01-30T00:00:00+00:00"),
+        ("@daily", datetime(2024, 1, 31, tzinfo=UTC), "2024-01-30T00:00:00+00:00"),
+        ("every 1h", datetime(2024, 1, 1, 5, 30, tzinfo=UTC), "2024-01-01T04:00:00+00:00"),
+        ("every 1h", datetime(2024, 1, 1, 5, tzinfo=UTC), "2024-01-01T04:00:00+00:00"),
+        ("every 1s", datetime(2024, 1, 1, 0, 0, 0, 500000, tzinfo=UTC), None),
+        ("@once", datetime(2024, 1, 1, tzinfo=UTC), "2024-01-01T00:00:00+00:00"),
+    ],
+)
+def test_latest_run_is_the_one_due_most_recently(schedule, now, start) -> None:
+    table = timetable_for(schedule, start=datetime(2024, 1, 1, tzinfo=UTC))
+    run = table.latest_run(now)
+    assert (run.start.isoformat() if run else None) == start
+    if run is not None:
+        assert run.due_at <= now
+        following = table.next_run(run.due_at)
+        assert following is None or following.due_at > now
+
+
+def test_latest_run_respects_the_end_date_and_dst() -> None:
+    table = timetable_for(
+        "@daily", start=datetime(2024, 1, 1, tzinfo=UTC), end=datetime(2024, 1, 5, tzinfo=UTC)
+    )
+    assert table.latest_run(datetime(2024, 3, 1, tzinfo=UTC)).start == datetime(
+        2024, 1, 5, tzinfo=UTC
+    )
+    berlin = timetable_for("@daily", BERLIN)
+    run = berlin.latest_run(datetime(2024, 10, 27, 23, 30, tzinfo=BERLIN))
+    assert run.start.isoformat() == "2024-10-26T00:00:00+02:00"
+    assert run.end.isoformat() == "2024-10-27T00:00:00+02:00"

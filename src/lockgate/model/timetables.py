@@ -42,6 +42,9 @@ class Timetable(Protocol):
     def runs_between(self, first: datetime, last: datetime) -> Iterator[ScheduledRun]:
         """The runs whose logical date is in [first, last], in order (for backfills)."""
 
+    def latest_run(self, now: datetime) -> ScheduledRun | None:
+        """The run due most recently, at or before `now` (None if none is due yet)."""
+
 
 def zone(name: str) -> tzinfo:
     """An IANA time zone by name; ValueError naming it when it is unknown."""
@@ -93,6 +96,22 @@ class CronTimetable:
     def runs_between(self, first: datetime, last: datetime) -> Iterator[ScheduledRun]:
         return _between(self, first, last)
 
+    def latest_run(self, now: datetime) -> ScheduledRun | None:
+        due = self._last_point(now)
+        run = self.next_run(due - timedelta(microseconds=1))
+        if run is None and self.end is not None:  # past the end: the run starting at its last point
+            run = self.next_run(self._last_point(self.end))
+        if run is None or _utc(run.due_at) > _utc(now):
+            return None
+        return run
+
+    def _last_point(self, at: datetime) -> datetime:
+        """The last point of the schedule at or before `at` (CronSim's reverse walk is strict)."""
+        from cronsim import CronSim
+
+        start = at.astimezone(self.tz) + timedelta(microseconds=1)
+        return next(CronSim(cron_expression(self.expression), start, reverse=True))
+
 
 def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
@@ -135,6 +154,17 @@ class IntervalTimetable:
     def runs_between(self, first: datetime, last: datetime) -> Iterator[ScheduledRun]:
         return _between(self, first, last)
 
+    def latest_run(self, now: datetime) -> ScheduledRun | None:
+        step = timedelta(seconds=self.seconds)
+        base = _utc(self.start or DEFAULT_START)
+        limit = _utc(now)
+        if self.end is not None:  # the last run starts at or before the end date
+            limit = min(limit, base + (int((_utc(self.end) - base) / step) + 1) * step)
+        n = int((limit - base) / step)
+        if n < 1:
+            return None
+        return self.next_run(base + (n - 1) * step)
+
 
 @dataclass(frozen=True)
 class OnceTimetable:
@@ -150,6 +180,10 @@ class OnceTimetable:
         at = self.start or DEFAULT_START
         if _utc(first) <= _utc(at) <= _utc(last):
             yield ScheduledRun(at, at)
+
+    def latest_run(self, now: datetime) -> ScheduledRun | None:
+        at = self.start or DEFAULT_START
+        return ScheduledRun(at, at) if _utc(at) <= _utc(now) else None
 
 
 def timetable_for(
