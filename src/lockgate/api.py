@@ -136,16 +136,14 @@ def run(
     ex = _executor(executor, project, concurrency)
     run_id = new_run_id()
     bus = bus or EventBus()
-    engine = RunEngine(
+    engine = _engine(
         pipe,
+        project,
         run_id=run_id,
         executor=ex,
         bus=bus,
         params=run_params,
         concurrency=concurrency,
-        pools=project.pools,
-        logs_dir=str(project.logs_dir),
-        result_max_bytes=project.result_max_bytes,
         dates=dates,
     )
     db: Store | None = open_store(project) if store is True else (store or None)
@@ -163,6 +161,27 @@ def run(
             trigger,
             dates.timestamps(),
         ),
+    )
+
+
+def _engine(
+    pipe: Pipeline,
+    project: Project,
+    *,
+    run_id: str,
+    executor: Executor,
+    logs_dir: str | None = None,
+    **options: Any,
+) -> RunEngine:
+    """A run's engine with the project's pools, logs folder and result size limit."""
+    return RunEngine(
+        pipe,
+        run_id=run_id,
+        executor=executor,
+        pools=project.pools,
+        logs_dir=logs_dir or str(project.logs_dir),
+        result_max_bytes=project.result_max_bytes,
+        **options,
     )
 
 
@@ -276,16 +295,14 @@ def resume(
         record["data_interval_end"],
     )
     ex = _executor(executor, project, concurrency)
-    engine = RunEngine(
+    engine = _engine(
         pipe,
+        project,
         run_id=run_id,
         executor=ex,
         bus=bus or EventBus(),
         params=params,
         concurrency=concurrency,
-        pools=project.pools,
-        logs_dir=str(project.logs_dir),
-        result_max_bytes=project.result_max_bytes,
         prior=prior,
         dates=dates,
     )
@@ -344,14 +361,13 @@ def test_task(
 
     install()
     with tempfile.TemporaryDirectory(prefix="lockgate-test-") as logs:
-        engine = RunEngine(
+        engine = _engine(
             alone,
+            project,
             run_id=f"test-{secrets.token_hex(3)}",
             executor=_executor(executor, project, 1),
-            params=coerce_params(pipe, params),
-            pools=project.pools,
             logs_dir=logs,
-            result_max_bytes=project.result_max_bytes,
+            params=coerce_params(pipe, params),
             prior=prior,
             dates=RunDates.at(logical_date),
         )

@@ -83,8 +83,8 @@ def _shell_finalize(value: Any) -> Any:
     # str.__str__ drops subclasses such as Markup (from `safe`/`tojson`): plain text
     text = "" if value is None else (str.__str__(value) if isinstance(value, str) else str(value))
     render = _shell_render.get()
-    if render is None:  # rendered outside `_render_shell` (not done by lockgate): quote
-        return shlex.quote(text)
+    if render is None:
+        raise RuntimeError("shell command templates are rendered by _render_shell only")
     render.values.append(text)
     return f"{render.marker}{len(render.values) - 1}x"
 
@@ -242,106 +242,85 @@ class _Check:
     names: bool
     params: Iterable[str] | None
 
-    def fail(self, text: str, problem: str) -> NoReturn:
+    def fail(self, problem: str, line: int | None = None, column: int | None = None) -> NoReturn:
         raise DefinitionError(
-            f"{_prefix(self.where)}template {_excerpt(text)}: {problem}",
+            f"{_prefix(self.where)}{problem}",
             self.file,
-            self.line,
-            self.column,
+            line or self.line,
+            column if line else self.column,
         )
 
     def __call__(self, text: str) -> list[str]:
-        from jinja2 import meta, nodes
+        """Syntax, sandbox, names, params and shell placement; the `results` refs."""
+        import jinja2
+        from jinja2 import meta
 
-        refs, tree = _check(
-            text, self.mode, self.filters, self.file, self.line, self.column, self.where
-        )
+        env = _environment(self.mode, self.filters)
+        try:
+            tree = env.parse(text)
+            _compiled(env, text)  # unknown filters and tests show here; it also warms the cache
+        except jinja2.TemplateSyntaxError as exc:
+            at = (self.line or 1) + (exc.lineno or 1) - 1 if self.line else None
+            self.fail(
+                f"template syntax error in {_excerpt(text)}: {exc.message}",
+                at,
+                self.column if at == self.line else None,
+            )
+        if self.mode == "shell":
+            problem = _shell_placement(env, text)
+            if problem is not None:
+                self.fail(f"template value {problem}: {_SHELL_ADVICE}")
+        refs = self._walk(text, tree)
         if self.names:
             for name in sorted(meta.find_undeclared_variables(tree) - NAMES):
-                self.fail(text, f"{name!r} is undefined{did_you_mean(name, sorted(NAMES))}")
-        if self.params is not None:
-            declared = sorted(self.params)
-            for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-                inner = node.node
-                if not (isinstance(inner, nodes.Name) and inner.name == "params"):
-                    continue
-                key = node.attr if isinstance(node, nodes.Getattr) else None
-                if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
-                    key = node.arg.value
-                if isinstance(key, str) and key not in declared:
-                    tip = did_you_mean(key, declared, "declared params:") if declared else ""
-                    self.fail(text, f"params.{key} is not a param of the pipeline{tip}")
+                self.fail(
+                    f"template {_excerpt(text)}: {name!r} is undefined"
+                    f"{did_you_mean(name, sorted(NAMES))}"
+                )
         return refs
 
+    def _walk(self, text: str, tree: Any) -> list[str]:
+        """Attribute and item names: none may start with `_` (`attr` only with a literal
+        name); `params.<x>` must be declared; `results.<task>` are the refs."""
+        from jinja2 import nodes
 
-def _check(
-    text: str,
-    mode: str,
-    filters: Mapping[str, Callable[..., Any]] | None,
-    file: str | None,
-    line: int | None,
-    column: int | None,
-    where: str,
-) -> tuple[list[str], Any]:
-    """Syntax, sandbox and shell-placement checks; the `results` refs and the parsed tree."""
-    import jinja2
-    from jinja2 import nodes
-
-    env = _environment(mode, filters)
-    try:
-        tree = env.parse(text)
-        _compiled(env, text)  # unknown filters and tests show here; it also warms the cache
-    except jinja2.TemplateSyntaxError as exc:
-        at = (line or 1) + (exc.lineno or 1) - 1 if line else None
-        raise DefinitionError(
-            f"{_prefix(where)}template syntax error in {_excerpt(text)}: {exc.message}",
-            file,
-            at,
-            column if at == line else None,
-        ) from None
-    if mode == "shell":
-        problem = _shell_placement(env, text)
-        if problem is not None:
-            raise DefinitionError(
-                f"{_prefix(where)}template value {problem}: {_SHELL_ADVICE}",
-                file,
-                line,
-                column,
-            )
-    refs: list[str] = []
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
-        if isinstance(node, nodes.Filter):
-            if node.name != "attr":
+        declared = None if self.params is None else sorted(self.params)
+        refs: list[str] = []
+        for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+            if isinstance(node, nodes.Filter):
+                if node.name != "attr":
+                    continue
+                arg = node.args[0] if node.args else None
+                if not (isinstance(arg, nodes.Const) and isinstance(arg.value, str)):
+                    self.fail(
+                        f"security error: template {_excerpt(text)} uses `attr` with a "
+                        "computed name; give the attribute name as a literal string"
+                    )
+                name: Any = arg.value
+            elif isinstance(node, nodes.Getattr):
+                name = node.attr
+            elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+                name = node.arg.value
+            else:
                 continue
-            # `x | attr(name)` is getattr: only with a literal name can it be checked here
-            arg = node.args[0] if node.args else None
-            if not (isinstance(arg, nodes.Const) and isinstance(arg.value, str)):
-                raise DefinitionError(
-                    f"{_prefix(where)}security error: template {_excerpt(text)} uses `attr` "
-                    "with a computed name; give the attribute name as a literal string",
-                    file,
-                    line,
-                    column,
+            if not isinstance(name, str):
+                continue
+            if name.startswith("_"):
+                self.fail(
+                    f"security error: template {_excerpt(text)} reaches {name!r}; templates "
+                    "may not use names starting with '_' (Python internals)"
                 )
-            name: Any = arg.value
-        elif isinstance(node, nodes.Getattr):
-            name = node.attr
-        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
-            name = node.arg.value
-        else:
-            continue
-        if isinstance(name, str) and name.startswith("_"):
-            raise DefinitionError(
-                f"{_prefix(where)}security error: template {_excerpt(text)} reaches {name!r}; "
-                "templates may not use names starting with '_' (Python internals)",
-                file,
-                line,
-                column,
-            )
-        inner = getattr(node, "node", None)
-        if isinstance(inner, nodes.Name) and inner.name == "results" and isinstance(name, str):
-            refs.append(name)
-    return refs, tree
+            inner = getattr(node, "node", None)
+            if not isinstance(inner, nodes.Name):
+                continue
+            if inner.name == "results":
+                refs.append(name)
+            elif inner.name == "params" and declared is not None and name not in declared:
+                tip = did_you_mean(name, declared, "declared params:") if declared else ""
+                self.fail(
+                    f"template {_excerpt(text)}: params.{name} is not a param of the pipeline{tip}"
+                )
+        return refs
 
 
 def _shell_placement(env: jinja2.Environment, text: str) -> str | None:

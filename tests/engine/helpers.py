@@ -8,7 +8,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lockgate import task
 from lockgate.engine.events import Event, EventBus
+
+
+@task
+def ok() -> str:
+    """A task that succeeds, returning "ok"."""
+    return "ok"
+
+
+@task
+def boom() -> None:
+    """A task that fails with RuntimeError("boom")."""
+    raise RuntimeError("boom")
 
 
 class Recorder:

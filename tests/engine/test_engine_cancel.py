@@ -17,16 +17,11 @@ from lockgate import pipeline, shell, task
 from lockgate.engine import events as ev
 from lockgate.model.states import RunState, TaskState
 
-from .helpers import read_pid, wait_pid_gone, wait_until
+from .helpers import ok, read_pid, wait_pid_gone, wait_until
 
 SLEEPER = 'echo $$ > "{dir}/sh.pid"; sleep 30 & echo $! > "{dir}/child.pid"; wait'
 _SCRIPT = Path(sys.executable).with_name("lockgate")
 LOCKGATE = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "lockgate"]
-
-
-@task
-def ok() -> str:
-    return "ok"
 
 
 def _cancel_when(engine, ready) -> threading.Thread:

@@ -8,15 +8,7 @@ from lockgate import Skip, branch, pipeline, shell, task
 from lockgate.engine import events as ev
 from lockgate.model.states import RunState, TaskState
 
-
-@task
-def ok() -> str:
-    return "ok"
-
-
-@task
-def boom() -> None:
-    raise RuntimeError("boom")
+from .helpers import boom, ok
 
 
 @task

@@ -12,15 +12,10 @@ from lockgate import pipeline, shell, task
 from lockgate.engine import events as ev
 from lockgate.model.states import RunState, TaskState
 
-from .helpers import pid_alive, read_pid, wait_pid_gone
+from .helpers import ok, pid_alive, read_pid, wait_pid_gone
 
 # a shell whose background child sleeps; the shell waits for it
 SLEEPER = 'echo $$ > "{dir}/sh.pid"; sleep 30 & echo $! > "{dir}/child.pid"; wait'
-
-
-@task
-def ok() -> str:
-    return "ok"
 
 
 SHELL_TIMEOUT = """

@@ -12,15 +12,7 @@ from lockgate.engine.events import EventBus
 from lockgate.model.states import RunState, TaskState
 from lockgate.model.trigger_rules import TriggerRule
 
-
-@task
-def ok() -> str:
-    return "ok"
-
-
-@task
-def boom() -> None:
-    raise RuntimeError("boom")
+from .helpers import boom, ok
 
 
 @task

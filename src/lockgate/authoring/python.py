@@ -42,6 +42,16 @@ def _caller_location() -> tuple[str | None, int | None]:
     return None, None
 
 
+def unique_id(wanted: str, taken: Callable[[str], bool]) -> str:
+    """`wanted`, or the first free `wanted__1`, `wanted__2`, ... (Airflow names repeats so too)."""
+    if not taken(wanted):
+        return wanted
+    n = 1
+    while taken(f"{wanted}__{n}"):
+        n += 1
+    return f"{wanted}__{n}"
+
+
 def _current() -> PipelineBuilder | None:
     stack: list[PipelineBuilder] = getattr(_local, "stack", [])
     return stack[-1] if stack else None
@@ -235,14 +245,6 @@ class PipelineBuilder:
                 f"pipeline {self.id!r} is already built and cannot change", *_caller_location()
             )
 
-    def _unique_id(self, wanted: str) -> str:
-        if wanted not in self._tasks:
-            return wanted
-        n = 1
-        while f"{wanted}__{n}" in self._tasks:
-            n += 1
-        return f"{wanted}__{n}"
-
     def _add_task(self, fields: dict[str, Any], spec: _Spec, *, explicit_id: bool) -> TaskRef:
         self._check_open()
         file, line = _caller_location()
@@ -255,7 +257,7 @@ class PipelineBuilder:
                     file,
                     line,
                 )
-            tid = self._unique_id(tid)
+            tid = unique_id(tid, self._tasks.__contains__)
         settings = make_settings(spec.settings, self.defaults, file=file, line=line)
         comp = spec.compensate_with
         upstream: dict[str, None] = {}
@@ -263,18 +265,13 @@ class PipelineBuilder:
             *fields.get("args", ()),
             *fields.get("kwargs", {}).values(),
             *fields.get("env", {}).values(),
+            fields.get("command"),
+            fields.get("cwd"),
         ):
             if isinstance(value, TaskRef):
                 self._check_same(value, file, line)
                 upstream[value.task_id] = None
-        for value in (
-            *fields.get("args", ()),
-            *fields.get("kwargs", {}).values(),
-            *fields.get("env", {}).values(),
-            fields.get("command"),
-            fields.get("cwd"),
-        ):
-            if isinstance(value, Template):  # `results.x` in a template: x runs first
+            elif isinstance(value, Template):  # `results.x` in a template: x runs first
                 upstream.update(dict.fromkeys(value.refs))
         for dep in spec.depends_on:
             if isinstance(dep, TaskRef):

@@ -152,7 +152,6 @@ class RunEngine:
         self._counts: dict[str, list[int]] = {tid: [0, 0, 0] for tid in tasks}
         self._data_ups = {tid: t.data_upstream() for tid, t in tasks.items()}
         self._templated = frozenset(tid for tid, t in tasks.items() if _has_templates(t))
-        self._ancestor_sets: dict[str, frozenset[str]] = {}
         self._ready: deque[str] = deque()
         self._pool_wait: dict[str, deque[str]] = {}
         self._pool_used: dict[str, int] = dict.fromkeys(self.pools, 0)
@@ -431,7 +430,7 @@ class RunEngine:
         """An upstream task's decoded result, for templates: only upstream (ancestor) tasks,
         which have all finished when `task_id` starts, so what a template sees never depends
         on which other task happened to finish first."""
-        upstream = wanted in self._ancestors(task_id)
+        upstream = wanted in self.pipeline.ancestors(task_id)
         if not upstream or wanted not in self.results:
             from lockgate.templating import missing_result
 
@@ -441,18 +440,6 @@ class RunEngine:
             )
         text = self.results[wanted]
         return None if text is None else json.loads(text)
-
-    def _ancestors(self, tid: str) -> frozenset[str]:
-        found = self._ancestor_sets.get(tid)
-        if found is None:
-            tasks, seen, stack = self.pipeline.tasks, set(), list(self.pipeline.tasks[tid].upstream)
-            while stack:
-                up = stack.pop()
-                if up not in seen:
-                    seen.add(up)
-                    stack.extend(tasks[up].upstream)
-            found = self._ancestor_sets[tid] = frozenset(seen)
-        return found
 
     def _renderer(self, task: Task, attempt: int) -> Any:
         """`resolve` for a task with templates: renders them (one context per task)."""

@@ -303,6 +303,21 @@ class Pipeline:
             out[depth[tid]].append(tid)
         return out
 
+    def ancestors(self, tid: str) -> frozenset[str]:
+        """Every task `tid` runs after, directly or not (computed once per task)."""
+        cache: dict[str, frozenset[str]] = self.__dict__.setdefault("_ancestors", {})
+        found = cache.get(tid)
+        if found is None:
+            seen: set[str] = set()
+            stack = list(self.tasks[tid].upstream)
+            while stack:
+                up = stack.pop()
+                if up not in seen:
+                    seen.add(up)
+                    stack.extend(self.tasks[up].upstream)
+            found = cache[tid] = frozenset(seen)
+        return found
+
     def fingerprint(self) -> str:
         """A hash of the definition (structure, settings and file text): one per version."""
         cached: str | None = self.__dict__.get("_fingerprint")

@@ -17,6 +17,7 @@ from lockgate.authoring.airflow.arguments import (
 )
 from lockgate.authoring.airflow.errors import error, unsupported, user_location
 from lockgate.authoring.airflow.relations import Relations
+from lockgate.authoring.python import unique_id
 
 
 class _NotSet:
@@ -225,10 +226,7 @@ class TaskGroup(Relations):
         if full in dag._ids:
             if not add_suffix_on_collision:
                 raise error(f"duplicate group id {full!r} in DAG {dag.dag_id!r}")
-            base, n = group_id, 1
-            while parent_group.child_id(f"{base}__{n}") in dag._ids:
-                n += 1
-            self._label = f"{base}__{n}"
+            self._label = unique_id(group_id, lambda g: parent_group.child_id(g) in dag._ids)
             full = parent_group.child_id(self._label)
         dag._ids[full] = self
         dag._groups[full] = self
@@ -418,12 +416,7 @@ class DAG:
 
     def unique_task_id(self, wanted: str) -> str:
         """Airflow's id for the n-th call of a TaskFlow function: `name`, `name__1`, ..."""
-        if wanted not in self._ids:
-            return wanted
-        n = 1
-        while f"{wanted}__{n}" in self._ids:
-            n += 1
-        return f"{wanted}__{n}"
+        return unique_id(wanted, self._ids.__contains__)
 
     # -- context manager ----------------------------------------------------------------------------
     def __enter__(self) -> DAG:
