@@ -6,62 +6,34 @@ The CLI is a thin layer over these; they are public for use from Python too.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
-import sys
 import tempfile
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockgate.authoring.python import PipelineBuilder, to_pipeline
 from lockgate.config import Project
 from lockgate.engine.events import EventBus
-from lockgate.engine.executors import Executor, make_executor
-from lockgate.engine.run import PriorTask, RunEngine, RunResult
+from lockgate.engine.executors import Executor
+from lockgate.engine.run import PriorTask, RunResult
 from lockgate.errors import ConfigError, LockgateError, NotFoundError
+from lockgate.execution import (
+    drive,
+    engine_for,
+    execute_stored,
+    executor_for,
+    new_run_id,
+    open_store,
+)
 from lockgate.model.intervals import RunDates
 from lockgate.model.pipeline import Pipeline
 from lockgate.model.states import RunState, TaskState
 
 if TYPE_CHECKING:
     from lockgate.store.store import Store
-
-
-def new_run_id() -> str:
-    """Sortable, readable and unique enough: `20261124T031400-9f2c1a`."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
-
-
-_STORES: OrderedDict[str, Store] = OrderedDict()
-_STORES_LOCK = threading.Lock()
-_STORES_KEPT = 4
-
-
-def open_store(project: Project) -> Store:
-    """The project's metadata DB, after marking runs whose process died as lost.
-
-    Stores are kept open per database URL (a few at most), so a process that runs many
-    pipelines pays for connecting and checking the schema once."""
-    from lockgate.store.store import Store
-
-    url = project.db_url
-    with _STORES_LOCK:
-        store = _STORES.get(url)
-        if store is None:
-            store = Store(url)
-            _STORES[url] = store
-            while len(_STORES) > _STORES_KEPT:
-                _STORES.popitem(last=False)[1].close()
-        _STORES.move_to_end(url)
-    store.recover_lost()
-    return store
 
 
 def coerce_params(
@@ -75,41 +47,6 @@ def coerce_params(
         return resolve_params(pipeline.params, given, from_text=from_text)
     except ValueError as exc:
         raise ConfigError(f"pipeline {pipeline.id!r}: {exc}") from None
-
-
-@contextmanager
-def _cancel_on_signals(engine: RunEngine, enabled: bool) -> Iterator[None]:
-    """Ctrl-C or SIGTERM cancels the run cleanly instead of killing the process."""
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    pressed = 0
-
-    def handler(signum: int, frame: Any) -> None:
-        nonlocal pressed
-        pressed += 1
-        if pressed == 1:
-            engine.cancel()
-            if engine.executor.inline:
-                sys.stderr.write("cancelling: Ctrl-C again to interrupt the running task\n")
-        elif engine.executor.inline:
-            raise KeyboardInterrupt  # interrupts the task running in this thread
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def _executor(
-    name_or_executor: str | Executor | None, project: Project, concurrency: int | None
-) -> Executor:
-    if isinstance(name_or_executor, Executor):
-        return name_or_executor
-    return make_executor(name_or_executor or project.executor, concurrency or project.concurrency)
 
 
 def run(
@@ -133,10 +70,10 @@ def run(
     project = project or Project.load()
     run_params = coerce_params(pipe, params)
     dates = RunDates.at(logical_date)
-    ex = _executor(executor, project, concurrency)
+    ex = executor_for(executor, project, concurrency)
     run_id = new_run_id()
     bus = bus or EventBus()
-    engine = _engine(
+    engine = engine_for(
         pipe,
         project,
         run_id=run_id,
@@ -147,7 +84,7 @@ def run(
         dates=dates,
     )
     db: Store | None = open_store(project) if store is True else (store or None)
-    return _drive(
+    return drive(
         engine,
         db,
         handle_signals,
@@ -162,72 +99,6 @@ def run(
             dates.timestamps(),
         ),
     )
-
-
-def _engine(
-    pipe: Pipeline,
-    project: Project,
-    *,
-    run_id: str,
-    executor: Executor,
-    logs_dir: str | None = None,
-    **options: Any,
-) -> RunEngine:
-    """A run's engine with the project's pools, logs folder and result size limit."""
-    return RunEngine(
-        pipe,
-        run_id=run_id,
-        executor=executor,
-        pools=project.pools,
-        logs_dir=logs_dir or str(project.logs_dir),
-        result_max_bytes=project.result_max_bytes,
-        **options,
-    )
-
-
-def _make_log_folder(engine: RunEngine) -> None:
-    """Fail before the run starts, not task by task, when logs cannot be written."""
-    if engine.logs_dir is None:
-        return
-    folder = os.path.join(engine.logs_dir, engine.pipeline.id, engine.run_id)
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot create the log folder {folder}: {exc.strerror}; fix its permissions or set "
-            "`logs` in lockgate.toml"
-        ) from None
-
-
-def _drive(
-    engine: RunEngine,
-    db: Store | None,
-    handle_signals: bool,
-    on_start: Callable[[str], None] | None,
-    create: Callable[[Store], None],
-) -> RunResult:
-    from lockgate.engine.logcapture import install
-
-    _make_log_folder(engine)
-    writer = None
-    try:
-        if db is not None:
-            create(db)
-            writer = db.writer()
-            engine.bus.subscribe(writer)
-        if on_start is not None:
-            on_start(engine.run_id)
-        install()
-        with _cancel_on_signals(engine, handle_signals):
-            result = engine.run()
-        return result
-    finally:
-        try:
-            if writer is not None:
-                writer.close()  # raises StoreError if the run's state could not be written
-        finally:
-            if db is not None:
-                db.release_run(engine.run_id)
 
 
 def resume(
@@ -278,41 +149,144 @@ def resume(
             f"the definition of {pipe.id!r} changed since run {run_id} started; "
             "resuming with the current definition"
         )
-    results = db.results(run_id)
-    prior = {
-        row["task_id"]: PriorTask(
-            TaskState(row["state"]),
-            row["attempts"] or 0,
-            results.get(row["task_id"]),
-            row["error"],
-        )
-        for row in db.task_states(run_id)
-    }
-    params = json.loads(record["params"] or "{}")
-    dates = RunDates.from_timestamps(
-        record["logical_date"] or record["created_at"],
-        record["data_interval_start"],
-        record["data_interval_end"],
-    )
-    ex = _executor(executor, project, concurrency)
-    engine = _engine(
+    db.claim_run(run_id, executor_for(executor, project, concurrency).name)
+    return execute_stored(
+        db,
+        db.get_run(run_id) or record,
         pipe,
         project,
-        run_id=run_id,
-        executor=ex,
-        bus=bus or EventBus(),
-        params=params,
+        executor=executor,
         concurrency=concurrency,
-        prior=prior,
-        dates=dates,
+        bus=bus,
+        handle_signals=handle_signals,
+        on_start=on_start,
     )
-    return _drive(
-        engine,
-        db,
-        handle_signals,
-        on_start,
-        create=lambda s: s.claim_run(run_id, ex.name),
-    )
+
+
+def wake_schedulers(db: Store) -> int:
+    """Tell running schedulers (on this host) to look at the database now; how many were told."""
+    from lockgate.scheduler.wakeup import wake
+
+    return wake(r["wake_address"] for r in db.live_schedulers() if r["wake_address"])
+
+
+def scheduled_pipeline(ref: str, project: Project) -> Pipeline:
+    """A pipeline that the project's schedulers run: found by id or path in its pipelines
+    folder (a file elsewhere is an error: schedulers would not find it)."""
+    from lockgate.authoring.discovery import find_pipeline
+
+    pipe = find_pipeline(ref, project.pipelines_dir)
+    folder = project.pipelines_dir.resolve()
+    if pipe.file is not None and folder not in Path(pipe.file).resolve().parents:
+        raise ConfigError(
+            f"{pipe.file} is not in the pipelines folder {folder}, so a scheduler cannot run "
+            "it; move it there, or run it here with `lockgate run`"
+        )
+    return pipe
+
+
+def trigger(
+    ref: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    from_text: bool = False,
+    logical_date: datetime | None = None,
+    project: Project | None = None,
+    kind: str = "manual",
+) -> str:
+    """Queue a run of a pipeline of the project for its scheduler; returns the run id.
+    Params are checked now, so a bad value fails here, not in the scheduler."""
+    from lockgate.store.scheduling import NewRun
+
+    project = project or Project.load()
+    pipe = scheduled_pipeline(ref, project)
+    run_params = coerce_params(pipe, params, from_text=from_text)
+    db = open_store(project)
+    db.register_pipelines([pipe.id])
+    run_id = new_run_id()
+    dates = RunDates.at(logical_date).timestamps()
+    db.enqueue([NewRun(run_id, pipe.id, db.record_version(pipe), run_params, kind, dates)])
+    wake_schedulers(db)
+    return run_id
+
+
+def wait_for_run(
+    run_id: str, project: Project, timeout: float | None = None, poll_s: float = 0.1
+) -> dict[str, Any]:
+    """Block until a run has finished; its record. TimeoutError after `timeout` seconds."""
+    import time
+
+    db = open_store(project)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        record = db.get_run(run_id)
+        if record is None:
+            raise NotFoundError(f"run {run_id} no longer exists (was it cleaned?)")
+        if record["state"] not in ("queued", "running"):
+            return record
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(run_id)
+        time.sleep(poll_s)
+
+
+def set_paused(ref: str, paused: bool, project: Project | None = None) -> tuple[str, bool]:
+    """Pause (no new scheduled, dataset or queued runs start) or unpause a pipeline.
+    Returns its id and whether anything changed."""
+    project = project or Project.load()
+    pipe = scheduled_pipeline(ref, project)
+    db = open_store(project)
+    changed = db.set_paused(pipe.id, paused)
+    wake_schedulers(db)
+    return pipe.id, changed
+
+
+def clear(
+    run_id: str,
+    task_id: str | None = None,
+    *,
+    downstream: bool = False,
+    project: Project | None = None,
+) -> tuple[str, list[str]]:
+    """Make tasks of a finished run run again: `task_id` (and its downstream tasks), or every
+    task that did not succeed or get skipped. The run is queued for a scheduler (or
+    `resume`). Returns the run id and the tasks cleared."""
+    from lockgate.authoring.discovery import load_file
+
+    project = project or Project.load()
+    db = open_store(project)
+    record = db.find_run(run_id)
+    if record is None:
+        raise NotFoundError(
+            f"no run {run_id!r} in {project.state_dir}; list runs with `lockgate runs`"
+        )
+    run_id = record["id"]
+    version = db.version(record["version_id"]) if record["version_id"] is not None else None
+    pipe = None
+    if version is not None and version["file"]:
+        pipe = {p.id: p for p in load_file(version["file"])}.get(record["pipeline_id"])
+    if pipe is None:
+        raise NotFoundError(f"cannot load pipeline {record['pipeline_id']!r} of run {run_id}")
+    states = {row["task_id"]: row["state"] for row in db.task_states(run_id)}
+    if task_id is None:
+        if downstream:
+            raise ConfigError("--downstream needs a TASK to start from")
+        chosen = [
+            t for t in pipe.order if states.get(t) not in (TaskState.SUCCESS, TaskState.SKIPPED)
+        ]
+        if not chosen:
+            raise ConfigError(f"every task of run {run_id} succeeded or was skipped; name a TASK")
+    else:
+        if task_id not in pipe.tasks:
+            raise NotFoundError(
+                f"pipeline {pipe.id!r} has no task {task_id!r} (tasks: {', '.join(pipe.tasks)})"
+            )
+        chosen = [task_id]
+        if downstream:
+            below = {t for t in pipe.order if task_id in pipe.ancestors(t)}
+            chosen += [t for t in pipe.order if t in below]
+    db.clear_tasks(run_id, chosen)
+    wake_schedulers(db)
+    return run_id, chosen
 
 
 def test_task(
@@ -361,11 +335,11 @@ def test_task(
 
     install()
     with tempfile.TemporaryDirectory(prefix="lockgate-test-") as logs:
-        engine = _engine(
+        engine = engine_for(
             alone,
             project,
             run_id=f"test-{secrets.token_hex(3)}",
-            executor=_executor(executor, project, 1),
+            executor=executor_for(executor, project, 1),
             logs_dir=logs,
             params=coerce_params(pipe, params),
             prior=prior,
@@ -380,10 +354,15 @@ def test_task(
 
 __all__ = [
     "LockgateError",
+    "clear",
     "coerce_params",
     "new_run_id",
     "open_store",
     "resume",
     "run",
+    "set_paused",
     "test_task",
+    "trigger",
+    "wait_for_run",
+    "wake_schedulers",
 ]

@@ -78,7 +78,7 @@ CASES = {
     "dataset_schedule": (
         f"with DAG('x', {START}, schedule=[object()]):  # HERE\n"
         "    BashOperator(task_id='a', bash_command='echo')\n",
-        ["schedule=", "datasets"],
+        ["DAG 'x': schedule", "Datasets (airflow.datasets)", "got object"],
     ),
     "custom_operator": (
         "from airflow.models.baseoperator import BaseOperator\n"

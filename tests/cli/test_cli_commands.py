@@ -4,6 +4,7 @@ it); user errors of every command are checked concurrently, read-only, in the sa
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -195,6 +196,7 @@ def test_run_json_document(proj: Path):
         "started_at",
         "ended_at",
         "duration_s",
+        "error",
         "tasks",
     }
     assert (doc["pipeline"], doc["state"]) == ("data", "success")
@@ -342,13 +344,20 @@ def test_runs_json(proj: Path, hello_run: str, failing_run: dict):
         "started_at",
         "ended_at",
         "error",
+        "run_id",
+        "logical_date",
+        "data_interval_start",
+        "data_interval_end",
     }
+    assert row["run_id"] == row["id"]
     assert (row["pipeline"], row["state"], row["trigger"], row["executor"]) == (
         "failing",
         "failed",
-        "cli",
+        "manual",
         "threads",
     )
+    # ISO 8601 with an offset
+    assert datetime.fromisoformat(row["logical_date"]).utcoffset() is not None
     assert row["created_at"] <= row["started_at"] <= row["ended_at"]
     failed = lockgate(proj, "runs", "--json", "--state", "failed", "--pipeline", "failing")
     assert failing_run["run_id"] in [r["id"] for r in failed.json()["runs"]]

@@ -18,7 +18,17 @@ from lockgate.store import migrate, schema
 from lockgate.store.db import check_writable_sqlite, create_db_engine
 from lockgate.store.store import Store
 
-TABLES = {"pipeline_versions", "runs", "task_runs", "task_attempts", "events", "results"}
+TABLES = {
+    "pipeline_versions",
+    "runs",
+    "task_runs",
+    "task_attempts",
+    "events",
+    "results",
+    "pipelines",
+    "dataset_events",
+    "schedulers",
+}
 
 
 def _engine(url: str) -> Engine:

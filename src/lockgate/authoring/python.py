@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from lockgate.errors import DefinitionError, did_you_mean
+from lockgate.model.datasets import check_uris
 from lockgate.model.durations import parse_duration
 from lockgate.model.pipeline import Pipeline
 from lockgate.model.refs import ParamRef, TaskOutput, Template
@@ -151,6 +152,7 @@ class _Spec:
         depends_on: Iterable[TaskRef | str] | None,
         tags: Iterable[str],
         description: str | None,
+        produces: Iterable[str] | str = (),
     ) -> None:
         self.id = id
         self.settings = dict(settings)
@@ -163,6 +165,10 @@ class _Spec:
         self.depends_on = list(depends_on or ())
         self.tags = tuple(tags)
         self.description = description
+        try:
+            self.produces = check_uris((produces,) if isinstance(produces, str) else produces)
+        except ValueError as exc:
+            raise ValueError(f"produces: {exc}") from None
 
 
 def _callbacks(value: Callback | Iterable[Callback] | None) -> tuple[Callback, ...]:
@@ -186,13 +192,14 @@ class PipelineBuilder:
         *,
         description: str | None = None,
         tags: Iterable[str] = (),
-        schedule: str | None = None,
+        schedule: str | Sequence[str] | None = None,
         params: Mapping[str, Any] | None = None,
         defaults: Mapping[str, Any] | None = None,
         max_active_tasks: int | None = None,
         pools: Mapping[str, int] | None = None,
         start_date: Any = None,
         end_date: Any = None,
+        timezone: str = "UTC",
         catchup: bool = False,
         max_active_runs: int | None = None,
         run_timeout: Any = None,
@@ -206,7 +213,7 @@ class PipelineBuilder:
         self.file, self.line = file, line
         self.description = description
         self.tags = tuple(tags)
-        self.schedule = schedule
+        self.schedule, datasets = _schedule_option(schedule, file, line)
         self.params = dict(params or {})
         self.defaults = make_settings(defaults or {}, what="pipeline default", file=file, line=line)
         self.max_active_tasks = max_active_tasks
@@ -214,6 +221,8 @@ class PipelineBuilder:
         self.extra: dict[str, Any] = {
             "start_date": start_date,
             "end_date": end_date,
+            "timezone": timezone,
+            "datasets": datasets,
             "catchup": catchup,
             "max_active_runs": max_active_runs,
             "run_timeout": _duration_option("run_timeout", run_timeout, file, line),
@@ -287,6 +296,7 @@ class PipelineBuilder:
             settings=settings,
             compensation=comp.task_id if isinstance(comp, TaskRef) else comp,
             tags=spec.tags,
+            produces=spec.produces,
             description=spec.description,
             file=file,
             line=line,
@@ -352,10 +362,26 @@ _PIPELINE_OPTIONS = (
     "pools",
     "start_date",
     "end_date",
+    "timezone",
     "catchup",
     "max_active_runs",
     "run_timeout",
 )
+
+
+def _schedule_option(value: Any, file: str | None, line: int | None) -> tuple[Any, tuple[str, ...]]:
+    """`(schedule, datasets)`: text is a time schedule, a list or tuple names the datasets
+    whose updates trigger the pipeline (checked by the `Pipeline`)."""
+    if not isinstance(value, list | tuple):
+        return value, ()
+    if not value:
+        raise DefinitionError(
+            "schedule: an empty list names no datasets; give dataset URIs, a time schedule, "
+            "or None (run only when triggered)",
+            file,
+            line,
+        )
+    return None, tuple(value)
 
 
 def _duration_option(name: str, value: Any, file: str | None, line: int | None) -> float | None:
@@ -391,6 +417,9 @@ def pipeline(id: str | None = None, **options: Any) -> Any:
     """Start a pipeline: `with pipeline("id", ...) as p:` or decorate a function with `@pipeline`.
 
     The decorated form builds the pipeline at once and binds the function's name to it.
+    `schedule` is a time schedule (text) or a list of dataset URIs whose updates trigger a run;
+    `timezone` (an IANA name, default UTC) is the zone of the schedule, of naive start and end
+    dates, and of the run dates templates see.
     """
     if callable(id):  # bare @pipeline
         return pipeline()(id)
@@ -434,6 +463,7 @@ def _task_spec(options: dict[str, Any]) -> _Spec:
         depends_on=options.pop("depends_on", None),
         tags=options.pop("tags", ()),
         description=options.pop("description", None),
+        produces=options.pop("produces", ()),
     )
     if options:
         check_setting_names(options, "task")  # raises with a suggestion
@@ -516,7 +546,8 @@ def task(**options: Any) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 def task(fn: Any = None, /, **options: Any) -> Any:
     """Make a function a task. Options: id, retries, retry_delay, retry_backoff, retry_jitter,
     max_retry_delay, timeout, trigger_rule, pool, pool_slots, on_success, on_failure, on_retry,
-    compensate_with, depends_on, tags, description."""
+    compensate_with, depends_on, tags, description, produces (the dataset URIs the task updates
+    when it succeeds)."""
     if fn is not None:
         return TaskFunction(fn, {})
     return lambda f: TaskFunction(f, options)

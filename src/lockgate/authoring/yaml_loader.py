@@ -399,6 +399,8 @@ class Document:
         loc = list(err["loc"])
         if len(loc) > 2 and loc[0] in ("tasks", "params") and loc[2] != "[key]":
             del loc[2]  # the union member (task type, param form) pydantic inserts
+        elif len(loc) > 1 and loc[0] == "schedule":
+            del loc[1]  # the schedule's form (time or datasets)
         kind, value = err["type"], err.get("input")
         if loc and loc[-1] == "[key]":
             path = tuple(loc[:-1])
@@ -510,13 +512,18 @@ class _Builder:
         defaults = self._settings(spec.defaults, ("defaults",), TaskSettings(), "default")
         params = {name: self._param(name, value) for name, value in (spec.params or {}).items()}
         tasks = {tid: self._task(tid, task, defaults) for tid, task in spec.tasks.items()}
+        schedule, datasets = spec.schedule, ()
+        if isinstance(schedule, list):
+            schedule, datasets = None, self._uris(schedule, ("schedule",))
         try:
             return Pipeline(
                 id=pipe_id,
                 tasks=tasks,
                 description=spec.description,
                 tags=tuple(spec.tags or ()),
-                schedule=spec.schedule,
+                schedule=schedule,
+                datasets=datasets,
+                timezone=spec.timezone or "UTC",
                 params=params,
                 defaults=defaults,
                 max_active_tasks=spec.max_active_tasks,
@@ -545,6 +552,16 @@ class _Builder:
         if named:  # e.g. "end_date ... is before start_date": the key named first
             return self.doc.error((min(named, key=exc.detail.index),), exc.detail)
         return DefinitionError(exc.detail, self.path, exc.line or 1, 1)
+
+    def _uris(self, uris: list[str], where: Path_) -> tuple[str, ...]:
+        """Dataset URIs (checked by the schema) without repeats; a repeat is located."""
+        seen: dict[str, None] = {}
+        for i, uri in enumerate(uris):
+            if uri in seen:
+                at = (*where, i) if (*where, i) in self.doc.values else where
+                raise self.doc.error(at, f"dataset URI {uri!r} is listed twice")
+            seen[uri] = None
+        return tuple(seen)
 
     # params ---------------------------------------------------------------------------------
     def _param(self, name: str, value: Any) -> Param:
@@ -614,6 +631,7 @@ class _Builder:
             on_retry=self._callbacks(spec.on_retry, (*where, "on_retry")),
             compensation=spec.compensate_with,
             tags=tuple(spec.tags or ()),
+            produces=self._uris(spec.produces or [], (*where, "produces")),
             description=spec.description,
             file=self.path,
             line=line,

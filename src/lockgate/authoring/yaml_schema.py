@@ -25,10 +25,12 @@ from pydantic import (
 )
 
 from lockgate.errors import did_you_mean
+from lockgate.model.datasets import MAX_URI_LENGTH, URI_PATTERN, check_uri
 from lockgate.model.durations import parse_duration
 from lockgate.model.params import PARAM_TYPES
 from lockgate.model.pipeline import ID_PATTERN
 from lockgate.model.schedule import check_schedule
+from lockgate.model.timetables import zone
 from lockgate.model.trigger_rules import TriggerRule
 
 SCHEMA_TITLE = "lockgate pipeline"
@@ -135,8 +137,36 @@ def _schedule(value: Any) -> Any:
             "expected a schedule: a cron expression, a preset such as @daily, @once or "
             f"'every 30m', got {show(value)}"
         )
+    if "://" in value:
+        raise ValueError(
+            f"{show(value)} is a dataset URI: a pipeline triggered by dataset updates lists "
+            f"them, e.g. schedule: [{value.strip()}]"
+        )
     check_schedule(value)  # its ValueError says what is wrong
     return value.strip()
+
+
+def _schedule_form(value: Any) -> str | None:
+    """Which form a `schedule:` value has: text is a time schedule, a list names datasets."""
+    if isinstance(value, str):
+        return "time"
+    if isinstance(value, list):
+        return "datasets"
+    return None
+
+
+def _dataset_uri(value: Any) -> Any:
+    check_uri(value)  # its ValueError says what is wrong
+    return value
+
+
+def _timezone(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError(
+            f"expected an IANA time zone name such as 'Europe/Berlin', got {show(value)}"
+        )
+    zone(value)  # its ValueError names the zone
+    return value
 
 
 def _when(value: Any) -> Any:
@@ -220,6 +250,36 @@ Schedule = Annotated[
         }
     ),
 ]
+DatasetUri = Annotated[
+    str,
+    BeforeValidator(_dataset_uri),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": URI_PATTERN.pattern,
+            "maxLength": MAX_URI_LENGTH,
+            "description": "A dataset URI: scheme://location, e.g. s3://bucket/orders.parquet.",
+        }
+    ),
+]
+DatasetUris = Annotated[list[DatasetUri], Field(min_length=1)]
+ScheduleOrDatasets = Annotated[
+    Union[  # noqa: UP007
+        Annotated[Schedule, Tag("time")],
+        Annotated[DatasetUris, Tag("datasets")],
+    ],
+    Discriminator(
+        _schedule_form,
+        custom_error_type="schedule_form",
+        custom_error_message="expected a schedule (a cron expression, a preset such as "
+        "@daily, @once or 'every 30m') or a list of dataset URIs",
+    ),
+]
+TimeZone = Annotated[
+    str,
+    BeforeValidator(_timezone),
+    WithJsonSchema({"type": "string", "description": "An IANA time zone name."}),
+]
 When = Annotated[
     datetime,
     BeforeValidator(_when),
@@ -253,6 +313,25 @@ Callbacks = Annotated[
             "anyOf": [
                 {"type": "string", "pattern": DOTTED_PATTERN},
                 {"type": "array", "items": {"type": "string", "pattern": DOTTED_PATTERN}},
+            ]
+        }
+    ),
+]
+Produces = Annotated[
+    list[DatasetUri],
+    BeforeValidator(_one_or_many),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": URI_PATTERN.pattern, "maxLength": MAX_URI_LENGTH},
+                {
+                    "type": "array",
+                    "items": {
+                        "type": "string",
+                        "pattern": URI_PATTERN.pattern,
+                        "maxLength": MAX_URI_LENGTH,
+                    },
+                },
             ]
         }
     ),
@@ -369,6 +448,9 @@ class TaskSpec(TaskSettingsSpec):
     """Function(s) called with the TaskContext when the task fails for good."""
     on_retry: Callbacks | None = None
     """Function(s) called with the TaskContext when a failed attempt will be retried."""
+    produces: Produces | None = None
+    """URI(s) of the datasets the task updates when it succeeds (they trigger the pipelines
+    whose schedule lists them)."""
 
 
 class ShellTask(TaskSpec):
@@ -437,10 +519,15 @@ class PipelineSpec(Spec):
     """What the pipeline does."""
     tags: list[str] | None = None
     """Labels to find and filter pipelines by."""
-    schedule: Schedule | None = None
-    """When it runs: a cron expression, a preset such as @daily, @once, 'every 30m', or null."""
+    schedule: ScheduleOrDatasets | None = None
+    """When it runs: a cron expression, a preset such as @daily, @once, 'every 30m', a list of
+    dataset URIs (it runs when each has been updated), or null (only when triggered)."""
+    timezone: TimeZone | None = None
+    """The IANA time zone of the schedule, of start_date/end_date without an offset and of the
+    run dates templates see (default UTC)."""
     start_date: When | None = None
-    """The first date the schedule covers (a date or date-time; UTC unless it says otherwise)."""
+    """The first date the schedule covers (a date or date-time; in `timezone` unless it says
+    otherwise)."""
     end_date: When | None = None
     """The last date the schedule covers."""
     catchup: bool | None = None

@@ -207,7 +207,7 @@ def run(
             project=project,
             bus=bus,
             handle_signals=True,
-            trigger="cli",
+            trigger="manual",
             on_start=announce,
             logical_date=when,
         )
@@ -354,6 +354,8 @@ def _schedule_facts(pipe: Any) -> str:
         )
 
     facts = []
+    if pipe.timezone != "UTC":
+        facts.append(f"time zone {pipe.timezone}")
     if pipe.start_date is not None:
         facts.append(f"start {day(pipe.start_date)}")
     if pipe.end_date is not None:
@@ -405,12 +407,15 @@ def show(
     pipe = _load(pipeline, project)
     console = _console()
     where = f"{_shown_path(pipe.file)}:{pipe.line}" if pipe.file else "?"
+    schedule = pipe.schedule or ("dataset updates" if pipe.datasets else "none")
     console.print(
-        f"[bold]{pipe.id}[/]  {len(pipe.tasks)} task(s)  schedule: {pipe.schedule or 'none'}"
+        f"[bold]{pipe.id}[/]  {len(pipe.tasks)} task(s)  schedule: {_plain(schedule)}"
         f"  defined at {_plain(where)} ({ORIGINS.get(pipe.origin, pipe.origin)})"
     )
     if pipe.description:
         console.print(_plain(pipe.description))
+    if pipe.datasets:
+        console.print(_plain("runs when updated: " + ", ".join(pipe.datasets)))
     timing = _schedule_facts(pipe)
     if timing:
         console.print(timing)
@@ -441,6 +446,8 @@ def show(
             ]
             if t.compensation:
                 changed.append(f"compensated by {t.compensation}")
+            if t.produces:
+                changed.append("updates " + ", ".join(t.produces))
             name = ("  " * depth) + tid  # indented by depth; "after" names the upstreams
             if tid in pipe.compensations:
                 name = f"{tid} (compensation)"
@@ -497,19 +504,9 @@ def runs(
     rows = store.list_runs(pipeline_id=pipeline, state=state, limit=limit)
     store.close()
     if json_out:
-        keys = (
-            "id",
-            "pipeline_id",
-            "state",
-            "trigger",
-            "executor",
-            "created_at",
-            "started_at",
-            "ended_at",
-            "error",
-        )
-        doc = [{("pipeline" if k == "pipeline_id" else k): r[k] for k in keys} for r in rows]
-        sys.stdout.write(json.dumps({"runs": doc}) + "\n")
+        from lockgate.cli.scheduling import _run_doc
+
+        sys.stdout.write(json.dumps({"runs": [_run_doc(r) for r in rows]}) + "\n")
         return
     from rich.table import Table
 
@@ -750,6 +747,9 @@ def _root(
     ] = False,
 ) -> None:
     """lockgate: run data pipelines fast, and keep the data they move safe."""
+
+
+from lockgate.cli import scheduling as _scheduling  # noqa: E402,F401  (registers its commands)
 
 
 def _click_exception_type() -> type[Exception]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from lockgate.model.events import (  # re-exported: the engine's vocabulary
     CALLBACK_FAILED,
+    DATASET_UPDATED,
     RUN_FINISHED,
     RUN_STARTED,
     TASK_CANCELLED,
@@ -23,6 +24,7 @@ from lockgate.model.events import (  # re-exported: the engine's vocabulary
 
 __all__ = [
     "CALLBACK_FAILED",
+    "DATASET_UPDATED",
     "RUN_FINISHED",
     "RUN_STARTED",
     "TASK_CANCELLED",

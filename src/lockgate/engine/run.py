@@ -55,6 +55,9 @@ class PriorTask:
     attempts: int
     result_json: str | None = None
     error: str | None = None
+    fresh: bool = False
+    """Its retries start afresh from `attempts` (a cleared task, or an attempt lost with the
+    scheduler that drove it)."""
 
 
 @dataclass(slots=True)
@@ -76,6 +79,8 @@ class RunResult:
     tasks: dict[str, TaskSummary] = field(default_factory=dict)
     started_at: float = 0.0
     ended_at: float = 0.0
+    error: str | None = None
+    """Why the run as a whole failed, when no task says it (e.g. its run timeout)."""
 
     @property
     def ok(self) -> bool:
@@ -95,6 +100,7 @@ class RunResult:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "duration_s": round(self.ended_at - self.started_at, 6),
+            "error": self.error,
             "tasks": [
                 {
                     "id": t.id,
@@ -126,7 +132,8 @@ class RunEngine:
         dates: RunDates | None = None,
     ) -> None:
         self.pipeline = pipeline
-        self.dates = dates or RunDates.at()
+        # templates and task contexts see the run's dates in the pipeline's time zone
+        self.dates = (dates or RunDates.at()).astimezone(pipeline.tz)
         self.run_id = run_id
         self.executor = executor
         self.bus = bus or EventBus()
@@ -161,6 +168,8 @@ class RunEngine:
         self._timer_seq = 0
         self._inbox: SimpleQueue[Any] = SimpleQueue()
         self._cancelled = False
+        self._fail_reason: str | None = None
+        self._base: dict[str, int] = {}
         self._failure_for: dict[str, tuple[str | None, str | None]] = {}
         self._compensation_of = {
             t.compensation: tid for tid, t in tasks.items() if t.compensation is not None
@@ -168,10 +177,13 @@ class RunEngine:
         self._check_references()
 
     # -- public -----------------------------------------------------------------------------
-    def cancel(self) -> None:
-        """Ask the run to stop (safe from signal handlers and other threads)."""
+    def cancel(self, reason: str | None = None) -> None:
+        """Ask the run to stop (safe from signal handlers and other threads). With a `reason`
+        (e.g. its run timeout), the run ends `failed` with that error instead of `cancelled`."""
+        if reason is not None:
+            self._fail_reason = reason
         self._inbox.put(_CANCEL)
-        self.executor.interrupt("run cancelled")
+        self.executor.interrupt(reason or "run cancelled")
 
     def run(self) -> RunResult:
         started = time.time()
@@ -215,6 +227,8 @@ class RunEngine:
             if tid not in tasks:
                 continue
             self.attempts[tid] = prior.attempts
+            if prior.fresh:
+                self._base[tid] = prior.attempts
             if prior.state in (
                 TaskState.SUCCESS,
                 TaskState.SKIPPED,
@@ -236,7 +250,7 @@ class RunEngine:
                 earlier is not None
                 and earlier.state in (TaskState.LOST, TaskState.UP_FOR_RETRY)
                 and self.state[tid] is TaskState.PENDING
-                and self.attempts[tid] >= tasks[tid].settings.retries + 1
+                and self.attempts[tid] - self._base.get(tid, 0) >= tasks[tid].settings.retries + 1
             ):
                 error = (
                     f"attempt {self.attempts[tid]} was {earlier.state.value} "
@@ -534,6 +548,7 @@ class RunEngine:
                 ev.TASK_SUCCEEDED,
                 outcome.attempt,
                 {**timing, "result_json": outcome.result_json},
+                produced=task.produces,
             )
             self._callbacks(task.on_success, tid, outcome.attempt, None)
         elif outcome.state == SKIPPED:
@@ -594,7 +609,7 @@ class RunEngine:
         task = self.pipeline.tasks[tid]
         self.errors[tid] = error
         data = {**(timing or {}), "error": error, "attempt_state": attempt_state.value}
-        if attempt < task.settings.retries + 1 and not self._cancelled:
+        if attempt - self._base.get(tid, 0) < task.settings.retries + 1 and not self._cancelled:
             delay = retry_delay_for(task.settings, attempt, random.random())
             self.state[tid] = TaskState.UP_FOR_RETRY
             self._emit(
@@ -626,10 +641,20 @@ class RunEngine:
             self._make_ready(comp)
 
     def _finish(
-        self, tid: str, state: TaskState, kind: str, attempt: int, data: dict[str, Any] | None
+        self,
+        tid: str,
+        state: TaskState,
+        kind: str,
+        attempt: int,
+        data: dict[str, Any] | None,
+        produced: tuple[str, ...] = (),
     ) -> None:
+        """Record a task's final state; `produced`: the datasets it updated (on success), one
+        event each, before any downstream task is queued."""
         self.state[tid] = state
         self._emit(kind, tid, attempt, state.value, data)
+        for uri in produced:
+            self._emit(ev.DATASET_UPDATED, tid, attempt, None, {"uri": uri})
         self._propagate(tid, state)
 
     def _propagate(self, tid: str, state: TaskState) -> None:
@@ -700,17 +725,18 @@ class RunEngine:
 
     def _cancel_all(self) -> None:
         self._cancelled = True
+        why = self._fail_reason or "run cancelled"
         for key in list(self._running):
-            self.executor.cancel(key, "run cancelled")
+            self.executor.cancel(key, why)
             self._running.pop(key)
             self.state[key[0]] = TaskState.CANCELLED
-            self.errors[key[0]] = "run cancelled"
+            self.errors[key[0]] = why
             self._emit(
                 ev.TASK_CANCELLED,
                 key[0],
                 key[1],
                 TaskState.CANCELLED.value,
-                {"error": "run cancelled", "attempt_state": TaskState.CANCELLED.value},
+                {"error": why, "attempt_state": TaskState.CANCELLED.value},
             )
         for tid, state in self.state.items():
             if state in (TaskState.PENDING, TaskState.QUEUED, TaskState.UP_FOR_RETRY):
@@ -730,7 +756,9 @@ class RunEngine:
                     else "never became ready"
                 )
                 self._emit(ev.TASK_SKIPPED, tid, 0, TaskState.SKIPPED.value, {"reason": reason})
-        if self._cancelled:
+        if self._fail_reason is not None:
+            state = RunState.FAILED
+        elif self._cancelled:
             state = RunState.CANCELLED
         elif any(s in (TaskState.FAILED, TaskState.UPSTREAM_FAILED) for s in self.state.values()):
             state = RunState.FAILED
@@ -741,7 +769,11 @@ class RunEngine:
         self._emit(
             ev.RUN_FINISHED,
             state=state.value,
-            data={"failed_tasks": failed, "duration_s": ended - started},
+            data={
+                "failed_tasks": failed,
+                "duration_s": ended - started,
+                **({"error": self._fail_reason} if self._fail_reason else {}),
+            },
         )
         return RunResult(
             self.run_id,
@@ -759,6 +791,7 @@ class RunEngine:
             },
             started,
             ended,
+            self._fail_reason,
         )
 
     def _emit(

@@ -19,6 +19,9 @@ TASK_UPSTREAM_FAILED = "TaskUpstreamFailed"
 TASK_CANCELLED = "TaskCancelled"
 TASK_LOST = "TaskLost"
 CALLBACK_FAILED = "CallbackFailed"
+DATASET_UPDATED = "DatasetUpdated"
+"""A succeeded task updated a dataset it `produces`: `data={"uri": ...}`, one event per URI."""
+DATASET_UPDATED = "DatasetUpdated"
 
 
 @dataclass(frozen=True, slots=True)

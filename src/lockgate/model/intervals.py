@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 
 @dataclass(frozen=True, slots=True)
 class RunDates:
     """What templates see as `logical_date`, `data_interval_start` and `data_interval_end`.
 
-    All three are in UTC (so `ds` is the same on every machine and after a resume); a manual
-    run's interval is the instant it was triggered."""
+    They are made in UTC (so they are the same on every machine and after a resume), and the
+    engine shows them in the pipeline's time zone (`astimezone`), so `ds` is the pipeline's
+    local day; a manual run's interval is the instant it was triggered."""
 
     logical_date: datetime
     data_interval_start: datetime
@@ -32,6 +33,14 @@ class RunDates:
             point,
             point if start is None else datetime.fromtimestamp(start, UTC),
             point if end is None else datetime.fromtimestamp(end, UTC),
+        )
+
+    def astimezone(self, tz: tzinfo) -> RunDates:
+        """The same instants, as datetimes in `tz`."""
+        return RunDates(
+            self.logical_date.astimezone(tz),
+            self.data_interval_start.astimezone(tz),
+            self.data_interval_end.astimezone(tz),
         )
 
     def timestamps(self) -> tuple[float, float, float]:

@@ -7,15 +7,21 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from lockgate.errors import DefinitionError
+from lockgate.model.datasets import check_uris
 from lockgate.model.params import Param, as_param
 from lockgate.model.refs import ParamRef
 from lockgate.model.schedule import check_schedule
 from lockgate.model.settings import TaskSettings
 from lockgate.model.task import Task, TaskKind
+from lockgate.model.timetables import timetable_for, zone
+
+if TYPE_CHECKING:
+    from lockgate.model.timetables import Timetable
 
 ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 
@@ -31,13 +37,14 @@ def check_id(kind: str, value: object, file: str | None, line: int | None) -> No
         )
 
 
-def _aware(value: date | None) -> datetime | None:
-    """A date as a timezone-aware datetime (naive ones are UTC, as in Airflow)."""
+def _aware(value: date | None, tz: tzinfo) -> datetime | None:
+    """A date as a timezone-aware datetime: naive ones are wall-clock times in `tz` (the
+    pipeline's time zone), aware ones keep their own zone."""
     if value is None:
         return None
     if not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return value if value.tzinfo is not None else value.replace(tzinfo=tz)
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,9 @@ class Pipeline:
     description: str | None = None
     tags: tuple[str, ...] = ()
     schedule: str | None = None
+    datasets: tuple[str, ...] = ()
+    """Dataset URIs whose updates trigger a run (each updated since the last such run); a
+    pipeline has a time `schedule` or `datasets`, not both."""
     params: Mapping[str, Param] = field(default_factory=lambda: MappingProxyType({}))
     """Declared run params; plain values given here become `Param(value)` (type inferred)."""
     defaults: TaskSettings = field(default_factory=TaskSettings)
@@ -56,6 +66,9 @@ class Pipeline:
     pools: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     start_date: datetime | None = None
     end_date: datetime | None = None
+    timezone: str = "UTC"
+    """The IANA time zone of the schedule, of naive start/end dates and of the run dates
+    templates see."""
     catchup: bool = False
     max_active_runs: int | None = None
     run_timeout: float | None = None
@@ -70,11 +83,14 @@ class Pipeline:
     downstream: Mapping[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
     order: tuple[str, ...] = field(init=False, repr=False, compare=False)
     compensations: frozenset[str] = field(init=False, repr=False, compare=False)
+    tz: tzinfo = field(init=False, repr=False, compare=False)
+    """`timezone` as a tzinfo (`datetime.UTC` for "UTC")."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tasks", MappingProxyType(dict(self.tasks)))
+        object.__setattr__(self, "tz", self._zone())
         for key in ("start_date", "end_date"):
-            object.__setattr__(self, key, _aware(getattr(self, key)))
+            object.__setattr__(self, key, _aware(getattr(self, key), self.tz))
         params: dict[str, Param] = {}
         for name, value in self.params.items():
             try:
@@ -87,9 +103,38 @@ class Pipeline:
         object.__setattr__(self, "pools", MappingProxyType(dict(self.pools)))
         self._validate()
 
+    def _zone(self) -> tzinfo:
+        if not isinstance(self.timezone, str):
+            raise DefinitionError(
+                f"pipeline {self.id!r}: timezone must be an IANA name such as 'Europe/Berlin', "
+                f"got {self.timezone!r}",
+                self.file,
+                self.line,
+            )
+        if self.timezone == "UTC":
+            return UTC
+        try:
+            return zone(self.timezone)
+        except ValueError as exc:
+            raise DefinitionError(f"pipeline {self.id!r}: {exc}", self.file, self.line) from None
+
     # -- validation -------------------------------------------------------------------------
     def _validate(self) -> None:
         check_id("pipeline", self.id, self.file, self.line)
+        try:
+            object.__setattr__(self, "datasets", check_uris(self.datasets))
+        except ValueError as exc:
+            raise DefinitionError(
+                f"pipeline {self.id!r}: datasets: {exc}", self.file, self.line
+            ) from None
+        if self.schedule is not None and self.datasets:
+            raise DefinitionError(
+                f"pipeline {self.id!r}: a pipeline runs on a time schedule or on dataset "
+                f"updates, not both (schedule {self.schedule!r}, datasets "
+                f"{', '.join(self.datasets)})",
+                self.file,
+                self.line,
+            )
         if self.schedule is not None:
             try:
                 check_schedule(self.schedule)
@@ -194,6 +239,7 @@ class Pipeline:
                         task.file,
                         task.line,
                     )
+            self._check_produces(task)
             if task.settings.pool_slots > 1 and task.settings.pool is None:
                 raise DefinitionError(
                     f"task {tid!r} sets pool_slots without a pool", task.file, task.line
@@ -251,6 +297,22 @@ class Pipeline:
                     task.file,
                     task.line,
                 )
+
+    @staticmethod
+    def _check_produces(task: Task) -> None:
+        if not isinstance(task.produces, tuple):
+            raise DefinitionError(
+                f"task {task.id!r}: produces must be a tuple of dataset URIs, "
+                f"got {task.produces!r}",
+                task.file,
+                task.line,
+            )
+        try:
+            check_uris(task.produces)
+        except ValueError as exc:
+            raise DefinitionError(
+                f"task {task.id!r}: produces: {exc}", task.file, task.line
+            ) from None
 
     def _topological_order(self) -> tuple[str, ...]:
         """Kahn's algorithm in definition order; a leftover node means a cycle, which is named."""
@@ -326,8 +388,16 @@ class Pipeline:
             object.__setattr__(self, "_fingerprint", cached)
         return cached
 
+    def timetable(self) -> Timetable | None:
+        """When scheduled runs are due (None: no time schedule), in the pipeline's zone."""
+        if "_timetable" not in self.__dict__:
+            table = timetable_for(self.schedule, self.tz, self.start_date, self.end_date)
+            object.__setattr__(self, "_timetable", table)
+        found: Timetable | None = self.__dict__["_timetable"]
+        return found
+
     def _compute_fingerprint(self) -> str:
-        doc = {
+        doc: dict[str, object] = {
             "id": self.id,
             "schedule": self.schedule,
             "params": {k: repr(v) for k, v in self.params.items()},
@@ -356,4 +426,12 @@ class Pipeline:
             ],
             "source": self.source,
         }
+        # only when set, so pipelines that use neither keep the fingerprint they had
+        if self.timezone != "UTC":
+            doc["timezone"] = self.timezone
+        if self.datasets:
+            doc["datasets"] = list(self.datasets)
+        produces = {t.id: list(t.produces) for t in self.tasks.values() if t.produces}
+        if produces:
+            doc["produces"] = produces
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()

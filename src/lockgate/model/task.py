@@ -51,6 +51,8 @@ class Task:
     branch: bool = False
     wants_context: bool = False
     tags: tuple[str, ...] = ()
+    produces: tuple[str, ...] = ()
+    """Dataset URIs this task updates when it succeeds (checked by the pipeline)."""
     description: str | None = None
     file: str | None = None
     line: int | None = None

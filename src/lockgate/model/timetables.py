@@ -85,6 +85,8 @@ class CronTimetable:
         floor = _utc(self.start or DEFAULT_START)
         since = max(_utc(after), floor - timedelta(microseconds=1))
         for due in self._points(since):
+            if _utc(due) <= since:  # a wall-clock point of the repeated autumn hour, passed
+                continue
             begin = self._previous(due)
             if _utc(begin) < floor:  # the interval before the first point is not covered
                 continue
@@ -98,7 +100,7 @@ class CronTimetable:
 
     def latest_run(self, now: datetime) -> ScheduledRun | None:
         due = self._last_point(now)
-        run = self.next_run(due - timedelta(microseconds=1))
+        run = self.next_run(_utc(due) - timedelta(microseconds=1))
         if run is None and self.end is not None:  # past the end: the run starting at its last point
             run = self.next_run(self._last_point(self.end))
         if run is None or _utc(run.due_at) > _utc(now):
@@ -109,8 +111,16 @@ class CronTimetable:
         """The last point of the schedule at or before `at` (CronSim's reverse walk is strict)."""
         from cronsim import CronSim
 
-        start = at.astimezone(self.tz) + timedelta(microseconds=1)
-        return next(CronSim(cron_expression(self.expression), start, reverse=True))
+        # arithmetic in UTC: wall-clock arithmetic loses the repeated hour's `fold`
+        start = (_utc(at) + timedelta(microseconds=1)).astimezone(self.tz)
+        point = next(CronSim(cron_expression(self.expression), start, reverse=True))
+        # cronsim walks wall-clock time: step forward over points it skipped that are
+        # still at or before `at`
+        for later in CronSim(cron_expression(self.expression), point):
+            if _utc(later) > _utc(at):
+                break
+            point = later
+        return point
 
 
 def _utc(value: datetime) -> datetime:

@@ -64,7 +64,11 @@ def statements(placeholder: str) -> dict[str, str]:
     out = {name: f"{head} VALUES ({marks(n)}){tail}" for name, (head, n, tail) in _INSERTS.items()}
     out["run_started"] = (
         f"UPDATE runs SET state = {placeholder}, started_at = {placeholder}, "
-        f"heartbeat_at = {placeholder} WHERE id = {placeholder}"
+        f"heartbeat_at = {placeholder}, executor = COALESCE({placeholder}, executor) "
+        f"WHERE id = {placeholder}"
+    )
+    out["dataset_events"] = (
+        f"INSERT INTO dataset_events (uri, run_id, task_id, ts) VALUES ({marks(4)})"
     )
     out["run_finished"] = (
         f"UPDATE runs SET state = {placeholder}, ended_at = {placeholder}, "
@@ -111,6 +115,7 @@ class Folded:
     results: list[tuple[Any, ...]] = field(default_factory=list)
     run_started: list[tuple[Any, ...]] = field(default_factory=list)
     run_finished: list[tuple[Any, ...]] = field(default_factory=list)
+    datasets: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def fold(batch: list[Event], now: float) -> Folded:
@@ -180,10 +185,14 @@ def fold(batch: list[Event], now: float) -> Folded:
                             arow[4] = data["started_at"]
                         if error:
                             arow[6] = error
+        elif kind == ev.DATASET_UPDATED:
+            out.datasets.append(((data or {}).get("uri"), e.run_id, e.task_id, e.ts))
         elif kind == ev.RUN_STARTED:
-            out.run_started.append((e.state, e.ts, now, e.run_id))
+            out.run_started.append((e.state, e.ts, now, (data or {}).get("executor"), e.run_id))
         elif kind == ev.RUN_FINISHED:
             failed = (data or {}).get("failed_tasks") or ()
-            error = f"task(s) failed: {', '.join(failed)}" if failed else None
+            error = (data or {}).get("error") or (
+                f"task(s) failed: {', '.join(failed)}" if failed else None
+            )
             out.run_finished.append((e.state, e.ts, now, error, e.run_id))
     return out

@@ -49,7 +49,11 @@ runs = Table(
     Column("logical_date", Float),
     Column("data_interval_start", Float),
     Column("data_interval_end", Float),
+    Column("run_key", String(128)),
+    Column("runner", String(16)),
     Index("ix_runs_pipeline_created", "pipeline_id", "created_at"),
+    Index("ix_runs_pipeline_key", "pipeline_id", "run_key", unique=True),
+    Index("ix_runs_pipeline_logical", "pipeline_id", "logical_date"),
     Index("ix_runs_created", "created_at"),
     Index("ix_runs_state", "state"),
 )
@@ -101,4 +105,35 @@ results = Table(
     Column("task_id", String(128), primary_key=True),
     Column("value", Text, nullable=False),
     Column("size", Integer, nullable=False),
+)
+
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("paused", Integer, nullable=False),
+    Column("dataset_cursor", BigInteger, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+dataset_events = Table(
+    "dataset_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("uri", String(1024), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("task_id", String(128)),
+    Column("ts", Float, nullable=False),
+    Index("ix_dataset_events_uri", "uri", "id"),
+)
+
+schedulers = Table(
+    "schedulers",
+    metadata,
+    Column("owner", String(255), primary_key=True),
+    Column("wake_address", String(255)),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
 )

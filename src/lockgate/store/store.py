@@ -15,6 +15,7 @@ from lockgate.model.events import Event
 from lockgate.store.db import create_db_engine, safe_url
 from lockgate.store.dbapi import Database
 from lockgate.store.fold import COPY_FROM, fold, insert_rows, statements
+from lockgate.store.scheduling import SchedulingStore
 from lockgate.store.writer import EventWriter
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ def owner_alive(owner: str | None, heartbeat_at: float | None, now: float) -> bo
 
 _RUN_COLUMNS = (
     'id, pipeline_id, version_id, state, params, executor, "trigger", created_at, started_at, '
-    "ended_at, owner, heartbeat_at, error, logical_date, data_interval_start, data_interval_end"
+    "ended_at, owner, heartbeat_at, error, logical_date, data_interval_start, data_interval_end, "
+    "run_key, runner"
 )
 _DIED = "the process running this attempt died"
 
@@ -69,7 +71,7 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-class Store:
+class Store(SchedulingStore):
     """Access to the metadata database. One per process and URL; thread-safe.
 
     Runtime reads and writes are plain SQL through the DBAPI (`store/dbapi.py`); `engine`
@@ -167,11 +169,13 @@ class Store:
         self._active.add(run_id)
 
     def claim_run(self, run_id: str, executor: str) -> None:
-        """Take over an interrupted run (resume): this process becomes its owner."""
+        """Take over an interrupted run, or a queued one nobody has claimed (resume): this
+        process becomes its owner."""
         claimed = self.db.execute(
             "UPDATE runs SET owner = ?, heartbeat_at = ?, state = 'queued', ended_at = NULL, "
             "error = NULL, executor = ? "
-            "WHERE id = ? AND state NOT IN ('queued', 'running', 'success')",
+            "WHERE id = ? AND (state NOT IN ('queued', 'running', 'success') "
+            "OR (state = 'queued' AND owner IS NULL))",
             (self._owner, time.time(), executor, run_id),
         )
         if claimed != 1:
@@ -214,6 +218,8 @@ class Store:
                 insert_rows(cur, "task_attempts", list(rows.attempts.values()), mark, copy)
             if rows.results:
                 insert_rows(cur, "results", rows.results, mark, copy)
+            if rows.datasets:
+                cur.executemany(sql["dataset_events"], rows.datasets)
             for name in ("run_started", "run_finished"):
                 for values in getattr(rows, name):
                     cur.execute(sql[name], values)

@@ -37,6 +37,7 @@ BASE_ARGS = frozenset(
         "task_display_name",
         "do_xcom_push",
         "multiple_outputs",
+        "outlets",
     }
 )
 BASH_ARGS = frozenset(
@@ -78,8 +79,7 @@ UNSUPPORTED_ARGS: dict[str, tuple[str, tuple[Any, ...]]] = {
     "resources": ("task resources are not supported", (None,)),
     "on_execute_callback": ("on_execute_callback is not supported", (None,)),
     "on_skipped_callback": ("on_skipped_callback is not supported", (None,)),
-    "inlets": ("lineage inlets/outlets are not supported", (None,)),
-    "outlets": ("lineage outlets and datasets are not supported", (None,)),
+    "inlets": ("lineage inlets are not supported", (None, [])),
     "params": ("task-level params are not supported; declare params on the DAG", (None,)),
     "pre_execute": ("pre_execute hooks are not supported", (None,)),
     "post_execute": ("post_execute hooks are not supported", (None,)),

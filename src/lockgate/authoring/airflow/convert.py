@@ -12,6 +12,7 @@ from typing import Any
 
 from lockgate.authoring.airflow.context import DagView, Graph, TaskView, get_current_context
 from lockgate.authoring.airflow.dag import DAG, DagParam, lockgate_param
+from lockgate.authoring.airflow.datasets import dataset_uris
 from lockgate.authoring.airflow.errors import error
 from lockgate.authoring.airflow.operators import BaseOperator, BashOperator, XComArg
 from lockgate.authoring.airflow.runtime import (
@@ -238,12 +239,19 @@ class _Converter:
             "on_failure": _callbacks(op.on_failure_callback, info, op),
             "on_retry": _callbacks(op.on_retry_callback, info, op),
             "description": self.description(op),
+            "produces": self.produces(op),
             "file": op.file,
             "line": op.line,
         }
         if isinstance(op, BashOperator):
             return self.bash_task(op, names, common)
         return self.python_task(op, info, names, common)
+
+    def produces(self, op: BaseOperator) -> tuple[str, ...]:
+        """The URIs of the task's `outlets` (Datasets or Assets)."""
+        if op.outlets is None or (isinstance(op.outlets, list | tuple) and not op.outlets):
+            return ()
+        return dataset_uris(op.outlets, f"task {op.task_id!r}: outlets", op.file, op.line)
 
     def description(self, op: BaseOperator) -> str | None:
         doc = op.doc_md or op.doc
@@ -423,10 +431,12 @@ class _Converter:
             description=dag.description or _first_line(dag.doc_md),
             tags=tuple(str(t) for t in dag.tags),
             schedule=dag.schedule,
+            datasets=dag.datasets,
             params=params,
             max_active_tasks=dag.max_active_tasks,
             start_date=dag.start_date,
             end_date=dag.end_date,
+            timezone=dag.timezone,
             catchup=dag.catchup,
             max_active_runs=dag.max_active_runs,
             run_timeout=_seconds(dag.run_timeout),

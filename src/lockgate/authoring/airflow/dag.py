@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from lockgate.authoring.airflow import session as _session
@@ -15,9 +16,16 @@ from lockgate.authoring.airflow.arguments import (
     DAG_UNSUPPORTED,
     check_arguments,
 )
+from lockgate.authoring.airflow.datasets import Dataset, dataset_uris
 from lockgate.authoring.airflow.errors import error, unsupported, user_location
 from lockgate.authoring.airflow.relations import Relations
 from lockgate.authoring.python import unique_id
+
+
+def _zone(name: str) -> tzinfo:
+    from lockgate.model.timetables import zone
+
+    return UTC if name == "UTC" else zone(name)
 
 
 class _NotSet:
@@ -103,17 +111,77 @@ def _session_or_error(what: str) -> _session.CompatSession:
     return session
 
 
-def as_datetime(name: str, value: Any, file: str | None, line: int | None) -> datetime | None:
-    """A start/end date as a timezone-aware stdlib datetime in UTC (naive means UTC)."""
+def as_datetime(
+    name: str, value: Any, file: str | None, line: int | None, tz: tzinfo = UTC
+) -> datetime | None:
+    """A start/end date as a stdlib datetime in `tz` (the DAG's zone; naive means UTC, as
+    with Airflow's default time zone)."""
     if value is None:
         return None
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            return datetime(*value.timetuple()[:6], value.microsecond, tzinfo=UTC)
-        return datetime.fromtimestamp(value.timestamp(), UTC)
+            value = datetime(*value.timetuple()[:6], value.microsecond, tzinfo=UTC)
+        return datetime.fromtimestamp(value.timestamp(), tz)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+        return datetime(value.year, value.month, value.day, tzinfo=UTC).astimezone(tz)
     raise error(f"{name} must be a datetime, got {value!r}", file, line)
+
+
+_FIXED_OFFSET = re.compile(r"^[+-]\d\d:\d\d$")
+
+
+def timezone_name(value: Any, owner: str, file: str | None, line: int | None) -> str:
+    """The IANA name of an aware start date's zone (pendulum's `.name`, zoneinfo's `.key`);
+    'UTC' for a naive date or a zero offset. A fixed offset cannot follow daylight-saving
+    time, so any other one is a DefinitionError."""
+    from lockgate.model.timetables import zone
+
+    tz = value.tzinfo if isinstance(value, datetime) else None
+    if tz is None:
+        return "UTC"
+    name = getattr(tz, "key", None) or getattr(tz, "name", None)
+    if isinstance(name, str) and not _FIXED_OFFSET.match(name):
+        try:
+            zone(name)
+            return name
+        except ValueError:
+            pass
+    if isinstance(tz, timezone) or (isinstance(name, str) and _FIXED_OFFSET.match(name)):
+        offset = value.utcoffset()
+        if not offset:
+            return "UTC"
+        raise error(
+            f"{owner}: start_date has a fixed UTC offset ({tz.tzname(value)}); give it an IANA "
+            "time zone so the schedule follows its daylight-saving time, e.g. "
+            "pendulum.datetime(2024, 1, 1, tz='Europe/Berlin') or "
+            "datetime(2024, 1, 1, tzinfo=ZoneInfo('Europe/Berlin'))",
+            file,
+            line,
+        )
+    raise error(
+        f"{owner}: cannot tell the IANA name of start_date's time zone ({tz!r}); use "
+        "pendulum.timezone('Europe/Berlin') or zoneinfo.ZoneInfo('Europe/Berlin')",
+        file,
+        line,
+    )
+
+
+def convert_datasets(
+    value: Any, file: str | None, line: int | None, owner: str = "DAG"
+) -> tuple[str, ...] | None:
+    """The URIs of a dataset schedule (a Dataset/Asset or a list of them), else None."""
+    if isinstance(value, Dataset):
+        return (value.uri,)
+    if not isinstance(value, list | tuple | set | frozenset):
+        return None
+    if not value:
+        raise error(
+            f"{owner}: schedule=[] names no datasets; list Datasets/Assets, give a time "
+            "schedule, or None",
+            file,
+            line,
+        )
+    return dataset_uris(value, f"{owner}: schedule", file, line)
 
 
 _EXTRA_PRESETS = {"@quarterly": "0 0 1 */3 *"}
@@ -148,8 +216,8 @@ def convert_schedule(
         return text
     raise unsupported(
         f"{owner}: schedule={value!r}",
-        "schedules are a cron string, a preset such as @daily, a timedelta or None "
-        "(datasets, assets and timetables are not supported)",
+        "schedules are a cron string, a preset such as @daily, a timedelta, a list of "
+        "Datasets/Assets or None (timetables are not supported)",
         file,
         line,
     )
@@ -327,22 +395,27 @@ class DAG:
                 self.line,
             )
         raw = kwargs.get("schedule", kwargs.get("schedule_interval"))
-        self.schedule = convert_schedule(raw, self.file, self.line, f"DAG {dag_id!r}")
+        datasets = convert_datasets(raw, self.file, self.line, f"DAG {dag_id!r}")
+        self.datasets: tuple[str, ...] = datasets or ()
+        self.schedule = (
+            None
+            if datasets is not None
+            else convert_schedule(raw, self.file, self.line, f"DAG {dag_id!r}")
+        )
         self.schedule_interval = raw
         self.default_args = check_default_args(
             f"DAG {dag_id!r}", kwargs.get("default_args"), self.file, self.line
         )
-        self.start_date = as_datetime(
-            "start_date",
-            kwargs.get("start_date", self.default_args.get("start_date")),
-            self.file,
-            self.line,
-        )
+        start = kwargs.get("start_date", self.default_args.get("start_date"))
+        self.timezone = timezone_name(start, f"DAG {dag_id!r}", self.file, self.line)
+        tz = _zone(self.timezone)
+        self.start_date = as_datetime("start_date", start, self.file, self.line, tz)
         self.end_date = as_datetime(
             "end_date",
             kwargs.get("end_date", self.default_args.get("end_date")),
             self.file,
             self.line,
+            tz,
         )
         self.catchup = bool(kwargs.get("catchup", False))
         tags = kwargs.get("tags") or ()

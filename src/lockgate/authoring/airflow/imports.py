@@ -31,6 +31,7 @@ _SDK = (
     "XComArg",
     "Context",
     "TriggerRule",
+    "Asset",
 )
 _EXCEPTIONS = (
     "AirflowException",
@@ -65,6 +66,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     "airflow.utils.timezone": ("utcnow", "datetime", "utc"),
     "airflow.utils.context": ("Context", "get_current_context"),
     "airflow.exceptions": _EXCEPTIONS,
+    "airflow.datasets": ("Dataset",),
     "airflow.sdk": _SDK,
     "airflow.sdk.exceptions": _EXCEPTIONS,
     "airflow.providers": (),
@@ -76,7 +78,11 @@ EXPORTS: dict[str, tuple[str, ...]] = {
 }
 
 _ENV = "runs Python in another environment, which lockgate does not do"
-_DATASETS = "datasets/assets and data-aware scheduling are not supported"
+_DATASETS = (
+    "dataset aliases, conditions and metadata are not supported; schedule a DAG on a list of "
+    "Dataset (airflow.datasets) or Asset (airflow.sdk) objects"
+)
+_DATASET_HOME = "import Dataset from airflow.datasets (Airflow 2) or Asset from airflow.sdk"
 _SENSORS = "sensors are not supported; poll in a PythonOperator with retries instead"
 UNSUPPORTED_NAMES: dict[str, str] = {
     "PythonVirtualenvOperator": _ENV,
@@ -87,9 +93,9 @@ UNSUPPORTED_NAMES: dict[str, str] = {
     "Connection": "Airflow connections are not supported",
     "BaseHook": "hooks and Airflow connections are not supported",
     "XCom": "the XCom model is not supported; use ti.xcom_push and ti.xcom_pull",
-    "Dataset": _DATASETS,
+    "Dataset": _DATASET_HOME,
     "DatasetAlias": _DATASETS,
-    "Asset": _DATASETS,
+    "Asset": _DATASET_HOME,
     "AssetAlias": _DATASETS,
     "AssetAll": _DATASETS,
     "AssetAny": _DATASETS,
@@ -163,9 +169,11 @@ def name_error(module: str, name: str) -> Exception:
 
 
 def _objects() -> dict[str, Any]:
-    from lockgate.authoring.airflow import context, dag, exceptions, operators, taskflow
+    from lockgate.authoring.airflow import context, dag, datasets, exceptions, operators, taskflow
 
     return {
+        "Dataset": datasets.Dataset,
+        "Asset": datasets.Asset,
         "DAG": dag.DAG,
         "dag": dag.dag,
         "task": taskflow.task,

@@ -117,6 +117,7 @@ class BaseOperator(Relations):
             values.pop(key, None)
         self.do_xcom_push = values.pop("do_xcom_push", True)
         self.multiple_outputs = bool(values.pop("multiple_outputs", False))
+        self.outlets = values.pop("outlets", None)
         self._options = values
         self._upstream: dict[BaseOperator, None] = {}
         self._downstream: dict[BaseOperator, None] = {}

@@ -1,0 +1,238 @@
+"""Driving one run with its state in the store: the store per database URL, the engine with
+the project's settings, signals, the run timeout, and continuing a run recorded in the store
+(resumed, adopted by a scheduler, queued by a trigger or cleared).
+
+Used by `api` (run, resume), the scheduler daemon and backfills; it sits below them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from lockgate.config import Project
+from lockgate.engine.events import EventBus
+from lockgate.engine.executors import Executor, make_executor
+from lockgate.engine.run import PriorTask, RunEngine, RunResult
+from lockgate.errors import ConfigError
+from lockgate.model.durations import format_duration
+from lockgate.model.intervals import RunDates
+from lockgate.model.pipeline import Pipeline
+from lockgate.model.states import TaskState
+
+if TYPE_CHECKING:
+    from lockgate.store.store import Store
+
+
+def new_run_id() -> str:
+    """Sortable, readable and unique enough: `20261124T031400-9f2c1a`."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+_STORES: OrderedDict[str, Store] = OrderedDict()
+_STORES_LOCK = threading.Lock()
+_STORES_KEPT = 4
+
+
+def open_store(project: Project) -> Store:
+    """The project's metadata DB, after marking runs whose process died as lost.
+
+    Stores are kept open per database URL (a few at most), so a process that runs many
+    pipelines pays for connecting and checking the schema once."""
+    from lockgate.store.store import Store
+
+    url = project.db_url
+    with _STORES_LOCK:
+        store = _STORES.get(url)
+        if store is None:
+            store = Store(url)
+            _STORES[url] = store
+            while len(_STORES) > _STORES_KEPT:
+                _STORES.popitem(last=False)[1].close()
+        _STORES.move_to_end(url)
+    store.recover_lost()
+    return store
+
+
+@contextmanager
+def _cancel_on_signals(engine: RunEngine, enabled: bool) -> Iterator[None]:
+    """Ctrl-C or SIGTERM cancels the run cleanly instead of killing the process."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    pressed = 0
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal pressed
+        pressed += 1
+        if pressed == 1:
+            engine.cancel()
+            if engine.executor.inline:
+                sys.stderr.write("cancelling: Ctrl-C again to interrupt the running task\n")
+        elif engine.executor.inline:
+            raise KeyboardInterrupt  # interrupts the task running in this thread
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def executor_for(
+    name_or_executor: str | Executor | None, project: Project, concurrency: int | None
+) -> Executor:
+    if isinstance(name_or_executor, Executor):
+        return name_or_executor
+    return make_executor(name_or_executor or project.executor, concurrency or project.concurrency)
+
+
+def engine_for(
+    pipe: Pipeline,
+    project: Project,
+    *,
+    run_id: str,
+    executor: Executor,
+    logs_dir: str | None = None,
+    **options: Any,
+) -> RunEngine:
+    """A run's engine with the project's pools, logs folder and result size limit."""
+    return RunEngine(
+        pipe,
+        run_id=run_id,
+        executor=executor,
+        pools=project.pools,
+        logs_dir=logs_dir or str(project.logs_dir),
+        result_max_bytes=project.result_max_bytes,
+        **options,
+    )
+
+
+def _make_log_folder(engine: RunEngine) -> None:
+    """Fail before the run starts, not task by task, when logs cannot be written."""
+    if engine.logs_dir is None:
+        return
+    folder = os.path.join(engine.logs_dir, engine.pipeline.id, engine.run_id)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the log folder {folder}: {exc.strerror}; fix its permissions or set "
+            "`logs` in lockgate.toml"
+        ) from None
+
+
+def drive(
+    engine: RunEngine,
+    db: Store | None,
+    handle_signals: bool,
+    on_start: Callable[[str], None] | None,
+    create: Callable[[Store], None],
+) -> RunResult:
+    from lockgate.engine.logcapture import install
+
+    _make_log_folder(engine)
+    writer = None
+    try:
+        if db is not None:
+            create(db)
+            writer = db.writer()
+            engine.bus.subscribe(writer)
+        if on_start is not None:
+            on_start(engine.run_id)
+        install()
+        with _cancel_on_signals(engine, handle_signals), _run_timeout(engine):
+            result = engine.run()
+        return result
+    finally:
+        try:
+            if writer is not None:
+                writer.close()  # raises StoreError if the run's state could not be written
+        finally:
+            if db is not None:
+                db.release_run(engine.run_id)
+
+
+@contextmanager
+def _run_timeout(engine: RunEngine) -> Iterator[None]:
+    """The pipeline's `run_timeout`: past it, the run is stopped and ends `failed`."""
+    limit = engine.pipeline.run_timeout
+    if not limit:
+        yield
+        return
+    reason = f"the run timed out after {format_duration(limit)} (run_timeout)"
+    timer = threading.Timer(limit, engine.cancel, args=(reason,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def prior_tasks(db: Store, run_id: str, adopted: bool = False) -> dict[str, PriorTask]:
+    """What the store recorded about a run's tasks. A pending task with attempts was cleared;
+    `adopted`: attempts lost with the process that drove them are not the task's fault, so
+    both get their retries afresh."""
+    results = db.results(run_id)
+    prior = {}
+    for row in db.task_states(run_id):
+        state = TaskState(row["state"])
+        prior[row["task_id"]] = PriorTask(
+            state,
+            row["attempts"] or 0,
+            results.get(row["task_id"]),
+            row["error"],
+            fresh=state is TaskState.PENDING or (adopted and state is TaskState.LOST),
+        )
+    return prior
+
+
+def execute_stored(
+    db: Store,
+    record: dict[str, Any],
+    pipe: Pipeline,
+    project: Project,
+    *,
+    executor: str | Executor | None = None,
+    concurrency: int | None = None,
+    bus: EventBus | None = None,
+    handle_signals: bool = False,
+    on_start: Callable[[str], None] | None = None,
+    on_engine: Callable[[RunEngine], None] | None = None,
+    adopted: bool = False,
+) -> RunResult:
+    """Drive a run recorded in the store, which this process has claimed: its params and dates
+    as recorded, tasks that already finished keep their states and results."""
+    run_id = record["id"]
+    ex = executor_for(executor, project, concurrency)
+    dates = RunDates.from_timestamps(
+        record["logical_date"] or record["created_at"],
+        record["data_interval_start"],
+        record["data_interval_end"],
+    )
+    engine = engine_for(
+        pipe,
+        project,
+        run_id=run_id,
+        executor=ex,
+        bus=bus or EventBus(),
+        params=json.loads(record["params"] or "{}"),
+        concurrency=concurrency,
+        prior=prior_tasks(db, run_id, adopted),
+        dates=dates,
+    )
+    if on_engine is not None:
+        on_engine(engine)
+    return drive(engine, db, handle_signals, on_start, create=lambda s: None)

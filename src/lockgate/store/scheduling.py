@@ -1,0 +1,436 @@
+"""The store's side of scheduling: queued runs and who claims them, pause flags, dataset update
+events, and the registry of running schedulers.
+
+Exactly once is the database's job, not the schedulers': a scheduled run has a `run_key`
+(`interval:<logical date>`) that is unique per pipeline, so two schedulers (or a scheduler and a
+backfill) creating the same interval's run insert one row; a queued run is claimed with a
+conditional UPDATE (`... WHERE owner IS NULL`), so one process drives it. On PostgreSQL the
+pipeline rows are locked (`FOR UPDATE`) while a scheduler counts and claims runs, so two
+schedulers cannot both start the last slot of `max_active_runs`; SQLite's `BEGIN IMMEDIATE`
+already serializes writers.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from lockgate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lockgate.store.dbapi import Database
+
+SCHEDULER = "scheduler"
+"""`runs.runner` of a run that a scheduler daemon drives (others are driven by their creator)."""
+SCHEDULER_STALE_S = 15.0
+"""A scheduler on another host whose heartbeat is older than this is taken for dead."""
+
+
+def interval_key(logical_date: float) -> str:
+    """The run key of a scheduled or backfilled run: one run per pipeline and logical date."""
+    moment = datetime.fromtimestamp(logical_date, UTC)
+    return f"interval:{moment:%Y-%m-%dT%H:%M:%S.%f}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """A run to record as queued (`owner` None: for a scheduler to claim)."""
+
+    run_id: str
+    pipeline_id: str
+    version_id: int | None
+    params: Mapping[str, Any]
+    trigger: str
+    dates: tuple[float, float, float]
+    run_key: str | None = None
+    runner: str | None = SCHEDULER
+    owner: str | None = None
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class SchedulingStore:
+    """Mixed into `Store`: needs `self.db`, `self.dialect`, `self._owner` and `self._active`."""
+
+    db: Database
+    dialect: str
+    _owner: str
+    _active: set[str]
+
+    # -- runs ---------------------------------------------------------------------------------
+    def enqueue(self, runs: list[NewRun]) -> list[str]:
+        """Record runs as queued, in one transaction; a run whose key exists already is not
+        created. Returns the ids of the runs created."""
+        now = time.time()
+        created = []
+        db = self.db
+        sql = db.sql(
+            'INSERT INTO runs (id, pipeline_id, version_id, state, params, executor, "trigger", '
+            "created_at, owner, heartbeat_at, logical_date, data_interval_start, "
+            f"data_interval_end, run_key, runner) VALUES ({_marks(15)}) "
+            "ON CONFLICT (pipeline_id, run_key) DO NOTHING"
+        )
+        with db.transaction() as cur:
+            for run in runs:
+                cur.execute(
+                    sql,
+                    (
+                        run.run_id,
+                        run.pipeline_id,
+                        run.version_id,
+                        "queued",
+                        json.dumps(dict(run.params)),
+                        None,
+                        run.trigger,
+                        now,
+                        run.owner,
+                        now,
+                        *run.dates,
+                        run.run_key,
+                        run.runner,
+                    ),
+                )
+                if cur.rowcount == 1:
+                    created.append(run.run_id)
+        mine = {run.run_id for run in runs if run.owner == self._owner}
+        self._active.update(r for r in created if r in mine)
+        return created
+
+    def runs_by_key(self, pipeline_id: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The runs of a pipeline with these run keys, by key."""
+        wanted = list(keys)
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            for row in self.db.rows(
+                "SELECT id, state, owner, heartbeat_at, run_key, runner FROM runs "
+                f"WHERE pipeline_id = ? AND run_key IN ({_marks(len(chunk))})",
+                (pipeline_id, *chunk),
+            ):
+                out[row["run_key"]] = row
+        return out
+
+    def last_scheduled(self, pipeline_id: str) -> tuple[float, float] | None:
+        """(logical date, interval end) of the pipeline's latest scheduled run."""
+        rows = self.db.rows(
+            "SELECT logical_date, data_interval_end FROM runs "
+            "WHERE pipeline_id = ? AND \"trigger\" = 'schedule' "
+            "ORDER BY logical_date DESC LIMIT 1",
+            (pipeline_id,),
+        )
+        if not rows:
+            return None
+        return rows[0]["logical_date"], rows[0]["data_interval_end"]
+
+    def claim_queued(self, limits: Mapping[str, int | None]) -> list[str]:
+        """Claim queued scheduler runs of the given pipelines (not paused), oldest logical date
+        first, without going over each pipeline's `max_active_runs` (its value in `limits`,
+        None: no limit). Returns the ids claimed, which this process must now drive."""
+        if not limits:
+            return []
+        db = self.db
+        now = time.time()
+        claimed: list[str] = []
+        with db.transaction() as cur:
+            cur.execute(
+                db.sql(
+                    "SELECT r.id, r.pipeline_id FROM runs r JOIN pipelines p "
+                    "ON p.id = r.pipeline_id WHERE r.state = 'queued' AND r.owner IS NULL "
+                    "AND r.runner = ? AND p.paused = 0 ORDER BY r.logical_date, r.created_at "
+                    "LIMIT 1000"
+                ),
+                (SCHEDULER,),
+            )
+            queued: dict[str, list[str]] = {}
+            for run_id, pipeline_id in cur.fetchall():
+                if pipeline_id in limits:
+                    queued.setdefault(pipeline_id, []).append(run_id)
+            if not queued:
+                return []
+            limited = sorted(p for p in queued if limits[p] is not None)
+            active: dict[str, int] = {}
+            if limited:
+                marks = _marks(len(limited))
+                if self.dialect == "postgresql":  # count and claim under the pipelines' locks
+                    cur.execute(
+                        db.sql(
+                            f"SELECT id FROM pipelines WHERE id IN ({marks}) ORDER BY id FOR UPDATE"
+                        ),
+                        limited,
+                    )
+                cur.execute(
+                    db.sql(
+                        "SELECT pipeline_id, COUNT(*) FROM runs WHERE state IN "
+                        f"('queued', 'running') AND owner IS NOT NULL AND pipeline_id IN ({marks}) "
+                        "GROUP BY pipeline_id"
+                    ),
+                    limited,
+                )
+                active = {pid: int(n) for pid, n in cur.fetchall()}
+            claim = db.sql(
+                "UPDATE runs SET owner = ?, heartbeat_at = ? "
+                "WHERE id = ? AND owner IS NULL AND state = 'queued'"
+            )
+            for pipeline_id, ids in queued.items():
+                limit = limits[pipeline_id]
+                room = len(ids) if limit is None else max(0, limit - active.get(pipeline_id, 0))
+                for run_id in ids[:room]:
+                    cur.execute(claim, (self._owner, now, run_id))
+                    if cur.rowcount == 1:
+                        claimed.append(run_id)
+        self._active.update(claimed)
+        return claimed
+
+    def adopt_lost(self, pipeline_ids: Iterable[str]) -> list[str]:
+        """Claim scheduler runs of these pipelines whose driving process died (marked `lost`
+        by `recover_lost`): this process continues them. Returns the ids adopted."""
+        wanted = list(pipeline_ids)
+        if not wanted:
+            return []
+        rows = self.db.rows(
+            "SELECT id, owner FROM runs WHERE state = 'lost' AND runner = ? "
+            f"AND pipeline_id IN ({_marks(len(wanted))})",
+            (SCHEDULER, *wanted),
+        )
+        adopted = []
+        now = time.time()
+        for row in rows:
+            changed = self.db.execute(
+                "UPDATE runs SET owner = ?, heartbeat_at = ?, state = 'queued', ended_at = NULL, "
+                "error = NULL WHERE id = ? AND state = 'lost' AND owner = ?",
+                (self._owner, now, row["id"], row["owner"]),
+            )
+            if changed == 1:
+                adopted.append(row["id"])
+        self._active.update(adopted)
+        return adopted
+
+    def fail_run(self, run_id: str, error: str) -> None:
+        """End a run this process claimed but could not drive (its pipeline no longer loads)."""
+        now = time.time()
+        self.db.execute(
+            "UPDATE runs SET state = 'failed', ended_at = ?, error = ? "
+            "WHERE id = ? AND owner = ? AND state IN ('queued', 'running')",
+            (now, error, run_id, self._owner),
+        )
+        self._active.discard(run_id)
+
+    def unclaim(self, run_ids: Iterable[str]) -> None:
+        """Give claimed runs back to the queue (a scheduler stopping before it started them)."""
+        for run_id in run_ids:
+            self.db.execute(
+                "UPDATE runs SET owner = NULL WHERE id = ? AND owner = ? AND state = 'queued' "
+                "AND started_at IS NULL",
+                (run_id, self._owner),
+            )
+            self._active.discard(run_id)
+
+    def requeue(self, run_id: str, reason: str) -> None:
+        """Hand a run this process was driving back to the schedulers (a graceful stop)."""
+        self.db.execute(
+            "UPDATE runs SET owner = NULL, state = 'queued', ended_at = NULL, error = ? "
+            "WHERE id = ? AND owner = ?",
+            (reason, run_id, self._owner),
+        )
+        self._active.discard(run_id)
+
+    @property
+    def owner(self) -> str:
+        """This process, as recorded in `runs.owner`."""
+        return self._owner
+
+    def clear_tasks(
+        self,
+        run_id: str,
+        task_ids: Iterable[str],
+        *,
+        runner: str | None = SCHEDULER,
+        owner: str | None = None,
+    ) -> None:
+        """Make tasks of a finished run pending again and queue the run: for a scheduler
+        (default), or claimed by `owner` (this process, e.g. a backfill re-running it).
+
+        Attempt numbers continue (history is kept); the cleared tasks get their retries
+        afresh. Raises ConfigError if the run is queued or running."""
+        ids = list(task_ids)
+        db = self.db
+        now = time.time()
+        with db.transaction() as cur:
+            cur.execute(
+                db.sql(
+                    "UPDATE runs SET state = 'queued', owner = ?, runner = ?, ended_at = NULL, "
+                    "error = NULL, heartbeat_at = ? WHERE id = ? AND state NOT IN "
+                    "('queued', 'running')"
+                ),
+                (owner, runner, now, run_id),
+            )
+            if cur.rowcount != 1:
+                raise ConfigError(
+                    f"run {run_id} is queued or running; clear it once it has finished "
+                    f"(or cancel it first)"
+                )
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                marks = _marks(len(chunk))
+                cur.execute(
+                    db.sql(
+                        f"UPDATE task_runs SET state = 'pending', error = NULL, updated_at = ? "
+                        f"WHERE run_id = ? AND task_id IN ({marks})"
+                    ),
+                    (now, run_id, *chunk),
+                )
+                cur.execute(
+                    db.sql(f"DELETE FROM results WHERE run_id = ? AND task_id IN ({marks})"),
+                    (run_id, *chunk),
+                )
+            cur.execute(
+                db.sql(
+                    "INSERT INTO events (run_id, ts, kind, task_id, attempt, state, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+                ),
+                (run_id, now, "RunCleared", None, 0, "queued", json.dumps({"tasks": ids})),
+            )
+        if owner == self._owner:
+            self._active.add(run_id)
+
+    # -- pipelines ----------------------------------------------------------------------------
+    def register_pipelines(self, pipeline_ids: Iterable[str]) -> None:
+        """Give pipelines seen for the first time a row (not paused; dataset updates counted
+        from now on)."""
+        ids = list(pipeline_ids)
+        if not ids:
+            return
+        db = self.db
+        with db.transaction() as cur:
+            cur.execute(db.sql("SELECT COALESCE(MAX(id), 0) FROM dataset_events"))
+            cursor = int(cur.fetchone()[0])
+            now = time.time()
+            cur.executemany(
+                db.sql(
+                    "INSERT INTO pipelines (id, paused, dataset_cursor, updated_at) "
+                    "VALUES (?, 0, ?, ?) ON CONFLICT (id) DO NOTHING"
+                ),
+                [(pid, cursor, now) for pid in ids],
+            )
+
+    def pipeline_flags(self) -> dict[str, dict[str, Any]]:
+        """Every known pipeline's `paused` flag and dataset cursor, by id."""
+        rows = self.db.rows("SELECT id, paused, dataset_cursor FROM pipelines")
+        return {row["id"]: row for row in rows}
+
+    def set_paused(self, pipeline_id: str, paused: bool) -> bool:
+        """Pause or unpause; returns whether the flag changed."""
+        self.register_pipelines([pipeline_id])
+        return (
+            self.db.execute(
+                "UPDATE pipelines SET paused = ?, updated_at = ? WHERE id = ? AND paused <> ?",
+                (int(paused), time.time(), pipeline_id, int(paused)),
+            )
+            == 1
+        )
+
+    # -- datasets -----------------------------------------------------------------------------
+    def dataset_updates(self, uris: Iterable[str], after: int) -> dict[str, int]:
+        """For each URI updated after event id `after`: the id of its latest update."""
+        wanted = list(uris)
+        rows = self.db.rows(
+            "SELECT uri, MAX(id) AS last FROM dataset_events "
+            f"WHERE id > ? AND uri IN ({_marks(len(wanted))}) GROUP BY uri",
+            (after, *wanted),
+        )
+        return {row["uri"]: int(row["last"]) for row in rows}
+
+    def enqueue_dataset_run(self, run: NewRun, cursor: int, new_cursor: int) -> bool:
+        """Record a dataset-triggered run and move the pipeline's cursor, atomically: of two
+        schedulers seeing the same updates, one creates the run."""
+        db = self.db
+        with db.transaction() as cur:
+            cur.execute(
+                db.sql(
+                    "UPDATE pipelines SET dataset_cursor = ?, updated_at = ? "
+                    "WHERE id = ? AND dataset_cursor = ?"
+                ),
+                (new_cursor, time.time(), run.pipeline_id, cursor),
+            )
+            if cur.rowcount != 1:
+                return False
+        # the cursor moved: this process owns the right to create the run (its key makes a
+        # retry after a crash between the two statements create nothing twice)
+        return bool(self.enqueue([run]))
+
+    # -- schedulers ---------------------------------------------------------------------------
+    def register_scheduler(self, wake_address: str | None, alone: bool) -> None:
+        """Record this process as a running scheduler. `alone`: refuse if another live one
+        is recorded (SQLite, where schedulers cannot share the database safely)."""
+        from lockgate.store.store import owner_alive
+
+        db = self.db
+        now = time.time()
+        with db.transaction() as cur:
+            cur.execute(db.sql("SELECT owner, heartbeat_at FROM schedulers"))
+            others = [
+                owner
+                for owner, beat in cur.fetchall()
+                if owner != self._owner and _scheduler_alive(owner, beat, now, owner_alive)
+            ]
+            if alone and others:
+                host_pid = ":".join(others[0].split(":")[:2])
+                raise ConfigError(
+                    f"another scheduler ({host_pid}) is running on this SQLite database; stop it "
+                    "first, or use PostgreSQL to run several schedulers"
+                )
+            cur.execute(
+                db.sql(
+                    "INSERT INTO schedulers (owner, wake_address, started_at, heartbeat_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE SET "
+                    "wake_address = excluded.wake_address, heartbeat_at = excluded.heartbeat_at"
+                ),
+                (self._owner, wake_address, now, now),
+            )
+
+    def beat_scheduler(self) -> None:
+        """Refresh this scheduler's heartbeat and the heartbeats of the runs it drives."""
+        now = time.time()
+        self.db.execute(
+            "UPDATE schedulers SET heartbeat_at = ? WHERE owner = ?", (now, self._owner)
+        )
+        active = list(self._active)
+        if active:
+            self.db.execute(
+                f"UPDATE runs SET heartbeat_at = ? WHERE id IN ({_marks(len(active))})",
+                (now, *active),
+            )
+
+    def unregister_scheduler(self) -> None:
+        self.db.execute("DELETE FROM schedulers WHERE owner = ?", (self._owner,))
+
+    def live_schedulers(self) -> list[dict[str, Any]]:
+        """The schedulers that are running now (dead ones' rows are removed)."""
+        from lockgate.store.store import owner_alive
+
+        now = time.time()
+        rows = self.db.rows("SELECT owner, wake_address, heartbeat_at FROM schedulers")
+        live = [
+            r for r in rows if _scheduler_alive(r["owner"], r["heartbeat_at"], now, owner_alive)
+        ]
+        for row in rows:
+            if row not in live and now - row["heartbeat_at"] > SCHEDULER_STALE_S:
+                self.db.execute(
+                    "DELETE FROM schedulers WHERE owner = ? AND heartbeat_at = ?",
+                    (row["owner"], row["heartbeat_at"]),
+                )
+        return live
+
+
+def _scheduler_alive(owner: str, beat: float, now: float, owner_alive: Any) -> bool:
+    """Alive: its process exists (this host), or it beat recently (another host)."""
+    if owner.partition(":")[0] == socket.gethostname():
+        return bool(owner_alive(owner, None, now))
+    return now - beat < SCHEDULER_STALE_S
