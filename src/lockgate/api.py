@@ -31,6 +31,7 @@ from lockgate.execution import (
 from lockgate.model.intervals import RunDates
 from lockgate.model.pipeline import Pipeline
 from lockgate.model.states import RunState, TaskState
+from lockgate.scheduler.wakeup import wake_schedulers
 
 if TYPE_CHECKING:
     from lockgate.store.store import Store
@@ -84,21 +85,25 @@ def run(
         dates=dates,
     )
     db: Store | None = open_store(project) if store is True else (store or None)
-    return drive(
-        engine,
-        db,
-        handle_signals,
-        on_start,
-        create=lambda s: s.create_run(
-            run_id,
-            pipe.id,
-            s.record_version(pipe),
-            run_params,
-            ex.name,
-            trigger,
-            dates.timestamps(),
-        ),
-    )
+    try:
+        return drive(
+            engine,
+            db,
+            handle_signals,
+            on_start,
+            create=lambda s: s.create_run(
+                run_id,
+                pipe.id,
+                s.record_version(pipe),
+                run_params,
+                ex.name,
+                trigger,
+                dates.timestamps(),
+            ),
+        )
+    finally:
+        if db is not None and any(t.produces for t in pipe.tasks.values()):
+            wake_schedulers(db)  # pipelines triggered by its datasets may be due now
 
 
 def resume(
@@ -161,13 +166,6 @@ def resume(
         handle_signals=handle_signals,
         on_start=on_start,
     )
-
-
-def wake_schedulers(db: Store) -> int:
-    """Tell running schedulers (on this host) to look at the database now; how many were told."""
-    from lockgate.scheduler.wakeup import wake
-
-    return wake(r["wake_address"] for r in db.live_schedulers() if r["wake_address"])
 
 
 def scheduled_pipeline(ref: str, project: Project) -> Pipeline:

@@ -23,6 +23,7 @@ from lockgate.model.params import resolve_params
 from lockgate.model.pipeline import Pipeline
 from lockgate.model.states import TaskState
 from lockgate.model.timetables import ScheduledRun
+from lockgate.scheduler.wakeup import wake_schedulers
 from lockgate.store.scheduling import NewRun, interval_key
 
 if TYPE_CHECKING:
@@ -222,15 +223,19 @@ class Backfill:
             db.claim_run(item.run_id, self.executor or self.project.executor)
         record = db.get_run(item.run_id)
         assert record is not None
-        return execute_stored(
-            db,
-            record,
-            self.pipe,
-            self.project,
-            executor=self.executor,
-            on_engine=lambda engine: self._track(item, engine),
-            adopted=item.action == "resume",
-        )
+        try:
+            return execute_stored(
+                db,
+                record,
+                self.pipe,
+                self.project,
+                executor=self.executor,
+                on_engine=lambda engine: self._track(item, engine),
+                adopted=item.action == "resume",
+            )
+        finally:
+            if any(t.produces for t in self.pipe.tasks.values()):
+                wake_schedulers(db)
 
     def _track(self, item: Interval, engine: RunEngine) -> None:
         with self._lock:

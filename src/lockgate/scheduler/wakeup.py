@@ -21,6 +21,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from types import TracebackType
+from typing import Any
 
 logger = logging.getLogger("lockgate.scheduler")
 
@@ -166,3 +167,9 @@ def _local_ports(addresses: Iterable[str]) -> list[int]:
         if 0 < port < 65536 and port not in ports:
             ports.append(port)
     return ports
+
+
+def wake_schedulers(store: Any) -> int:
+    """Wake the schedulers of a store's database that run on this host (after a commit they
+    should react to); how many were woken."""
+    return wake(row["wake_address"] for row in store.live_schedulers() if row["wake_address"])
