@@ -289,6 +289,9 @@ def test_list(proj: Path, hello_run: str):
         "origin": "python",
         "tasks": 2,
         "schedule": "@daily",
+        "datasets": [],
+        "timezone": "UTC",
+        "paused": False,
         "last_run": data["last_run"],
         "last_state": data["last_state"],
     }

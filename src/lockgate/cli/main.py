@@ -260,7 +260,9 @@ def list_(json_out: JsonOpt = False) -> None:
     found = discover(project.pipelines_dir)
     store = api.open_store(project)
     last = store.last_runs(found.pipelines)
+    flags = store.pipeline_flags()
     store.close()
+    paused = {pid for pid, f in flags.items() if f["paused"]}
     if json_out:
         doc = {
             "pipelines": [
@@ -270,6 +272,9 @@ def list_(json_out: JsonOpt = False) -> None:
                     "origin": p.origin,
                     "tasks": len(p.tasks),
                     "schedule": p.schedule,
+                    "datasets": list(p.datasets),
+                    "timezone": p.timezone,
+                    "paused": p.id in paused,
                     "last_run": (last[p.id]["id"] if p.id in last else None),
                     "last_state": (last[p.id]["state"] if p.id in last else None),
                 }
@@ -302,7 +307,7 @@ def list_(json_out: JsonOpt = False) -> None:
                 table.add_row(
                     p.id,
                     str(len(p.tasks)),
-                    _plain(p.schedule or "-"),
+                    _plain(_when_text(p)) + (" (paused)" if p.id in paused else ""),
                     time.strftime("%Y-%m-%d %H:%M", time.localtime(lr["created_at"]))
                     if lr
                     else "-",
@@ -314,6 +319,13 @@ def list_(json_out: JsonOpt = False) -> None:
         for err in found.errors:
             sys.stderr.write(f"error: {_error_text(err)}\n")
     raise typer.Exit(2 if found.errors else 0)
+
+
+def _when_text(pipe: Any) -> str:
+    """When a pipeline runs, in a few words: its schedule, its datasets, or `-` (manual)."""
+    if pipe.datasets:
+        return "on " + ", ".join(pipe.datasets)
+    return pipe.schedule or "-"
 
 
 def _inside(path: str | os.PathLike[str], folder: Path) -> bool:

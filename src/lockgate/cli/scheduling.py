@@ -77,7 +77,7 @@ def _serve(executor: str | None, concurrency: int | None) -> None:
 
 @app.command()
 def scheduler(executor: ExecutorOpt = None, concurrency: ConcurrencyOpt = None) -> None:
-    """Run the scheduler: start scheduled, dataset-triggered and queued runs until stopped.
+    """Run the scheduler until stopped: scheduled, dataset-triggered and queued runs.
 
     It watches the pipelines folder (added, changed and removed files are picked up) and sleeps
     until the next run is due or something happens. On PostgreSQL several schedulers may share
@@ -87,8 +87,9 @@ def scheduler(executor: ExecutorOpt = None, concurrency: ConcurrencyOpt = None) 
 
 @app.command()
 def up(executor: ExecutorOpt = None, concurrency: ConcurrencyOpt = None) -> None:
-    """Start lockgate for this project in one process: create or upgrade its database, then
-    run the scheduler (see `lockgate scheduler`)."""
+    """Start lockgate for this project: create or upgrade its database, run the scheduler.
+
+    One process, on the project's database (SQLite by default); see `lockgate scheduler`."""
     from lockgate.cli.main import db_upgrade
 
     db_upgrade()
@@ -344,14 +345,17 @@ def _set_paused(pipeline: str, paused: bool) -> None:
 
 @app.command()
 def pause(pipeline: PipelineArg) -> None:
-    """Stop starting runs of a pipeline (scheduled, dataset-triggered or queued); runs in
-    progress finish."""
+    """Stop starting runs of a pipeline; runs in progress finish.
+
+    Scheduled and dataset-triggered runs are not created; queued runs wait."""
     _set_paused(pipeline, True)
 
 
 @app.command()
 def unpause(pipeline: PipelineArg) -> None:
-    """Let a paused pipeline run again (without catchup, only its latest interval runs)."""
+    """Let a paused pipeline run again.
+
+    Without catchup, only its latest due interval runs."""
     _set_paused(pipeline, False)
 
 
@@ -371,8 +375,10 @@ def clear(
         bool, typer.Option("--downstream", help="Also clear the tasks downstream of TASK.")
     ] = False,
 ) -> None:
-    """Re-run parts of a finished run: the cleared tasks run again (with their retries) when
-    a scheduler picks the run up; `lockgate resume RUN_ID` runs it here instead."""
+    """Re-run tasks of a finished run (the failed ones, or TASK).
+
+    The run is queued: a scheduler picks it up, or `lockgate resume RUN_ID` runs it here. The
+    cleared tasks get their retries afresh; the others keep their results."""
     from lockgate import api
 
     project = Project.load()
