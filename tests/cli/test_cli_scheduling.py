@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from tests.cli.helpers import LOCKGATE, _env, lockgate, one_line_error, write
 
 DAILY = """
