@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 
 
 def new_run_id() -> str:
-    """Sortable, readable and unique enough: `20261124T031400-9f2c1a`."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    """Sortable, readable and unique: `20261124T031400-9f2c1a0b3e4d` (48 random bits, so a
+    scheduler creating hundreds of runs in one second does not collide)."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(6)}"
 
 
 _STORES: OrderedDict[str, Store] = OrderedDict()
@@ -181,22 +182,19 @@ def _run_timeout(engine: RunEngine) -> Iterator[None]:
         timer.cancel()
 
 
-def prior_tasks(db: Store, run_id: str, adopted: bool = False) -> dict[str, PriorTask]:
-    """What the store recorded about a run's tasks. A pending task with attempts was cleared;
-    `adopted`: attempts lost with the process that drove them are not the task's fault, so
-    both get their retries afresh."""
+def prior_tasks(db: Store, run_id: str) -> dict[str, PriorTask]:
+    """What the store recorded about a run's tasks, for a run continued from it."""
     results = db.results(run_id)
-    prior = {}
-    for row in db.task_states(run_id):
-        state = TaskState(row["state"])
-        prior[row["task_id"]] = PriorTask(
-            state,
+    return {
+        row["task_id"]: PriorTask(
+            TaskState(row["state"]),
             row["attempts"] or 0,
             results.get(row["task_id"]),
             row["error"],
-            fresh=state is TaskState.PENDING or (adopted and state is TaskState.LOST),
+            retry_base=row["retry_base"] or 0,
         )
-    return prior
+        for row in db.task_states(run_id)
+    }
 
 
 def execute_stored(
@@ -211,7 +209,6 @@ def execute_stored(
     handle_signals: bool = False,
     on_start: Callable[[str], None] | None = None,
     on_engine: Callable[[RunEngine], None] | None = None,
-    adopted: bool = False,
 ) -> RunResult:
     """Drive a run recorded in the store, which this process has claimed: its params and dates
     as recorded, tasks that already finished keep their states and results."""
@@ -230,7 +227,7 @@ def execute_stored(
         bus=bus or EventBus(),
         params=json.loads(record["params"] or "{}"),
         concurrency=concurrency,
-        prior=prior_tasks(db, run_id, adopted),
+        prior=prior_tasks(db, run_id),
         dates=dates,
     )
     if on_engine is not None:

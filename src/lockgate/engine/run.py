@@ -55,9 +55,9 @@ class PriorTask:
     attempts: int
     result_json: str | None = None
     error: str | None = None
-    fresh: bool = False
-    """Its retries start afresh from `attempts` (a cleared task, or an attempt lost with the
-    scheduler that drove it)."""
+    retry_base: int = 0
+    """Attempts that do not count against its retries: those made before it was cleared, or
+    before the scheduler driving it died or stopped (no fault of the task)."""
 
 
 @dataclass(slots=True)
@@ -169,6 +169,7 @@ class RunEngine:
         self._inbox: SimpleQueue[Any] = SimpleQueue()
         self._cancelled = False
         self._fail_reason: str | None = None
+        self._requeue = False
         self._base: dict[str, int] = {}
         self._failure_for: dict[str, tuple[str | None, str | None]] = {}
         self._compensation_of = {
@@ -177,11 +178,14 @@ class RunEngine:
         self._check_references()
 
     # -- public -----------------------------------------------------------------------------
-    def cancel(self, reason: str | None = None) -> None:
+    def cancel(self, reason: str | None = None, requeue: bool = False) -> None:
         """Ask the run to stop (safe from signal handlers and other threads). With a `reason`
-        (e.g. its run timeout), the run ends `failed` with that error instead of `cancelled`."""
+        (e.g. its run timeout), the run ends `failed` with that error instead of `cancelled`;
+        with `requeue` (its scheduler is stopping), it ends `queued`, for another scheduler to
+        continue: its last event is then `RunRequeued`, not `RunFinished`."""
         if reason is not None:
             self._fail_reason = reason
+        self._requeue = requeue
         self._inbox.put(_CANCEL)
         self.executor.interrupt(reason or "run cancelled")
 
@@ -227,8 +231,8 @@ class RunEngine:
             if tid not in tasks:
                 continue
             self.attempts[tid] = prior.attempts
-            if prior.fresh:
-                self._base[tid] = prior.attempts
+            if prior.retry_base:
+                self._base[tid] = prior.retry_base
             if prior.state in (
                 TaskState.SUCCESS,
                 TaskState.SKIPPED,
@@ -547,7 +551,11 @@ class RunEngine:
                 TaskState.SUCCESS,
                 ev.TASK_SUCCEEDED,
                 outcome.attempt,
-                {**timing, "result_json": outcome.result_json},
+                {
+                    **timing,
+                    "result_json": outcome.result_json,
+                    **({"datasets": list(task.produces)} if task.produces else {}),
+                },
                 produced=task.produces,
             )
             self._callbacks(task.on_success, tid, outcome.attempt, None)
@@ -650,7 +658,8 @@ class RunEngine:
         produced: tuple[str, ...] = (),
     ) -> None:
         """Record a task's final state; `produced`: the datasets it updated (on success), one
-        event each, before any downstream task is queued."""
+        event each, before any downstream task is queued (for subscribers: the store records
+        the updates from the success event's `datasets`, in the same commit as the success)."""
         self.state[tid] = state
         self._emit(kind, tid, attempt, state.value, data)
         for uri in produced:
@@ -756,7 +765,10 @@ class RunEngine:
                     else "never became ready"
                 )
                 self._emit(ev.TASK_SKIPPED, tid, 0, TaskState.SKIPPED.value, {"reason": reason})
-        if self._fail_reason is not None:
+        kind = ev.RUN_FINISHED
+        if self._cancelled and self._requeue:
+            state, kind = RunState.QUEUED, ev.RUN_REQUEUED
+        elif self._cancelled and self._fail_reason is not None:
             state = RunState.FAILED
         elif self._cancelled:
             state = RunState.CANCELLED
@@ -767,12 +779,12 @@ class RunEngine:
         ended = time.time()
         failed = [tid for tid, s in self.state.items() if s is TaskState.FAILED]
         self._emit(
-            ev.RUN_FINISHED,
+            kind,
             state=state.value,
             data={
                 "failed_tasks": failed,
                 "duration_s": ended - started,
-                **({"error": self._fail_reason} if self._fail_reason else {}),
+                **({"error": self._fail_reason} if self._cancelled and self._fail_reason else {}),
             },
         )
         return RunResult(
@@ -791,7 +803,7 @@ class RunEngine:
             },
             started,
             ended,
-            self._fail_reason,
+            self._fail_reason if self._cancelled else None,
         )
 
     def _emit(

@@ -21,7 +21,8 @@ TASK_LOST = "TaskLost"
 CALLBACK_FAILED = "CallbackFailed"
 DATASET_UPDATED = "DatasetUpdated"
 """A succeeded task updated a dataset it `produces`: `data={"uri": ...}`, one event per URI."""
-DATASET_UPDATED = "DatasetUpdated"
+RUN_REQUEUED = "RunRequeued"
+"""A run went back to the queue: its scheduler stopped or died; another one continues it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,7 +220,8 @@ class Backfill:
         else:
             assert item.run_id is not None
             db.recover_lost()
-            db.claim_run(item.run_id, self.executor or self.project.executor)
+            # a killed backfill's attempts are not its tasks' fault: retries start afresh
+            db.claim_run(item.run_id, self.executor or self.project.executor, forgive_lost=True)
         record = db.get_run(item.run_id)
         assert record is not None
         try:
@@ -231,7 +232,6 @@ class Backfill:
                 self.project,
                 executor=self.executor,
                 on_engine=lambda engine: self._track(item, engine),
-                adopted=item.action == "resume",
             )
         finally:
             if any(t.produces for t in self.pipe.tasks.values()):

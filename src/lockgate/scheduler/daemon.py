@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.config import Project
 from lockgate.engine.run import RunEngine, RunResult
-from lockgate.errors import LockgateError
+from lockgate.errors import ConfigError, LockgateError
 from lockgate.execution import execute_stored, new_run_id, open_store
 from lockgate.model.params import resolve_params
 from lockgate.model.pipeline import Pipeline
@@ -42,6 +42,15 @@ CHECK_S = 2.0
 """Liveness and database check period (heartbeat, adoption of orphaned runs)."""
 DEFAULT_MAX_ACTIVE_RUNS = 16
 """Runs of one pipeline at once when the pipeline does not say (Airflow's default too)."""
+
+WATCH_READY_S = 10.0
+"""How long `start()` waits for the folder watcher's first scan (a walk of the folder)."""
+
+_SERVING_ALONE: set[str] = set()
+"""SQLite database URLs with a scheduler started in this process. Schedulers of one process
+share its store and owner, so the database's check (`register_scheduler`) cannot tell them
+apart; this set does."""
+_SERVING_LOCK = threading.Lock()
 
 
 @dataclass
@@ -80,6 +89,7 @@ class Scheduler:
         self._listener: Any = None
         self._watcher: Any = None
         self._flags: dict[str, dict[str, Any]] = {}
+        self._alone_url: str | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -88,17 +98,29 @@ class Scheduler:
         from lockgate.scheduler.wakeup import WakeListener
         from lockgate.scheduler.watch import FolderWatcher
 
-        self._listener = WakeListener()
-        try:
-            self.store.register_scheduler(
-                self._listener.address, alone=self.store.dialect == "sqlite"
-            )
-        except BaseException:
-            self._listener.close()
-            raise
+        alone = self.store.dialect == "sqlite"
+        with _SERVING_LOCK:
+            if alone and self.store.url in _SERVING_ALONE:
+                raise ConfigError(
+                    f"another scheduler ({self.store.owner.rsplit(':', 1)[0]}, this process) "
+                    "is running on this SQLite database; stop it first, or use PostgreSQL to "
+                    "run several schedulers"
+                )
+            self._listener = WakeListener()
+            try:
+                self.store.register_scheduler(self._listener.address, alone=alone)
+            except BaseException:
+                self._listener.close()
+                raise
+            if alone:
+                self._alone_url = self.store.url
+                _SERVING_ALONE.add(self._alone_url)
         self._listener.start(self.wake)
         self._watcher = FolderWatcher(self.project.pipelines_dir, self._on_files)
         self._watcher.start()
+        # load after the watcher's first scan: a file written in between is then reported
+        # as a change (loaded before the scan, it would be in the scan and never reported)
+        self._watcher.wait_ready(WATCH_READY_S)
         self._reload()
 
     def serve(self) -> None:
@@ -321,9 +343,6 @@ class Scheduler:
                 executor=self.executor,
                 concurrency=self.concurrency,
                 on_engine=lambda engine: self._adopt_engine(slot, engine),
-                # a run that stopped with its scheduler (killed or stopped) is no task's fault:
-                # its interrupted tasks get their retries afresh (no-op for a new run)
-                adopted=True,
             )
         except LockgateError as exc:
             log.error("run %s of %s could not run: %s", run_id, pipe.id, exc)
@@ -366,6 +385,8 @@ class Scheduler:
             if self._listener is not None:
                 self._listener.close()
             self.store.unregister_scheduler()
+            with _SERVING_LOCK:
+                _SERVING_ALONE.discard(self._alone_url or "")
             self._stopped.set()
 
 

@@ -25,7 +25,7 @@ SQLITE = (
     "CREATE INDEX ix_runs_state ON runs (state)",
     "CREATE TABLE schedulers (owner VARCHAR(255) NOT NULL, wake_address VARCHAR(255), started_at FLOAT NOT NULL, heartbeat_at FLOAT NOT NULL, PRIMARY KEY (owner))",
     "CREATE TABLE task_attempts (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, attempt INTEGER NOT NULL, state VARCHAR(16) NOT NULL, started_at FLOAT, ended_at FLOAT, error TEXT, log_path TEXT, PRIMARY KEY (run_id, task_id, attempt))",
-    "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, PRIMARY KEY (run_id, task_id))",
+    "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, retry_base INTEGER, PRIMARY KEY (run_id, task_id))",
 )
 
 POSTGRESQL = (
@@ -45,5 +45,5 @@ POSTGRESQL = (
     "CREATE INDEX ix_runs_state ON runs (state)",
     "CREATE TABLE schedulers (owner VARCHAR(255) NOT NULL, wake_address VARCHAR(255), started_at FLOAT NOT NULL, heartbeat_at FLOAT NOT NULL, PRIMARY KEY (owner))",
     "CREATE TABLE task_attempts (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, attempt INTEGER NOT NULL, state VARCHAR(16) NOT NULL, started_at FLOAT, ended_at FLOAT, error TEXT, log_path TEXT, PRIMARY KEY (run_id, task_id, attempt))",
-    "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, PRIMARY KEY (run_id, task_id))",
+    "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, retry_base INTEGER, PRIMARY KEY (run_id, task_id))",
 )

@@ -70,6 +70,15 @@ def statements(placeholder: str) -> dict[str, str]:
     out["dataset_events"] = (
         f"INSERT INTO dataset_events (uri, run_id, task_id, ts) VALUES ({marks(4)})"
     )
+    # back to the queue for any scheduler; its interrupted tasks keep their retries
+    out["run_requeued"] = (
+        f"UPDATE runs SET state = 'queued', owner = NULL, ended_at = NULL, "
+        f"heartbeat_at = {placeholder}, error = {placeholder} WHERE id = {placeholder}"
+    )
+    out["task_requeued"] = (
+        "UPDATE task_runs SET retry_base = attempts "
+        f"WHERE run_id = {placeholder} AND state IN ('cancelled', 'lost')"
+    )
     out["run_finished"] = (
         f"UPDATE runs SET state = {placeholder}, ended_at = {placeholder}, "
         f"heartbeat_at = {placeholder}, error = {placeholder} WHERE id = {placeholder}"
@@ -116,6 +125,7 @@ class Folded:
     run_started: list[tuple[Any, ...]] = field(default_factory=list)
     run_finished: list[tuple[Any, ...]] = field(default_factory=list)
     datasets: list[tuple[Any, ...]] = field(default_factory=list)
+    run_requeued: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def fold(batch: list[Event], now: float) -> Folded:
@@ -132,6 +142,9 @@ def fold(batch: list[Event], now: float) -> Folded:
             if result is not None:
                 stored["result_bytes"] = len(result)
                 out.results.append((e.run_id, e.task_id, result, len(result)))
+            if e.kind == ev.TASK_SUCCEEDED:  # datasets it updated: same commit as the success
+                for uri in data.get("datasets") or ():
+                    out.datasets.append((uri, e.run_id, e.task_id, e.ts))
         out.events.append(
             (
                 e.run_id,
@@ -185,10 +198,11 @@ def fold(batch: list[Event], now: float) -> Folded:
                             arow[4] = data["started_at"]
                         if error:
                             arow[6] = error
-        elif kind == ev.DATASET_UPDATED:
-            out.datasets.append(((data or {}).get("uri"), e.run_id, e.task_id, e.ts))
         elif kind == ev.RUN_STARTED:
             out.run_started.append((e.state, e.ts, now, (data or {}).get("executor"), e.run_id))
+        elif kind == ev.RUN_REQUEUED:
+            error = (data or {}).get("error") or "its scheduler stopped; queued again"
+            out.run_requeued.append((now, error, e.run_id))
         elif kind == ev.RUN_FINISHED:
             failed = (data or {}).get("failed_tasks") or ()
             error = (data or {}).get("error") or (

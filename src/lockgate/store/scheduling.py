@@ -52,6 +52,11 @@ class NewRun:
     owner: str | None = None
 
 
+_INSERT_CHUNK = 60
+"""Rows per multi-row INSERT of runs: 15 values each stays under SQLite's old limit of 999
+parameters per statement."""
+
+
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
@@ -67,38 +72,56 @@ class SchedulingStore:
     # -- runs ---------------------------------------------------------------------------------
     def enqueue(self, runs: list[NewRun]) -> list[str]:
         """Record runs as queued, in one transaction; a run whose key exists already is not
-        created. Returns the ids of the runs created."""
+        created. Returns the ids of the runs created.
+
+        One multi-row INSERT per chunk, then one SELECT of the new ids (a row with a new run's
+        id exists only if this INSERT created it): a scheduler creating 50 runs due at the
+        same second makes two round trips to PostgreSQL, not 50."""
+        if not runs:
+            return []
         now = time.time()
-        created = []
         db = self.db
-        sql = db.sql(
-            'INSERT INTO runs (id, pipeline_id, version_id, state, params, executor, "trigger", '
-            "created_at, owner, heartbeat_at, logical_date, data_interval_start, "
-            f"data_interval_end, run_key, runner) VALUES ({_marks(15)}) "
-            "ON CONFLICT (pipeline_id, run_key) DO NOTHING"
-        )
+        rows = [
+            (
+                run.run_id,
+                run.pipeline_id,
+                run.version_id,
+                "queued",
+                json.dumps(dict(run.params)),
+                None,
+                run.trigger,
+                now,
+                run.owner,
+                now,
+                *run.dates,
+                run.run_key,
+                run.runner,
+            )
+            for run in runs
+        ]
+        found: set[str] = set()
         with db.transaction() as cur:
-            for run in runs:
+            for i in range(0, len(rows), _INSERT_CHUNK):
+                chunk = rows[i : i + _INSERT_CHUNK]
+                values = ", ".join([f"({_marks(len(chunk[0]))})"] * len(chunk))
                 cur.execute(
-                    sql,
-                    (
-                        run.run_id,
-                        run.pipeline_id,
-                        run.version_id,
-                        "queued",
-                        json.dumps(dict(run.params)),
-                        None,
-                        run.trigger,
-                        now,
-                        run.owner,
-                        now,
-                        *run.dates,
-                        run.run_key,
-                        run.runner,
+                    db.sql(
+                        "INSERT INTO runs (id, pipeline_id, version_id, state, params, executor, "
+                        '"trigger", created_at, owner, heartbeat_at, logical_date, '
+                        "data_interval_start, data_interval_end, run_key, runner) "
+                        f"VALUES {values} ON CONFLICT (pipeline_id, run_key) DO NOTHING"
                     ),
+                    [value for row in chunk for value in row],
                 )
-                if cur.rowcount == 1:
-                    created.append(run.run_id)
+            ids = [run.run_id for run in runs]
+            for i in range(0, len(ids), 500):
+                chunk_ids = ids[i : i + 500]
+                cur.execute(
+                    db.sql(f"SELECT id FROM runs WHERE id IN ({_marks(len(chunk_ids))})"),
+                    chunk_ids,
+                )
+                found.update(row[0] for row in cur.fetchall())
+        created = [run_id for run_id in ids if run_id in found]
         mine = {run.run_id for run in runs if run.owner == self._owner}
         self._active.update(r for r in created if r in mine)
         return created
@@ -174,17 +197,39 @@ class SchedulingStore:
                     limited,
                 )
                 active = {pid: int(n) for pid, n in cur.fetchall()}
-            claim = db.sql(
-                "UPDATE runs SET owner = ?, heartbeat_at = ? "
-                "WHERE id = ? AND owner IS NULL AND state = 'queued'"
-            )
+            wanted: list[str] = []
             for pipeline_id, ids in queued.items():
                 limit = limits[pipeline_id]
                 room = len(ids) if limit is None else max(0, limit - active.get(pipeline_id, 0))
-                for run_id in ids[:room]:
-                    cur.execute(claim, (self._owner, now, run_id))
-                    if cur.rowcount == 1:
-                        claimed.append(run_id)
+                wanted.extend(ids[:room])
+            # one UPDATE per 500 runs (not one per run: 50 runs due at once were 50 round
+            # trips to PostgreSQL before the first could start)
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                claim = (
+                    "UPDATE runs SET owner = ?, heartbeat_at = ? "
+                    f"WHERE id IN ({_marks(len(chunk))}) AND owner IS NULL AND state = 'queued'"
+                )
+                if self.dialect == "postgresql":
+                    # another scheduler may have claimed some since the SELECT: the UPDATE
+                    # skips them (READ COMMITTED re-checks the WHERE), RETURNING says which
+                    cur.execute(db.sql(claim + " RETURNING id"), (self._owner, now, *chunk))
+                    got = {row[0] for row in cur.fetchall()}
+                else:
+                    # BEGIN IMMEDIATE: no other writer since the SELECT, every one is claimed
+                    cur.execute(db.sql(claim), (self._owner, now, *chunk))
+                    if cur.rowcount == len(chunk):
+                        got = set(chunk)
+                    else:  # pragma: no cover - defensive
+                        cur.execute(
+                            db.sql(
+                                f"SELECT id FROM runs WHERE id IN ({_marks(len(chunk))}) "
+                                "AND owner = ? AND heartbeat_at = ?"
+                            ),
+                            (*chunk, self._owner, now),
+                        )
+                        got = {row[0] for row in cur.fetchall()}
+                claimed.extend(run_id for run_id in chunk if run_id in got)
         self._active.update(claimed)
         return claimed
 

@@ -67,6 +67,7 @@ task_runs = Table(
     Column("attempts", Integer),
     Column("updated_at", Float, nullable=False),
     Column("error", Text),
+    Column("retry_base", Integer),
 )
 
 task_attempts = Table(

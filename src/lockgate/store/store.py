@@ -55,7 +55,7 @@ def owner_alive(owner: str | None, heartbeat_at: float | None, now: float) -> bo
     except (ValueError, ProcessLookupError):
         return False
     except PermissionError:
-        return True
+        pass  # another user's process with that pid: alive only if it is the same process
     return start == "?" or _process_start(pid) == start
 
 
@@ -168,21 +168,34 @@ class Store(SchedulingStore):
         )
         self._active.add(run_id)
 
-    def claim_run(self, run_id: str, executor: str) -> None:
+    def claim_run(self, run_id: str, executor: str, forgive_lost: bool = False) -> None:
         """Take over an interrupted run, or a queued one nobody has claimed (resume): this
-        process becomes its owner."""
-        claimed = self.db.execute(
-            "UPDATE runs SET owner = ?, heartbeat_at = ?, state = 'queued', ended_at = NULL, "
-            "error = NULL, executor = ? "
-            "WHERE id = ? AND (state NOT IN ('queued', 'running', 'success') "
-            "OR (state = 'queued' AND owner IS NULL))",
-            (self._owner, time.time(), executor, run_id),
-        )
-        if claimed != 1:
-            raise ConfigError(
-                f"run {run_id} cannot be resumed now: another process is running or "
-                "resuming it, or it has succeeded"
+        process becomes its owner. `forgive_lost`: its lost attempts (the process driving it
+        died) do not count against the tasks' retries."""
+        db = self.db
+        with db.transaction() as cur:
+            cur.execute(
+                db.sql(
+                    "UPDATE runs SET owner = ?, heartbeat_at = ?, state = 'queued', "
+                    "ended_at = NULL, error = NULL, executor = ? "
+                    "WHERE id = ? AND (state NOT IN ('queued', 'running', 'success') "
+                    "OR (state = 'queued' AND owner IS NULL))"
+                ),
+                (self._owner, time.time(), executor, run_id),
             )
+            if cur.rowcount != 1:
+                raise ConfigError(
+                    f"run {run_id} cannot be resumed now: another process is running or "
+                    "resuming it, or it has succeeded"
+                )
+            if forgive_lost:
+                cur.execute(
+                    db.sql(
+                        "UPDATE task_runs SET retry_base = attempts "
+                        "WHERE run_id = ? AND state = 'lost'"
+                    ),
+                    (run_id,),
+                )
         self._active.add(run_id)
 
     def release_run(self, run_id: str) -> None:
@@ -223,40 +236,53 @@ class Store(SchedulingStore):
             for name in ("run_started", "run_finished"):
                 for values in getattr(rows, name):
                     cur.execute(sql[name], values)
+            for values in rows.run_requeued:
+                cur.execute(sql["task_requeued"], (values[-1],))
+                cur.execute(sql["run_requeued"], values)
 
     # -- recovery ---------------------------------------------------------------------------
     def recover_lost(self) -> list[str]:
-        """Mark runs whose owning process died, and their running attempts, as `lost`."""
+        """Find runs whose owning process died. A scheduler's run goes back to the queue for
+        another scheduler (its interrupted attempts are `lost`, and do not count against the
+        tasks' retries); any other run, and its running attempts, are marked `lost`."""
         now = time.time()
         candidates = self._rows(
-            "SELECT id, owner, heartbeat_at FROM runs WHERE state IN ('queued', 'running')"
+            "SELECT id, owner, heartbeat_at, runner FROM runs "
+            "WHERE state IN ('queued', 'running') AND owner IS NOT NULL"
         )
-        owners = {
-            row["id"]: row["owner"]
+        dead = [
+            row
             for row in candidates
             if row["owner"] != self._owner
             and not owner_alive(row["owner"], row["heartbeat_at"], now)
-        }
-        dead = list(owners)
+        ]
         db = self.db
-        for run_id in dead:
-            owner = owners[run_id]
-            host_pid = ":".join((owner or "?").split(":")[:2])
-            error = (
-                f"the process running this run ({host_pid}) died; "
-                f"`lockgate resume {run_id}` continues it"
-            )
+        recovered = []
+        for row in dead:
+            run_id, owner = row["id"], row["owner"]
+            requeue = row["runner"] == "scheduler"
+            host_pid = ":".join(owner.split(":")[:2])
+            if requeue:
+                error = f"the scheduler running this run ({host_pid}) died; queued again"
+                update = (
+                    "UPDATE runs SET state = 'queued', owner = NULL, ended_at = NULL, error = ? "
+                    "WHERE id = ? AND owner = ? AND state IN ('queued', 'running')"
+                )
+            else:
+                error = (
+                    f"the process running this run ({host_pid}) died; "
+                    f"`lockgate resume {run_id}` continues it"
+                )
+                update = (
+                    "UPDATE runs SET state = 'lost', error = ? "
+                    "WHERE id = ? AND owner = ? AND state IN ('queued', 'running')"
+                )
             with db.transaction() as cur:
                 # only if nobody recovered or claimed it meanwhile (atomic on both databases)
-                cur.execute(
-                    db.sql(
-                        "UPDATE runs SET state = 'lost', error = ? "
-                        "WHERE id = ? AND owner = ? AND state IN ('queued', 'running')"
-                    ),
-                    (error, run_id, owner),
-                )
+                cur.execute(db.sql(update), (error, run_id, owner))
                 if cur.rowcount != 1:
                     continue
+                recovered.append(run_id)
                 cur.execute(
                     db.sql(
                         "SELECT task_id, attempt FROM task_attempts "
@@ -272,9 +298,10 @@ class Store(SchedulingStore):
                     ),
                     (now, _DIED, run_id),
                 )
+                base = ", retry_base = attempts" if requeue else ""
                 cur.execute(
                     db.sql(
-                        "UPDATE task_runs SET state = 'lost', updated_at = ?, error = ? "
+                        f"UPDATE task_runs SET state = 'lost', updated_at = ?, error = ?{base} "
                         "WHERE run_id = ? AND state = 'running'"
                     ),
                     (now, _DIED, run_id),
@@ -283,11 +310,10 @@ class Store(SchedulingStore):
                     (run_id, now, ev.TASK_LOST, task_id, attempt, "lost", None)
                     for task_id, attempt in lost
                 ]
-                events.append(
-                    (run_id, now, ev.RUN_FINISHED, None, 0, "lost", json.dumps({"error": error}))
-                )
+                kind, state = (ev.RUN_REQUEUED, "queued") if requeue else (ev.RUN_FINISHED, "lost")
+                events.append((run_id, now, kind, None, 0, state, json.dumps({"error": error})))
                 cur.executemany(self._sql["events"], events)
-        return dead
+        return recovered
 
     # -- queries ----------------------------------------------------------------------------
     def get_run(self, run_id: str) -> dict[str, Any] | None:
@@ -329,7 +355,7 @@ class Store(SchedulingStore):
 
     def task_states(self, run_id: str) -> list[dict[str, Any]]:
         return self._rows(
-            "SELECT run_id, task_id, state, attempts, updated_at, error FROM task_runs "
+            "SELECT run_id, task_id, state, attempts, updated_at, error, retry_base FROM task_runs "
             "WHERE run_id = ?",
             run_id,
         )
@@ -384,8 +410,12 @@ class Store(SchedulingStore):
         victims = [
             (row["pipeline_id"], row["id"])
             for row in self._rows(
-                "SELECT pipeline_id, id FROM runs "
-                "WHERE created_at < ? AND state NOT IN ('queued', 'running')",
+                # each pipeline's newest scheduled run stays: the scheduler continues after it
+                # (without it, @once would run again and a catchup would start over)
+                "SELECT pipeline_id, id FROM runs r "
+                "WHERE created_at < ? AND state NOT IN ('queued', 'running') "
+                "AND NOT (\"trigger\" = 'schedule' AND logical_date = (SELECT MAX(logical_date) "
+                "FROM runs n WHERE n.pipeline_id = r.pipeline_id AND n.\"trigger\" = 'schedule'))",
                 cutoff,
             )
         ]

@@ -1,5 +1,6 @@
 """The scheduler's state: run keys (one run per pipeline and interval), who drives a run,
-pause flags, dataset update events and the registry of running schedulers.
+attempts that do not count against a task's retries, pause flags, dataset update events and the
+registry of running schedulers.
 
 Revision ID: 0003
 Revises: 0002
@@ -18,6 +19,8 @@ def upgrade() -> None:
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("run_key", sa.String(128)))
         batch.add_column(sa.Column("runner", sa.String(16)))
+    with op.batch_alter_table("task_runs") as batch:
+        batch.add_column(sa.Column("retry_base", sa.Integer))
     op.create_index("ix_runs_pipeline_key", "runs", ["pipeline_id", "run_key"], unique=True)
     op.create_index("ix_runs_pipeline_logical", "runs", ["pipeline_id", "logical_date"])
     op.create_table(
@@ -57,6 +60,8 @@ def downgrade() -> None:
     op.drop_table("pipelines")
     op.drop_index("ix_runs_pipeline_logical", "runs")
     op.drop_index("ix_runs_pipeline_key", "runs")
+    with op.batch_alter_table("task_runs") as batch:
+        batch.drop_column("retry_base")
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("runner")
         batch.drop_column("run_key")
