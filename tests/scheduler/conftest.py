@@ -32,15 +32,22 @@ LONG_AGO = "2024-01-01T00:00:00+00:00"
 """A start date far in the past (whole seconds, so `every Ns` intervals fall on whole seconds)."""
 
 
-def wait_until(condition: Callable[[], T], timeout: float = 10.0, what: str = "the condition") -> T:
-    """Poll `condition` until it returns something truthy (returned); fail after `timeout`."""
+def wait_until(
+    condition: Callable[[], T],
+    timeout: float = 10.0,
+    what: str = "the condition",
+    details: Callable[[], str] | None = None,
+) -> T:
+    """Poll `condition` until it returns something truthy (returned); fail after `timeout`,
+    with `details()` in the message if given (e.g. a subprocess's log)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what} (last: {value!r})")
+            extra = f"\n{details()}" if details is not None else ""
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what} (last: {value!r}){extra}")
         time.sleep(0.02)
 
 
@@ -143,6 +150,11 @@ class Lab:
         self.processes.append(proc)
         return proc
 
+    def log_of(self, proc: subprocess.Popen[bytes]) -> str:
+        """What a scheduler subprocess wrote (for failure messages)."""
+        path = self.root / f"scheduler-{self.processes.index(proc)}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def kill(self, proc: subprocess.Popen[bytes]) -> None:
         """SIGKILL a scheduler subprocess (no chance to clean up) and reap it."""
         os.kill(proc.pid, signal.SIGKILL)
@@ -168,18 +180,22 @@ class Lab:
         return api.wait_for_run(run_id, self.project, timeout=timeout, poll_s=0.02)
 
     def close(self) -> None:
-        errors = []
+        """Kill the subprocesses, stop every scheduler; fail if one of them had crashed."""
+        errors: list[BaseException] = []
         for proc in self.processes:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
         for served in self.served:
-            if not served.scheduler.wait_stopped(0):
-                served.stop()
+            try:
+                if not served.scheduler.wait_stopped(0):
+                    served.stop()
+            except BaseException as exc:  # stop the others all the same
+                errors.append(exc)
             if served.error is not None:
                 errors.append(served.error)
         if errors:
-            raise AssertionError(f"a scheduler's serve() raised: {errors[0]!r}") from errors[0]
+            raise AssertionError(f"a scheduler failed: {errors[0]!r}") from errors[0]
 
 
 @pytest.fixture
