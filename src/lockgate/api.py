@@ -231,11 +231,18 @@ def set_paused(ref: str, paused: bool, project: Project | None = None) -> tuple[
     """Pause (no new scheduled, dataset or queued runs start) or unpause a pipeline.
     Returns its id and whether anything changed."""
     project = project or Project.load()
-    pipe = scheduled_pipeline(ref, project)
     db = open_store(project)
-    changed = db.set_paused(pipe.id, paused)
+    try:
+        pipeline_id = scheduled_pipeline(ref, project).id
+    except LockgateError:
+        # its file may be broken while a scheduler runs its last good definition: a pipeline
+        # the schedulers know can be paused by id anyway
+        if ref not in db.pipeline_flags():
+            raise
+        pipeline_id = ref
+    changed = db.set_paused(pipeline_id, paused)
     wake_schedulers(db)
-    return pipe.id, changed
+    return pipeline_id, changed
 
 
 def clear(

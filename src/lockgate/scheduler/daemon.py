@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.config import Project
 from lockgate.engine.run import RunEngine, RunResult
-from lockgate.errors import ConfigError, LockgateError
+from lockgate.errors import ConfigError, LockgateError, StoreError
 from lockgate.execution import execute_stored, new_run_id, open_store
 from lockgate.model.params import resolve_params
 from lockgate.model.pipeline import Pipeline
-from lockgate.model.states import RunState
 from lockgate.scheduler.planner import Plan, plan_for
 from lockgate.scheduler.registry import Registry
 from lockgate.store.scheduling import NewRun, interval_key
@@ -122,6 +121,12 @@ class Scheduler:
         # as a change (loaded before the scan, it would be in the scan and never reported)
         self._watcher.wait_ready(WATCH_READY_S)
         self._reload()
+        if not self.project.pipelines_dir.is_dir():
+            log.warning(
+                "the pipelines folder %s does not exist; waiting for it (create it, or set "
+                "`pipelines` in lockgate.toml)",
+                self.project.pipelines_dir,
+            )
 
     def serve(self) -> None:
         """Run the loop in this thread until `stop()`; then stop driving runs (they go back to
@@ -150,19 +155,31 @@ class Scheduler:
     # -- the loop -------------------------------------------------------------------------------
     def _loop(self) -> None:
         next_check = 0.0
+        failures = 0
         while not self._stopping.is_set():
             self._wake.clear()
-            if self._files_changed.is_set():
-                self._files_changed.clear()
-                self._reload()
-            mono = time.monotonic()
-            if mono >= next_check:
-                self._check()
-                next_check = mono + CHECK_S
-            self._flags = self.store.pipeline_flags()
-            self._create_scheduled()
-            self._create_dataset_runs()
-            self._start_queued()
+            try:
+                if self._files_changed.is_set():
+                    self._files_changed.clear()
+                    self._reload()
+                mono = time.monotonic()
+                if mono >= next_check:
+                    self._check()
+                    next_check = mono + CHECK_S
+                self._flags = self.store.pipeline_flags()
+                self._create_scheduled()
+                self._create_dataset_runs()
+                self._start_queued()
+                failures = 0
+            except StoreError as exc:
+                # the database restarting, a lock held too long: keep going, plan again from
+                # the database (plans may have moved past runs that were not created)
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                log.error("the metadata database failed (%s); trying again in %.0fs", exc, delay)
+                self._plans.clear()
+                self._stopping.wait(delay)
+                continue
             wait = next_check - time.monotonic()
             due = self._next_due()
             if due is not None:
@@ -191,13 +208,23 @@ class Scheduler:
         for pid in changes.added + changes.changed:
             self._plans.pop(pid, None)
             verb = "added" if pid in changes.added else "changed"
-            log.info("pipeline %s %s (%s)", pid, verb, _describe(pipelines[pid]))
+            pipe = pipelines[pid]
+            log.info("pipeline %s %s (%s)", pid, verb, _describe(pipe))
+            if pipe.catchup and pipe.start_date is None and pipe.schedule:
+                log.warning(
+                    "pipeline %s: catchup needs a start_date to know where to begin; without one "
+                    "only the latest interval runs",
+                    pid,
+                )
         for pid in changes.removed:
             self._plans.pop(pid, None)
             log.info("pipeline %s removed: no new runs", pid)
 
     def _plan(self, pipe: Pipeline) -> Plan | None:
         if pipe.id not in self._plans:
+            if pipe.timetable() is None:
+                self._plans[pipe.id] = None
+                return None
             last = self.store.last_scheduled(pipe.id)
             self._plans[pipe.id] = plan_for(pipe, last, datetime.now(UTC))
         return self._plans[pipe.id]
@@ -304,14 +331,10 @@ class Scheduler:
             self._drive(run_id)
 
     def _check(self) -> None:
-        """Beat, and adopt the runs of schedulers that died."""
+        """Beat, and put the runs of schedulers that died back in the queue."""
         self.store.beat_scheduler()
-        self.store.recover_lost()
-        if self._stopping.is_set():
-            return
-        for run_id in self.store.adopt_lost(self.registry.pipelines):
-            log.warning("run %s: its scheduler died; continuing it here", run_id)
-            self._drive(run_id)
+        for run_id in self.store.recover_lost():
+            log.warning("run %s: the process driving it died; queued again", run_id)
 
     def _drive(self, run_id: str) -> None:
         record = self.store.get_run(run_id)
@@ -351,8 +374,10 @@ class Scheduler:
             log.exception("run %s of %s crashed the scheduler's run thread", run_id, pipe.id)
             self.store.fail_run(run_id, "internal error in the scheduler; see its log")
         finally:
-            if self._stopping.is_set() and (result is None or result.state is RunState.CANCELLED):
-                self.store.requeue(run_id, "its scheduler stopped; another one continues it")
+            # a run that started went back to the queue in its last commit (RunRequeued); one
+            # claimed but not started yet goes back here
+            if result is None and self._stopping.is_set():
+                self.store.requeue(run_id, "its scheduler stopped before starting it")
             with self._lock:
                 self._driving.pop(run_id, None)
             self._wake.set()
@@ -364,19 +389,20 @@ class Scheduler:
     def _adopt_engine(self, slot: _Driving, engine: RunEngine) -> None:
         slot.engine = engine
         if self._stopping.is_set():  # stopping began before the engine existed
-            engine.cancel()
+            engine.cancel(requeue=True)
 
     def running(self) -> list[str]:
         with self._lock:
             return list(self._driving)
 
     def _shutdown(self) -> None:
+        self._stopping.set()  # also when the loop ended by an error: runs are requeued
         try:
             with self._lock:
                 driving = list(self._driving.values())
             for slot in driving:
                 if slot.engine is not None:
-                    slot.engine.cancel()
+                    slot.engine.cancel(requeue=True)
             for slot in driving:
                 slot.thread.join(timeout=30)
         finally:
