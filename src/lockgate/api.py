@@ -211,12 +211,19 @@ def trigger(
 def wait_for_run(
     run_id: str, project: Project, timeout: float | None = None, poll_s: float = 0.1
 ) -> dict[str, Any]:
-    """Block until a run has finished; its record. TimeoutError after `timeout` seconds."""
+    """Block until a run has finished; its record. TimeoutError after `timeout` seconds.
+
+    A run whose scheduler dies meanwhile goes back to the queue (checked every 2 s here too)
+    and is waited for until another scheduler finishes it."""
     import time
 
     db = open_store(project)
     deadline = None if timeout is None else time.monotonic() + timeout
+    next_check = time.monotonic() + 2.0
     while True:
+        if time.monotonic() >= next_check:
+            db.recover_lost()
+            next_check = time.monotonic() + 2.0
         record = db.get_run(run_id)
         if record is None:
             raise NotFoundError(f"run {run_id} no longer exists (was it cleaned?)")

@@ -324,8 +324,13 @@ def backfill(
         console.print(f"backfill of {pipe.id}: {counts}")
         if job._cancelled.is_set():
             console.print("interrupted: run the same command again to continue")
-        elif not report.ok and not rerun_failed:
+        elif any(i.state == "failed" for i in report.intervals) and not rerun_failed:
             console.print("some intervals failed: --rerun-failed re-runs their failed tasks")
+        if any(i.action == "busy" for i in report.intervals):
+            console.print(
+                "some intervals are run by another process (see `lockgate runs`): run the "
+                "backfill again once they are done"
+            )
     raise typer.Exit(0 if report.ok else 1)
 
 

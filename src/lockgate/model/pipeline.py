@@ -37,11 +37,21 @@ def check_id(kind: str, value: object, file: str | None, line: int | None) -> No
         )
 
 
-def _aware(value: date | None, tz: tzinfo) -> datetime | None:
-    """A date as a timezone-aware datetime: naive ones are wall-clock times in `tz` (the
-    pipeline's time zone), aware ones keep their own zone."""
+def _aware(value: date | str | None, tz: tzinfo) -> datetime | None:
+    """A date (or its ISO 8601 text) as a timezone-aware datetime: naive ones are wall-clock
+    times in `tz` (the pipeline's time zone), aware ones keep their own zone. ValueError if it
+    is neither."""
     if value is None:
         return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a date: use YYYY-MM-DD or an ISO 8601 date-time"
+            ) from None
+    if not isinstance(value, date):
+        raise ValueError(f"expected a date, a datetime or ISO 8601 text, got {value!r}")
     if not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
     return value if value.tzinfo is not None else value.replace(tzinfo=tz)
@@ -90,7 +100,12 @@ class Pipeline:
         object.__setattr__(self, "tasks", MappingProxyType(dict(self.tasks)))
         object.__setattr__(self, "tz", self._zone())
         for key in ("start_date", "end_date"):
-            object.__setattr__(self, key, _aware(getattr(self, key), self.tz))
+            try:
+                object.__setattr__(self, key, _aware(getattr(self, key), self.tz))
+            except ValueError as exc:
+                raise DefinitionError(
+                    f"pipeline {self.id!r}: {key}: {exc}", self.file, self.line
+                ) from None
         params: dict[str, Param] = {}
         for name, value in self.params.items():
             try:

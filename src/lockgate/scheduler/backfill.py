@@ -205,8 +205,8 @@ class Backfill:
                     )
                 ]
             )
-            if not created:  # a scheduler created it meanwhile: it runs it
-                item.action, item.error = "busy", "created by a scheduler meanwhile"
+            if not created:  # a scheduler or another backfill created it meanwhile
+                item.action, item.error = "busy", "created by another process meanwhile"
                 return None
             item.run_id = run_id
         elif item.action == "rerun":
