@@ -52,6 +52,8 @@ class NewRun:
     owner: str | None = None
 
 
+CLAIM_MAX = 500
+"""Runs of one pipeline claimed in one pass, at most."""
 _INSERT_CHUNK = 60
 """Rows per multi-row INSERT of runs: 15 values each stays under SQLite's old limit of 999
 parameters per statement."""
@@ -68,6 +70,7 @@ class SchedulingStore:
     dialect: str
     _owner: str
     _active: set[str]
+    _wake_address: str | None = None
 
     # -- runs ---------------------------------------------------------------------------------
     def enqueue(self, runs: list[NewRun]) -> list[str]:
@@ -77,8 +80,16 @@ class SchedulingStore:
         One multi-row INSERT per chunk, then one SELECT of the new ids (a row with a new run's
         id exists only if this INSERT created it): a scheduler creating 50 runs due at the
         same second makes two round trips to PostgreSQL, not 50."""
+        with self.db.transaction() as cur:
+            return self._insert_runs(cur, runs)
+
+    def _insert_runs(self, cur: Any, runs: list[NewRun]) -> list[str]:
+        """Insert runs inside the caller's transaction; the ids of those created."""
         if not runs:
             return []
+        # in a fixed order: two schedulers inserting the same keys lock them in the same order
+        # (PostgreSQL would otherwise detect a deadlock between them)
+        runs = sorted(runs, key=lambda run: (run.pipeline_id, run.run_key or "", run.run_id))
         now = time.time()
         db = self.db
         rows = [
@@ -100,27 +111,26 @@ class SchedulingStore:
             for run in runs
         ]
         found: set[str] = set()
-        with db.transaction() as cur:
-            for i in range(0, len(rows), _INSERT_CHUNK):
-                chunk = rows[i : i + _INSERT_CHUNK]
-                values = ", ".join([f"({_marks(len(chunk[0]))})"] * len(chunk))
-                cur.execute(
-                    db.sql(
-                        "INSERT INTO runs (id, pipeline_id, version_id, state, params, executor, "
-                        '"trigger", created_at, owner, heartbeat_at, logical_date, '
-                        "data_interval_start, data_interval_end, run_key, runner) "
-                        f"VALUES {values} ON CONFLICT (pipeline_id, run_key) DO NOTHING"
-                    ),
-                    [value for row in chunk for value in row],
-                )
-            ids = [run.run_id for run in runs]
-            for i in range(0, len(ids), 500):
-                chunk_ids = ids[i : i + 500]
-                cur.execute(
-                    db.sql(f"SELECT id FROM runs WHERE id IN ({_marks(len(chunk_ids))})"),
-                    chunk_ids,
-                )
-                found.update(row[0] for row in cur.fetchall())
+        for i in range(0, len(rows), _INSERT_CHUNK):
+            chunk = rows[i : i + _INSERT_CHUNK]
+            values = ", ".join([f"({_marks(len(chunk[0]))})"] * len(chunk))
+            cur.execute(
+                db.sql(
+                    "INSERT INTO runs (id, pipeline_id, version_id, state, params, executor, "
+                    '"trigger", created_at, owner, heartbeat_at, logical_date, '
+                    "data_interval_start, data_interval_end, run_key, runner) "
+                    f"VALUES {values} ON CONFLICT (pipeline_id, run_key) DO NOTHING"
+                ),
+                [value for row in chunk for value in row],
+            )
+        ids = [run.run_id for run in runs]
+        for i in range(0, len(ids), 500):
+            chunk_ids = ids[i : i + 500]
+            cur.execute(
+                db.sql(f"SELECT id FROM runs WHERE id IN ({_marks(len(chunk_ids))})"),
+                chunk_ids,
+            )
+            found.update(row[0] for row in cur.fetchall())
         created = [run_id for run_id in ids if run_id in found]
         mine = {run.run_id for run in runs if run.owner == self._owner}
         self._active.update(r for r in created if r in mine)
@@ -161,15 +171,19 @@ class SchedulingStore:
         db = self.db
         now = time.time()
         claimed: list[str] = []
+        # the oldest few of each pipeline (a long backlog of one must not hide the others)
+        per_pipeline = min(CLAIM_MAX, max((n or CLAIM_MAX) for n in limits.values()))
         with db.transaction() as cur:
             cur.execute(
                 db.sql(
-                    "SELECT r.id, r.pipeline_id FROM runs r JOIN pipelines p "
+                    "SELECT id, pipeline_id FROM (SELECT r.id, r.pipeline_id, r.logical_date, "
+                    "r.created_at, ROW_NUMBER() OVER (PARTITION BY r.pipeline_id "
+                    "ORDER BY r.logical_date, r.created_at) AS n FROM runs r JOIN pipelines p "
                     "ON p.id = r.pipeline_id WHERE r.state = 'queued' AND r.owner IS NULL "
-                    "AND r.runner = ? AND p.paused = 0 ORDER BY r.logical_date, r.created_at "
-                    "LIMIT 1000"
+                    "AND r.runner = ? AND p.paused = 0) q WHERE n <= ? "
+                    "ORDER BY logical_date, created_at"
                 ),
-                (SCHEDULER,),
+                (SCHEDULER, per_pipeline),
             )
             queued: dict[str, list[str]] = {}
             for run_id, pipeline_id in cur.fetchall():
@@ -233,30 +247,6 @@ class SchedulingStore:
         self._active.update(claimed)
         return claimed
 
-    def adopt_lost(self, pipeline_ids: Iterable[str]) -> list[str]:
-        """Claim scheduler runs of these pipelines whose driving process died (marked `lost`
-        by `recover_lost`): this process continues them. Returns the ids adopted."""
-        wanted = list(pipeline_ids)
-        if not wanted:
-            return []
-        rows = self.db.rows(
-            "SELECT id, owner FROM runs WHERE state = 'lost' AND runner = ? "
-            f"AND pipeline_id IN ({_marks(len(wanted))})",
-            (SCHEDULER, *wanted),
-        )
-        adopted = []
-        now = time.time()
-        for row in rows:
-            changed = self.db.execute(
-                "UPDATE runs SET owner = ?, heartbeat_at = ?, state = 'queued', ended_at = NULL, "
-                "error = NULL WHERE id = ? AND state = 'lost' AND owner = ?",
-                (self._owner, now, row["id"], row["owner"]),
-            )
-            if changed == 1:
-                adopted.append(row["id"])
-        self._active.update(adopted)
-        return adopted
-
     def fail_run(self, run_id: str, error: str) -> None:
         """End a run this process claimed but could not drive (its pipeline no longer loads)."""
         now = time.time()
@@ -278,10 +268,11 @@ class SchedulingStore:
             self._active.discard(run_id)
 
     def requeue(self, run_id: str, reason: str) -> None:
-        """Hand a run this process was driving back to the schedulers (a graceful stop)."""
+        """Hand a run this process claimed back to the schedulers (a graceful stop before it
+        started); a run that has finished meanwhile stays as it is."""
         self.db.execute(
             "UPDATE runs SET owner = NULL, state = 'queued', ended_at = NULL, error = ? "
-            "WHERE id = ? AND owner = ?",
+            "WHERE id = ? AND owner = ? AND state IN ('queued', 'running')",
             (reason, run_id, self._owner),
         )
         self._active.discard(run_id)
@@ -406,9 +397,8 @@ class SchedulingStore:
             )
             if cur.rowcount != 1:
                 return False
-        # the cursor moved: this process owns the right to create the run (its key makes a
-        # retry after a crash between the two statements create nothing twice)
-        return bool(self.enqueue([run]))
+            # in the same transaction: a crash cannot move the cursor without the run
+            return bool(self._insert_runs(cur, [run]))
 
     # -- schedulers ---------------------------------------------------------------------------
     def register_scheduler(self, wake_address: str | None, alone: bool) -> None:
@@ -418,6 +408,7 @@ class SchedulingStore:
 
         db = self.db
         now = time.time()
+        self._wake_address = wake_address
         with db.transaction() as cur:
             cur.execute(db.sql("SELECT owner, heartbeat_at FROM schedulers"))
             others = [
@@ -443,8 +434,13 @@ class SchedulingStore:
     def beat_scheduler(self) -> None:
         """Refresh this scheduler's heartbeat and the heartbeats of the runs it drives."""
         now = time.time()
+        # an upsert: another process may have removed this row as stale (a long pause, clock
+        # skew between hosts); beating again makes this scheduler visible again
         self.db.execute(
-            "UPDATE schedulers SET heartbeat_at = ? WHERE owner = ?", (now, self._owner)
+            "INSERT INTO schedulers (owner, wake_address, started_at, heartbeat_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE SET "
+            "heartbeat_at = excluded.heartbeat_at",
+            (self._owner, self._wake_address, now, now),
         )
         active = list(self._active)
         if active:
