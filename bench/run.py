@@ -5,7 +5,8 @@
 Every figure is the median of --reps repetitions (default 5) after one warm-up. State goes to a
 real metadata DB: an SQLite file in a temporary project folder, or the database given by --db.
 W0 and W1 time whole commands; W2-W6 each run in a fresh child process (`--child`), which calls
-`lockgate.api.run` in-process and measures its own peak RSS. Lines go to stdout and to
+`lockgate.api.run` in-process and measures its own peak RSS; W7 runs the scheduler daemon in such a
+child process (bench/scheduler.py). Lines go to stdout and to
 bench/results/latest.jsonl; a short summary goes to stderr. Fields named `diag_*` are diagnostics,
 not part of a target. To see where the time goes: `python -m bench.profile W2` (bench/profile.py).
 """
@@ -24,13 +25,14 @@ from typing import Any
 
 from bench.common import REPO, child_env, db_kind, git_version
 
-WORKLOADS = ("W0", "W1", "W2", "W3", "W4", "W5", "W6")
+WORKLOADS = ("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7")
 CASES = {
     "W2": ["W2"],
     "W3": ["W3"],
     "W4": ["W4:threads", "W4:processes"],
     "W5": ["W5"],
     "W6": ["W6"],
+    "W7": ["W7"],
 }
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.jsonl"
 
@@ -106,9 +108,14 @@ def _run_child(case: str, args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _child(args: argparse.Namespace) -> int:
-    from bench import engine
+    if args.child == "W7":
+        from bench import scheduler
 
-    lines = engine.run_case(args.child, args.db, args.reps, not args.no_diag)
+        lines = scheduler.w7(args.db, args.reps, not args.no_diag)
+    else:
+        from bench import engine
+
+        lines = engine.run_case(args.child, args.db, args.reps, not args.no_diag)
     with open(args.out, "w", encoding="utf-8") as fh:
         for line in lines:
             fh.write(json.dumps(line) + "\n")
@@ -122,6 +129,8 @@ def _summary(line: dict[str, Any]) -> str:
         (k for k in ("tasks_per_s", "ms_per_link", "efficiency", "overhead_ms") if k in line), None
     )
     figure = f"wall {line['wall_s']:.4f} s" if "wall_s" in line else line.get("error", "")
+    if "p99_ms" in line:
+        figure = f"p50 {line['p50_ms']} ms, p99 {line['p99_ms']} ms ({line['n_samples']} samples)"
     if key:
         figure += f", {key} {line[key]}"
     if "peak_rss_mb" in line and line["workload"] == "W6":

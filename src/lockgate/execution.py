@@ -227,7 +227,8 @@ def execute_stored(
         bus=bus or EventBus(),
         params=json.loads(record["params"] or "{}"),
         concurrency=concurrency,
-        prior=prior_tasks(db, run_id),
+        # a run that never started has no task rows: skip the two queries (scheduling latency)
+        prior=prior_tasks(db, run_id) if record["started_at"] is not None else {},
         dates=dates,
     )
     if on_engine is not None:

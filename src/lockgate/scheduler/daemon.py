@@ -101,7 +101,7 @@ class Scheduler:
         with _SERVING_LOCK:
             if alone and self.store.url in _SERVING_ALONE:
                 raise ConfigError(
-                    f"another scheduler ({self.store.owner.rsplit(':', 1)[0]}, this process) "
+                    f"another scheduler ({':'.join(self.store.owner.split(':')[:2])}, this process) "
                     "is running on this SQLite database; stop it first, or use PostgreSQL to "
                     "run several schedulers"
                 )
@@ -327,8 +327,10 @@ class Scheduler:
     def _start_queued(self) -> None:
         if self._stopping.is_set():
             return
-        for run_id in self.store.claim_queued(self._limits()):
-            self._drive(run_id)
+        claimed = self.store.claim_queued(self._limits())
+        records = self.store.get_runs(claimed) if claimed else {}
+        for run_id in claimed:
+            self._drive(run_id, records.get(run_id))
 
     def _check(self) -> None:
         """Beat, and put the runs of schedulers that died back in the queue."""
@@ -336,8 +338,7 @@ class Scheduler:
         for run_id in self.store.recover_lost():
             log.warning("run %s: the process driving it died; queued again", run_id)
 
-    def _drive(self, run_id: str) -> None:
-        record = self.store.get_run(run_id)
+    def _drive(self, run_id: str, record: dict[str, Any] | None) -> None:
         pipe = self.registry.pipelines.get(record["pipeline_id"]) if record else None
         if record is None or pipe is None:
             self.store.unclaim([run_id])

@@ -13,7 +13,6 @@ already serializes writers.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -261,8 +260,7 @@ class SchedulingStore:
         """Give claimed runs back to the queue (a scheduler stopping before it started them)."""
         for run_id in run_ids:
             self.db.execute(
-                "UPDATE runs SET owner = NULL WHERE id = ? AND owner = ? AND state = 'queued' "
-                "AND started_at IS NULL",
+                "UPDATE runs SET owner = NULL WHERE id = ? AND owner = ? AND state = 'queued'",
                 (run_id, self._owner),
             )
             self._active.discard(run_id)
@@ -472,6 +470,8 @@ class SchedulingStore:
 
 def _scheduler_alive(owner: str, beat: float, now: float, owner_alive: Any) -> bool:
     """Alive: its process exists (this host), or it beat recently (another host)."""
-    if owner.partition(":")[0] == socket.gethostname():
+    from lockgate.store.store import local_owner
+
+    if local_owner(owner):
         return bool(owner_alive(owner, None, now))
     return now - beat < SCHEDULER_STALE_S

@@ -28,26 +28,51 @@ ACTIVE_STATES = ("queued", "running")
 
 
 def process_owner() -> str:
-    """`host:pid:start` for this process; `start` tells a reused pid from the original."""
+    """`host:pid:start:space` for this process: `start` tells a reused pid from the original,
+    `space` (boot id and pid namespace) tells whether a pid can be checked from here at all
+    (two containers may share a hostname but not their pids)."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}"
+    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}:{_PID_SPACE}"
+
+
+def _pid_space() -> str:
+    """This boot and pid namespace, as `bootid.nsinode` ("?" where /proc does not say)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            boot = fh.read().strip().replace("-", "")[:12]
+        return f"{boot}.{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return "?"
+
+
+_PID_SPACE = _pid_space()
 
 
 def _process_start(pid: int) -> str:
+    """The process's start time since boot, in clock ticks ("Z": a zombie, "?": unknown)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
         return "?"
+    if fields and fields[0] == "Z":  # killed, not yet reaped by its parent: dead
+        return "Z"
+    return fields[19] if len(fields) > 19 else "?"
+
+
+def local_owner(owner: str) -> bool:
+    """Whether an owner's pid can be checked from this process (same host, boot, namespace)."""
+    host, _, _, space = [*owner.split(":"), "", "", ""][:4]
+    return host == socket.gethostname() and (not space or space == _PID_SPACE)
 
 
 def owner_alive(owner: str | None, heartbeat_at: float | None, now: float) -> bool:
     """Whether the process recorded as running a run still exists (or still beats)."""
     if not owner:
         return False
-    host, _, rest = owner.partition(":")
-    pid_text, _, start = rest.partition(":")
-    if host != socket.gethostname():
+    pid_text, start = [*owner.split(":"), "", ""][1:3]
+    if not local_owner(owner):
+        # another machine, boot or pid namespace: its pids mean nothing here
         return heartbeat_at is not None and now - heartbeat_at < STALE_HEARTBEAT_S
     try:
         pid = int(pid_text)
@@ -56,7 +81,10 @@ def owner_alive(owner: str | None, heartbeat_at: float | None, now: float) -> bo
         return False
     except PermissionError:
         pass  # another user's process with that pid: alive only if it is the same process
-    return start == "?" or _process_start(pid) == start
+    current = _process_start(pid)
+    if current == "Z":
+        return False
+    return start == "?" or current == start
 
 
 _RUN_COLUMNS = (
@@ -319,6 +347,17 @@ class Store(SchedulingStore):
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         found = self._rows(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", run_id)
         return found[0] if found else None
+
+    def get_runs(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Several runs by id, in one query per 500."""
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(run_ids), 500):
+            chunk = run_ids[i : i + 500]
+            for row in self._rows(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id IN ({_marks(len(chunk))})", *chunk
+            ):
+                out[row["id"]] = row
+        return out
 
     def find_run(self, prefix: str) -> dict[str, Any] | None:
         """A run by full id, or by a unique prefix of it."""
