@@ -9,6 +9,7 @@ resumed, failed ones are re-run with `rerun_failed` (their failed tasks only).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from lockgate.model.states import TaskState
 from lockgate.model.timetables import ScheduledRun
 from lockgate.scheduler.wakeup import wake_schedulers
 from lockgate.store.scheduling import NewRun, interval_key
+from lockgate.store.store import owner_alive
 
 if TYPE_CHECKING:
     from lockgate.store.store import Store
@@ -128,8 +130,7 @@ class Backfill:
             self.report.intervals.append(self._plan(Interval(run, key), existing.get(key)))
 
     def _plan(self, item: Interval, row: dict[str, Any] | None) -> Interval:
-        from lockgate.store.store import owner_alive
-
+        """What to do with an interval, given its existing run (if any)."""
         if row is None:
             return item
         item.run_id = row["id"]
@@ -137,8 +138,6 @@ class Backfill:
         if state == "success":
             item.action, item.state = "skip", "success"
         elif state in ("queued", "running"):
-            import time
-
             if row["owner"] is None or owner_alive(row["owner"], row["heartbeat_at"], time.time()):
                 item.action = "busy"
                 item.error = "queued or running in another process"
