@@ -589,7 +589,7 @@ def test_a_second_scheduler_in_the_same_process_refuses_to_start_too(lab: Lab) -
     second = Scheduler(Project.load(lab.root))
     with pytest.raises(ConfigError) as info:
         second.start()
-    host_pid = lab.store.owner.rsplit(":", 1)[0]
+    host_pid = ":".join(lab.store.owner.split(":")[:2])
     assert str(info.value) == (
         f"another scheduler ({host_pid}, this process) is running on this SQLite database; "
         "stop it first, or use PostgreSQL to run several schedulers"
