@@ -91,6 +91,15 @@ def _cancel_on_signals(engine: RunEngine, enabled: bool) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def check_executor(name: str | None) -> None:
+    """ConfigError naming an unknown executor (before anything starts)."""
+    from lockgate.engine.executors import EXECUTORS
+    from lockgate.errors import did_you_mean
+
+    if name is not None and name not in EXECUTORS:
+        raise ConfigError(f"unknown executor {name!r}{did_you_mean(name, EXECUTORS)}")
+
+
 def executor_for(
     name_or_executor: str | Executor | None, project: Project, concurrency: int | None
 ) -> Executor:

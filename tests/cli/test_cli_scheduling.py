@@ -117,7 +117,7 @@ def test_trigger_wait_timeout_on_a_paused_pipeline(proj: Path, scheduler: object
     done = lockgate(proj, "trigger", "manual", "--wait", "--timeout", "1s")
     assert done.code == 1, done
     assert "manual is paused" in done.err
-    assert "did not finish within 1s (it is queued)" in done.err
+    assert "did not finish within 1s (it is queued; it goes on)" in done.err
     assert lockgate(proj, "unpause", "manual").out == "manual unpaused\n"
     run_id = done.out.split()[2]
     wait_until(lambda: runs_of(proj, "manual")[-1]["state"] == "success")
@@ -283,3 +283,44 @@ def test_clear_and_pause_user_errors(proj: Path) -> None:
     assert "no pipeline 'nope'" in one_line_error(lockgate(proj, "pause", "nope"))
     assert lockgate(proj, "pause", "daily").out == "daily paused\n"
     assert lockgate(proj, "pause", "daily").out == "daily was already paused\n"
+
+
+def test_task_logs_under_the_scheduler_go_to_the_attempt_log(proj: Path) -> None:
+    write(
+        proj / "pipelines",
+        "logging_task.py",
+        """
+        from lockgate import pipeline, task
+
+        @task
+        def load(ctx):
+            ctx.log.info("loading orders")
+
+        with pipeline("logging_task"):
+            load()
+        """,
+    )
+    log = open(proj / "scheduler.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [LOCKGATE, "scheduler"], cwd=proj, env=_env(), stdout=log, stderr=log, text=True
+    )
+    try:
+        wait_until(lambda: "scheduler started" in (proj / "scheduler.log").read_text())
+        done = lockgate(proj, "trigger", "logging_task", "--wait", "--json")
+        assert done.code == 0, done
+        logs = lockgate(proj, "logs", done.json()["run_id"])
+        assert "INFO lockgate.task.load: loading orders" in logs.out, logs
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        log.close()
+    assert "loading orders" not in (proj / "scheduler.log").read_text()
+
+
+def test_backfill_runs_only_intervals_that_are_due(proj: Path) -> None:
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    done = lockgate(proj, "backfill", "daily", "--start", "2030-01-01", "--end", "2030-01-03")
+    assert "that is due by now" in one_line_error(done)
+    assert "unknown executor 'bogus'" in one_line_error(
+        lockgate(proj, "backfill", "daily", "--start", "2024-01-01", "--end", today, "-e", "bogus")
+    )

@@ -703,20 +703,27 @@ def init(
     )
 
 
-@db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Create or migrate the metadata database to this version's schema."""
+def upgrade_db(project: Project) -> tuple[str | None, str]:
+    """Create or migrate the project's metadata DB; the revisions before and after."""
     from lockgate.store import migrate
-    from lockgate.store.db import check_writable_sqlite, create_db_engine, safe_url
+    from lockgate.store.db import check_writable_sqlite, create_db_engine
 
-    project = Project.load()
     if project.db_url.startswith("sqlite"):
         check_writable_sqlite(project.db_url)
     engine = create_db_engine(project.db_url)
     try:
-        before, after = migrate.upgrade(engine)
+        return migrate.upgrade(engine)
     finally:
         engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the metadata database to this version's schema."""
+    from lockgate.store.db import safe_url
+
+    project = Project.load()
+    before, after = upgrade_db(project)
     what = "already at" if before == after else f"upgraded from {before or 'empty'} to"
     sys.stdout.write(f"{safe_url(project.db_url)}: {what} revision {after}\n")
 

@@ -34,13 +34,14 @@ PipelineArg = Annotated[
 
 
 def _log_to_stderr() -> None:
-    """The daemon's log: one line per event, with the time."""
+    """The daemon's log: one line per event, with the time. Only the scheduler's own logger:
+    what tasks log (`lockgate.task.*`) goes to their attempt logs."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
-    root = logging.getLogger("lockgate")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    root.propagate = False
+    daemon = logging.getLogger("lockgate.scheduler")
+    daemon.handlers[:] = [handler]
+    daemon.setLevel(logging.INFO)
+    daemon.propagate = False
 
 
 def _serve(executor: str | None, concurrency: int | None) -> None:
@@ -90,9 +91,15 @@ def up(executor: ExecutorOpt = None, concurrency: ConcurrencyOpt = None) -> None
     """Start lockgate for this project: create or upgrade its database, run the scheduler.
 
     One process, on the project's database (SQLite by default); see `lockgate scheduler`."""
-    from lockgate.cli.main import db_upgrade
+    from lockgate.cli.main import upgrade_db
+    from lockgate.store.db import safe_url
 
-    db_upgrade()
+    project = Project.load()
+    before, after = upgrade_db(project)
+    if before != after:
+        sys.stderr.write(
+            f"{safe_url(project.db_url)}: upgraded from {before or 'empty'} to revision {after}\n"
+        )
     _serve(executor, concurrency)
 
 
@@ -161,7 +168,10 @@ def trigger(
         record = db.get_run(run_id) or record
         if json_out:
             sys.stdout.write(json.dumps(_run_doc(record)) + "\n")
-        fail(f"run {run_id} did not finish within {timeout} (it is {record['state']})", 1)
+        sys.stderr.write(
+            f"run {run_id} did not finish within {timeout} (it is {record['state']}; it goes on)\n"
+        )
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         fail(f"stopped waiting; run {run_id} goes on (see `lockgate runs`)", 130)
     if json_out:

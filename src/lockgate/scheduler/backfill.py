@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lockgate.config import Project
 from lockgate.engine.run import RunEngine, RunResult
 from lockgate.errors import ConfigError
-from lockgate.execution import execute_stored, new_run_id, open_store
+from lockgate.execution import check_executor, execute_stored, new_run_id, open_store
 from lockgate.model.params import resolve_params
 from lockgate.model.pipeline import Pipeline
 from lockgate.model.states import TaskState
@@ -75,7 +75,10 @@ def intervals_for(pipe: Pipeline, start: datetime, end: datetime) -> list[Schedu
     if end < start:
         raise ConfigError(f"--end {end:%Y-%m-%d %H:%M} is before --start {start:%Y-%m-%d %H:%M}")
     runs = []
+    now = datetime.now(UTC)
     for run in table.runs_between(start, end):
+        if run.end.astimezone(UTC) > now:  # not due yet: the scheduler's, when it is
+            break
         runs.append(run)
         if len(runs) > MAX_INTERVALS:
             raise ConfigError(
@@ -83,9 +86,12 @@ def intervals_for(pipe: Pipeline, start: datetime, end: datetime) -> list[Schedu
                 "backfill it in parts"
             )
     if not runs:
+        since = (
+            f" (it starts on {pipe.start_date.isoformat()})" if pipe.start_date is not None else ""
+        )
         raise ConfigError(
-            f"no interval of {pipe.id!r}'s schedule {pipe.schedule!r} starts between "
-            f"{start.isoformat()} and {end.isoformat()}"
+            f"no interval of the schedule {pipe.schedule!r} of {pipe.id!r}{since} that is due "
+            f"by now starts between {start.isoformat()} and {end.isoformat()}"
         )
     return runs
 
@@ -107,6 +113,7 @@ class Backfill:
     ) -> None:
         if parallel < 1:
             raise ConfigError(f"--parallel must be 1 or more, got {parallel}")
+        check_executor(executor)
         self.pipe = pipe
         self.project = project
         self.parallel = parallel

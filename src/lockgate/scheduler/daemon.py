@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 from lockgate.config import Project
 from lockgate.engine.run import RunEngine, RunResult
 from lockgate.errors import ConfigError, LockgateError, StoreError
-from lockgate.execution import execute_stored, new_run_id, open_store
+from lockgate.execution import check_executor, execute_stored, new_run_id, open_store
 from lockgate.model.params import resolve_params
 from lockgate.model.pipeline import Pipeline
+from lockgate.model.states import RunState
 from lockgate.scheduler.planner import Plan, plan_for
 from lockgate.scheduler.registry import Registry
 from lockgate.store.scheduling import NewRun, interval_key
@@ -71,6 +72,7 @@ class Scheduler:
         on_run_finished: Callable[[str, RunResult], None] | None = None,
     ) -> None:
         self.project = project
+        check_executor(executor)
         self.executor = executor
         self.concurrency = concurrency
         self.on_run_finished = on_run_finished
@@ -383,7 +385,13 @@ class Scheduler:
                 self._driving.pop(run_id, None)
             self._wake.set()
         if result is not None:
-            log.info("run %s of %s: %s", run_id, pipe.id, result.state.value)
+            if result.state is RunState.FAILED:
+                why = result.error or "; ".join(
+                    f"{t.id}: {t.error}" for t in result.tasks.values() if t.state.value == "failed"
+                )
+                log.warning("run %s of %s: failed (%s)", run_id, pipe.id, why)
+            else:
+                log.info("run %s of %s: %s", run_id, pipe.id, result.state.value)
             if self.on_run_finished is not None:
                 self.on_run_finished(run_id, result)
 

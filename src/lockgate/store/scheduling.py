@@ -307,8 +307,7 @@ class SchedulingStore:
             )
             if cur.rowcount != 1:
                 raise ConfigError(
-                    f"run {run_id} is queued or running; clear it once it has finished "
-                    f"(or cancel it first)"
+                    f"run {run_id} is queued or running; clear it once it has finished"
                 )
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
