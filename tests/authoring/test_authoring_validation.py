@@ -141,7 +141,7 @@ CASES = {
         def s():
             shell("a", "true")
         """,
-        "pipeline 's': unknown schedule preset '@daly'; use one of @hourly, @daily",
+        "pipeline 's': unknown schedule preset '@daly'; did you mean '@daily'?",
     ),
     "callback_not_callable": (
         """

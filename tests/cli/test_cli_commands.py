@@ -371,7 +371,7 @@ def test_runs_table(proj: Path, hello_run: str):
     done = lockgate(proj, "runs", "--pipeline", "hello", "-n", "500")
     assert done.code == 0, done
     lines = done.out.splitlines()
-    assert lines[0].split() == ["run", "pipeline", "state", "started", "took", "error"]
+    assert lines[0].split() == ["run", "pipeline", "state", "trigger", "created", "took", "error"]
     rows = [line.split()[:3] for line in lines[1:]]
     assert [hello_run, "hello", "success"] in rows
     assert {row[1] for row in rows} == {"hello"}

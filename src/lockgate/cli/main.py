@@ -531,7 +531,7 @@ def runs(
             _console().print("no runs yet: start one with `lockgate run PIPELINE`")
         return
     table = Table(box=None, pad_edge=False)
-    for col in ("run", "pipeline", "state", "started", "took", "error"):
+    for col in ("run", "pipeline", "state", "trigger", "created", "took", "error"):
         table.add_column(col, overflow="fold", no_wrap=col != "error")
     for r in rows:
         took = (
@@ -539,7 +539,13 @@ def runs(
         )
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"]))
         table.add_row(
-            r["id"], r["pipeline_id"], state_text(r["state"]), when, took, _plain(r["error"] or "")
+            r["id"],
+            r["pipeline_id"],
+            state_text(r["state"]),
+            r["trigger"] or "-",
+            when,
+            took,
+            _plain(r["error"] or ""),
         )
     _console().print(table)
 

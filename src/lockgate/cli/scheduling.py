@@ -7,7 +7,7 @@ import json
 import logging
 import signal
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -188,7 +188,6 @@ def trigger(
 
 def _run_doc(record: dict[str, Any]) -> dict[str, Any]:
     """A run as `runs --json` shows it."""
-    from datetime import UTC
 
     def iso(ts: float | None) -> str | None:
         return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
@@ -248,11 +247,12 @@ def backfill(
 
     Intervals that already succeeded are skipped; run it again after an interruption and it
     continues where it stopped."""
+    from lockgate.cli.main import _load
     from lockgate.model.timetables import zone
     from lockgate.scheduler.backfill import Backfill
 
     project = Project.load()
-    pipe = _load_scheduled(pipeline, project)
+    pipe = _load(pipeline, project)
     tz = zone(pipe.timezone)
     job = Backfill(
         pipe,
@@ -318,8 +318,8 @@ def backfill(
             "ok": report.ok,
             "intervals": [
                 {
-                    "logical_date": i.run.start.isoformat(),
-                    "data_interval_end": i.run.end.isoformat(),
+                    "logical_date": i.run.start.astimezone(UTC).isoformat(),
+                    "data_interval_end": i.run.end.astimezone(UTC).isoformat(),
                     "run_id": i.run_id,
                     "action": i.action,
                     "state": i.state,
@@ -342,12 +342,6 @@ def backfill(
                 "backfill again once they are done"
             )
     raise typer.Exit(0 if report.ok else 1)
-
-
-def _load_scheduled(ref: str, project: Project) -> Any:
-    from lockgate import api
-
-    return api.scheduled_pipeline(ref, project)
 
 
 def _set_paused(pipeline: str, paused: bool) -> None:

@@ -52,8 +52,11 @@ def check_schedule(schedule: str) -> None:
         return
     expr = cron_expression(text)
     if expr.startswith("@"):
-        known = ", ".join([*PRESETS, ONCE])
-        raise ValueError(f"unknown schedule preset {schedule!r}; use one of {known}")
+        from lockgate.errors import did_you_mean
+
+        raise ValueError(
+            f"unknown schedule preset {schedule!r}{did_you_mean(text, [*PRESETS, ONCE])}"
+        )
     if len(expr.split()) != 5:
         raise ValueError(
             f"schedule {schedule!r} must have 5 fields (minute hour day month weekday), "

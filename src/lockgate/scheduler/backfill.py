@@ -58,9 +58,11 @@ class BackfillReport:
         return all(i.state == "success" for i in self.intervals)
 
     def counts(self) -> dict[str, int]:
+        """Intervals by outcome: a run state, `busy`, or `not started` (interrupted before)."""
         out: dict[str, int] = {}
         for i in self.intervals:
-            out[i.state or i.action] = out.get(i.state or i.action, 0) + 1
+            key = i.state or ("not started" if i.action in ("run", "resume", "rerun") else i.action)
+            out[key] = out.get(key, 0) + 1
         return out
 
 
