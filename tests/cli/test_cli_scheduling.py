@@ -324,3 +324,29 @@ def test_backfill_runs_only_intervals_that_are_due(proj: Path) -> None:
     assert "unknown executor 'bogus'" in one_line_error(
         lockgate(proj, "backfill", "daily", "--start", "2024-01-01", "--end", today, "-e", "bogus")
     )
+
+
+def test_cleared_tasks_get_their_retries_afresh(proj: Path) -> None:
+    write(
+        proj / "pipelines",
+        "stubborn.yaml",
+        """
+        id: stubborn
+        tasks:
+          nope:
+            shell: "false"
+            retries: 1
+            retry_delay: 0s
+        """,
+    )
+    assert lockgate(proj, "run", "stubborn").code == 1
+    run_id = runs_of(proj, "stubborn")[0]["id"]
+    assert lockgate(proj, "clear", run_id).code == 0
+    assert lockgate(proj, "resume", run_id).code == 1
+    con = sqlite3.connect(proj / ".lockgate" / "lockgate.db")
+    attempts = con.execute(
+        "SELECT attempt, state FROM task_attempts WHERE run_id = ? ORDER BY attempt", (run_id,)
+    ).fetchall()
+    con.close()
+    # two attempts before the clear, and two again after it: numbering goes on
+    assert attempts == [(1, "failed"), (2, "failed"), (3, "failed"), (4, "failed")]

@@ -170,6 +170,7 @@ class RunEngine:
         self._cancelled = False
         self._fail_reason: str | None = None
         self._requeue = False
+        self._cancel_asked = False
         self._base: dict[str, int] = {}
         self._failure_for: dict[str, tuple[str | None, str | None]] = {}
         self._compensation_of = {
@@ -185,7 +186,8 @@ class RunEngine:
         continue: its last event is then `RunRequeued`, not `RunFinished`."""
         if reason is not None:
             self._fail_reason = reason
-        self._requeue = requeue
+        self._requeue = self._requeue or requeue  # a stopping scheduler's requeue wins
+        self._cancel_asked = True
         self._inbox.put(_CANCEL)
         self.executor.interrupt(reason or "run cancelled")
 
@@ -199,6 +201,8 @@ class RunEngine:
         self.executor.start(self._inbox.put)
         try:
             self._initialize()
+            if self._cancel_asked:  # cancelled before it started: start no task at all
+                self._cancel_all()
             self._loop()
         finally:
             self.executor.shutdown()

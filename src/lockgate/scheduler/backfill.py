@@ -228,8 +228,13 @@ class Backfill:
         else:
             assert item.run_id is not None
             db.recover_lost()
-            # a killed backfill's attempts are not its tasks' fault: retries start afresh
-            db.claim_run(item.run_id, self.executor or self.project.executor, forgive_lost=True)
+            # a killed or stopped backfill's attempts are not its tasks' fault: retries start
+            # afresh
+            try:
+                db.claim_run(item.run_id, self.executor or self.project.executor, forgive_lost=True)
+            except ConfigError:  # a scheduler (or another backfill) took it meanwhile
+                item.action, item.error = "busy", "taken by another process meanwhile"
+                return None
         record = db.get_run(item.run_id)
         assert record is not None
         try:

@@ -169,6 +169,10 @@ class Scheduler:
                     self._check()
                     next_check = mono + CHECK_S
                 self._flags = self.store.pipeline_flags()
+                missing = [pid for pid in self.registry.pipelines if pid not in self._flags]
+                if missing:  # e.g. their registration failed with the database
+                    self.store.register_pipelines(missing)
+                    self._flags = self.store.pipeline_flags()
                 self._create_scheduled()
                 self._create_dataset_runs()
                 self._start_queued()
@@ -335,8 +339,15 @@ class Scheduler:
             self._drive(run_id, records.get(run_id))
 
     def _check(self) -> None:
-        """Beat, and put the runs of schedulers that died back in the queue."""
+        """Beat; put back in the queue the runs of schedulers that died, and runs this one
+        claimed but is not driving (a database error between claiming and starting)."""
         self.store.beat_scheduler()
+        with self._lock:
+            driving = set(self._driving)
+        for run_id in self.store.owned_scheduler_runs():
+            if run_id not in driving:
+                self.store.requeue(run_id, "its scheduler could not start it; queued again")
+                log.warning("run %s: claimed but not started; queued again", run_id)
         for run_id in self.store.recover_lost():
             log.warning("run %s: the process driving it died; queued again", run_id)
 

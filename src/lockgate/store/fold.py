@@ -75,16 +75,22 @@ def statements(placeholder: str) -> dict[str, str]:
         f"UPDATE runs SET state = 'queued', owner = NULL, ended_at = NULL, "
         f"heartbeat_at = {placeholder}, error = {placeholder} WHERE id = {placeholder}"
     )
-    out["task_requeued"] = (
-        "UPDATE task_runs SET retry_base = attempts "
-        f"WHERE run_id = {placeholder} AND state IN ('cancelled', 'lost')"
-    )
+    out["task_requeued"] = FORGIVE_INTERRUPTED.replace("?", placeholder)
     out["run_finished"] = (
         f"UPDATE runs SET state = {placeholder}, ended_at = {placeholder}, "
         f"heartbeat_at = {placeholder}, error = {placeholder} WHERE id = {placeholder}"
     )
     return out
 
+
+FORGIVE_INTERRUPTED = (
+    "UPDATE task_runs SET retry_base = attempts WHERE run_id = ? "
+    "AND state IN ('cancelled', 'lost') AND EXISTS (SELECT 1 FROM task_attempts a "
+    "WHERE a.run_id = task_runs.run_id AND a.task_id = task_runs.task_id "
+    "AND a.attempt = task_runs.attempts AND a.state IN ('cancelled', 'lost'))"
+)
+"""Attempts interrupted by their driver's death or stop do not count against the task's retries:
+its last attempt was cancelled or lost (not a task that was waiting to retry a failure)."""
 
 COPY_FROM = 64  # rows; below this, COPY's extra statements cost more than they save
 

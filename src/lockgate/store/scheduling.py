@@ -246,6 +246,14 @@ class SchedulingStore:
         self._active.update(claimed)
         return claimed
 
+    def owned_scheduler_runs(self) -> list[str]:
+        """The scheduler runs this process owns that have not finished."""
+        rows = self.db.rows(
+            "SELECT id FROM runs WHERE owner = ? AND runner = ? AND state IN ('queued', 'running')",
+            (self._owner, SCHEDULER),
+        )
+        return [row["id"] for row in rows]
+
     def fail_run(self, run_id: str, error: str) -> None:
         """End a run this process claimed but could not drive (its pipeline no longer loads)."""
         now = time.time()
@@ -314,8 +322,8 @@ class SchedulingStore:
                 marks = _marks(len(chunk))
                 cur.execute(
                     db.sql(
-                        f"UPDATE task_runs SET state = 'pending', error = NULL, updated_at = ? "
-                        f"WHERE run_id = ? AND task_id IN ({marks})"
+                        "UPDATE task_runs SET state = 'pending', error = NULL, updated_at = ?, "
+                        f"retry_base = attempts WHERE run_id = ? AND task_id IN ({marks})"
                     ),
                     (now, run_id, *chunk),
                 )

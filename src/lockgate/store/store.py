@@ -14,7 +14,7 @@ from lockgate.model import events as ev
 from lockgate.model.events import Event
 from lockgate.store.db import create_db_engine, safe_url
 from lockgate.store.dbapi import Database
-from lockgate.store.fold import COPY_FROM, fold, insert_rows, statements
+from lockgate.store.fold import COPY_FROM, FORGIVE_INTERRUPTED, fold, insert_rows, statements
 from lockgate.store.scheduling import SchedulingStore
 from lockgate.store.writer import EventWriter
 
@@ -80,7 +80,10 @@ def owner_alive(owner: str | None, heartbeat_at: float | None, now: float) -> bo
     except (ValueError, ProcessLookupError):
         return False
     except PermissionError:
-        pass  # another user's process with that pid: alive only if it is the same process
+        # another user's process with that pid: alive only if it is the same process, and
+        # where /proc hides it (hidepid), only its heartbeat can tell
+        if _process_start(pid) == "?":
+            return heartbeat_at is not None and now - heartbeat_at < STALE_HEARTBEAT_S
     current = _process_start(pid)
     if current == "Z":
         return False
@@ -198,8 +201,8 @@ class Store(SchedulingStore):
 
     def claim_run(self, run_id: str, executor: str, forgive_lost: bool = False) -> None:
         """Take over an interrupted run, or a queued one nobody has claimed (resume): this
-        process becomes its owner. `forgive_lost`: its lost attempts (the process driving it
-        died) do not count against the tasks' retries."""
+        process becomes its owner. `forgive_lost`: its interrupted attempts (the process
+        driving it died or was stopped) do not count against the tasks' retries."""
         db = self.db
         with db.transaction() as cur:
             cur.execute(
@@ -217,13 +220,7 @@ class Store(SchedulingStore):
                     "resuming it, or it has succeeded"
                 )
             if forgive_lost:
-                cur.execute(
-                    db.sql(
-                        "UPDATE task_runs SET retry_base = attempts "
-                        "WHERE run_id = ? AND state = 'lost'"
-                    ),
-                    (run_id,),
-                )
+                cur.execute(db.sql(FORGIVE_INTERRUPTED), (run_id,))
         self._active.add(run_id)
 
     def release_run(self, run_id: str) -> None:
