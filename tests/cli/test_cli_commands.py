@@ -318,8 +318,14 @@ def test_show(proj: Path):
     ]
     assert lines[1] == "Sums numbers."
     assert lines[2] == "catchup off"
-    assert lines[3].split() == ["param", "type", "default", "description"]
-    assert lines[4].split() == ["limit", "integer", "10"]
+    # the next daily interval: it ends at the coming midnight, UTC
+    assert re.fullmatch(
+        r"next interval: \d{4}-\d\d-\d\d 00:00:00 -> \d{4}-\d\d-\d\d 00:00:00 UTC, "
+        r"due in \w+",
+        lines[3],
+    ), lines[3]
+    assert lines[4].split() == ["param", "type", "default", "description"]
+    assert lines[5].split() == ["limit", "integer", "10"]
     assert re.search(r"^extract +python +- +extract\(\) +- *$", done.out, re.M), done
     assert re.search(
         r"^  total +python +extract +total\(\) +retries=2 timeout=10s *$", done.out, re.M

@@ -383,6 +383,28 @@ def _schedule_facts(pipe: Any) -> str:
     return _plain(" · ".join(facts)) if facts else ""
 
 
+def _next_due_text(pipe: Any) -> str:
+    """`next interval: 2026-11-24 00:00 -> 2026-11-25 00:00 (due in 3h 10m)`, from now."""
+    from datetime import UTC, datetime
+
+    from lockgate.model.durations import format_duration
+
+    table = pipe.timetable()
+    if table is None:
+        return ""
+    now = datetime.now(UTC)
+    run = table.next_run(now)
+    if run is None:
+        return "no interval is due any more (past the end date)"
+    zone = pipe.tz
+    begin, end = run.start.astimezone(zone), run.due_at.astimezone(zone)
+    wait = max(1.0, round((end - now).total_seconds()))
+    return (
+        f"next interval: {begin:%Y-%m-%d %H:%M:%S} -> {end:%Y-%m-%d %H:%M:%S} {end:%Z}, due in "
+        f"{format_duration(wait)}"
+    )
+
+
 def _param_rules(decl: Any) -> str:
     rules = []
     if decl.enum is not None:
@@ -431,6 +453,9 @@ def show(
     timing = _schedule_facts(pipe)
     if timing:
         console.print(timing)
+    upcoming = _next_due_text(pipe)
+    if upcoming:
+        console.print(upcoming)
     if pipe.params:
         params = Table(box=None, pad_edge=False, title_justify="left")
         for col in ("param", "type", "default", "description"):

@@ -65,7 +65,7 @@ def statements(placeholder: str) -> dict[str, str]:
     out["run_started"] = (
         f"UPDATE runs SET state = {placeholder}, started_at = {placeholder}, "
         f"heartbeat_at = {placeholder}, executor = COALESCE({placeholder}, executor) "
-        f"WHERE id = {placeholder}"
+        f"WHERE id = {placeholder} AND owner = {placeholder}"
     )
     out["dataset_events"] = (
         f"INSERT INTO dataset_events (uri, run_id, task_id, ts) VALUES ({marks(4)})"
@@ -73,13 +73,17 @@ def statements(placeholder: str) -> dict[str, str]:
     # back to the queue for any scheduler; its interrupted tasks keep their retries
     out["run_requeued"] = (
         f"UPDATE runs SET state = 'queued', owner = NULL, ended_at = NULL, "
-        f"heartbeat_at = {placeholder}, error = {placeholder} WHERE id = {placeholder}"
+        f"heartbeat_at = {placeholder}, error = {placeholder} "
+        f"WHERE id = {placeholder} AND owner = {placeholder}"
     )
     out["task_requeued"] = FORGIVE_INTERRUPTED.replace("?", placeholder)
     out["run_finished"] = (
         f"UPDATE runs SET state = {placeholder}, ended_at = {placeholder}, "
-        f"heartbeat_at = {placeholder}, error = {placeholder} WHERE id = {placeholder}"
+        f"heartbeat_at = {placeholder}, error = {placeholder} "
+        f"WHERE id = {placeholder} AND owner = {placeholder}"
     )
+    # run-level writes are fenced by owner (the writing process, appended by the store): a
+    # process that lost its run to another (taken over after a long stall) cannot end it
     return out
 
 

@@ -258,12 +258,13 @@ class Store(SchedulingStore):
                 insert_rows(cur, "results", rows.results, mark, copy)
             if rows.datasets:
                 cur.executemany(sql["dataset_events"], rows.datasets)
+            me = self._owner
             for name in ("run_started", "run_finished"):
                 for values in getattr(rows, name):
-                    cur.execute(sql[name], values)
+                    cur.execute(sql[name], (*values, me))
             for values in rows.run_requeued:
                 cur.execute(sql["task_requeued"], (values[-1],))
-                cur.execute(sql["run_requeued"], values)
+                cur.execute(sql["run_requeued"], (*values, me))
 
     # -- recovery ---------------------------------------------------------------------------
     def recover_lost(self) -> list[str]:
