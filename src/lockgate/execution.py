@@ -31,6 +31,7 @@ from lockgate.model.states import TaskState
 
 if TYPE_CHECKING:
     from lockgate.store.store import Store
+    from lockgate.store.writer import EventWriter
 
 
 def new_run_id() -> str:
@@ -149,15 +150,18 @@ def drive(
     handle_signals: bool,
     on_start: Callable[[str], None] | None,
     create: Callable[[Store], None],
+    writer: EventWriter | None = None,
 ) -> RunResult:
+    """Run an engine with its events written to `db`: by a writer of its own, or by a shared
+    `writer` (a scheduler's: one group commit for all its runs), flushed when the run ends."""
     from lockgate.engine.logcapture import install
 
     _make_log_folder(engine)
-    writer = None
+    shared = writer is not None
     try:
         if db is not None:
             create(db)
-            writer = db.writer()
+            writer = writer or db.writer()
             engine.bus.subscribe(writer)
         if on_start is not None:
             on_start(engine.run_id)
@@ -167,8 +171,9 @@ def drive(
         return result
     finally:
         try:
-            if writer is not None:
-                writer.close()  # raises StoreError if the run's state could not be written
+            if writer is not None and db is not None:
+                # raises StoreError if the run's state could not be written
+                writer.flush() if shared else writer.close()
         finally:
             if db is not None:
                 db.release_run(engine.run_id)
@@ -218,6 +223,7 @@ def execute_stored(
     handle_signals: bool = False,
     on_start: Callable[[str], None] | None = None,
     on_engine: Callable[[RunEngine], None] | None = None,
+    writer: EventWriter | None = None,
 ) -> RunResult:
     """Drive a run recorded in the store, which this process has claimed: its params and dates
     as recorded, tasks that already finished keep their states and results."""
@@ -242,4 +248,4 @@ def execute_stored(
     )
     if on_engine is not None:
         on_engine(engine)
-    return drive(engine, db, handle_signals, on_start, create=lambda s: None)
+    return drive(engine, db, handle_signals, on_start, create=lambda s: None, writer=writer)

@@ -14,6 +14,7 @@ share a PostgreSQL database; on SQLite a second one refuses to start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -35,6 +36,7 @@ from lockgate.store.scheduling import NewRun, interval_key
 
 if TYPE_CHECKING:
     from lockgate.store.store import Store
+    from lockgate.store.writer import EventWriter
 
 log = logging.getLogger("lockgate.scheduler")
 
@@ -81,6 +83,7 @@ class Scheduler:
         self._plans: dict[str, Plan | None] = {}
         self._versions: dict[tuple[str, str], int] = {}
         self._driving: dict[str, _Driving] = {}
+        self._writer: EventWriter | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._files_changed = threading.Event()
@@ -359,7 +362,7 @@ class Scheduler:
         slot = _Driving(pipe.id, threading.Thread())
         thread = threading.Thread(
             target=self._run,
-            args=(record, pipe, slot),
+            args=(record, pipe, slot, self._events_writer()),
             name=f"lockgate-run-{run_id}",
             daemon=True,
         )
@@ -368,7 +371,19 @@ class Scheduler:
             self._driving[run_id] = slot
         thread.start()
 
-    def _run(self, record: dict[str, Any], pipe: Pipeline, slot: _Driving) -> None:
+    def _events_writer(self) -> EventWriter:
+        """One group-commit writer for every run of this scheduler (50 runs starting at once
+        share their commits); replaced once a batch could not be written."""
+        if self._writer is None or self._writer.failed:
+            if self._writer is not None:
+                with contextlib.suppress(StoreError):
+                    self._writer.close()
+            self._writer = self.store.writer()
+        return self._writer
+
+    def _run(
+        self, record: dict[str, Any], pipe: Pipeline, slot: _Driving, writer: EventWriter
+    ) -> None:
         run_id = record["id"]
         result: RunResult | None = None
         try:
@@ -380,6 +395,7 @@ class Scheduler:
                 executor=self.executor,
                 concurrency=self.concurrency,
                 on_engine=lambda engine: self._adopt_engine(slot, engine),
+                writer=writer,
             )
         except LockgateError as exc:
             log.error("run %s of %s could not run: %s", run_id, pipe.id, exc)
@@ -426,6 +442,9 @@ class Scheduler:
             for slot in driving:
                 slot.thread.join(timeout=30)
         finally:
+            if self._writer is not None:
+                with contextlib.suppress(StoreError):
+                    self._writer.close()
             if self._watcher is not None:
                 self._watcher.stop()
             if self._listener is not None:

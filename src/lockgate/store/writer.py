@@ -105,6 +105,11 @@ class EventWriter:
                     return
                 time.sleep(delay)
 
+    @property
+    def failed(self) -> bool:
+        """A batch could not be written: later flushes raise (use a new writer)."""
+        return self._error is not None
+
     def flush(self, timeout: float = 60.0) -> None:
         """Wait until every event published so far is committed; raise if writing failed."""
         deadline = time.monotonic() + timeout
