@@ -3,8 +3,10 @@ it runs, runs and task attempts read back from the store, tasks that append to f
 
 from __future__ import annotations
 
+import logging
 import math
 import signal
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -648,3 +650,23 @@ def test_sigterm_stops_a_scheduler_process_and_requeues_its_run(lab: Lab) -> Non
     lab.start()
     assert lab.wait_run(run_id)["state"] == "success"
     assert lab.lines("done.txt") == ["done"]
+
+
+def test_the_daemon_survives_a_database_failure_and_carries_on(
+    lab: Lab, caplog: pytest.LogCaptureFixture
+) -> None:
+    lab.write_yaml("ticking", schedule="every 1s", tasks={"t": {"shell": "true"}})
+    served = lab.start()
+    wait_until(lambda: lab.finished("ticking"), what="a first run")
+    # a real failure of the metadata database: the table every pass reads disappears
+    with sqlite3.connect(lab.root / ".lockgate" / "lockgate.db") as con:
+        con.execute("ALTER TABLE pipelines RENAME TO pipelines_away")
+    with caplog.at_level(logging.ERROR, logger="lockgate.scheduler"):
+        wait_until(
+            lambda: "the metadata database failed" in caplog.text, what="the failure to be logged"
+        )
+    with sqlite3.connect(lab.root / ".lockgate" / "lockgate.db") as con:
+        con.execute("ALTER TABLE pipelines_away RENAME TO pipelines")
+    before = len(lab.finished("ticking"))
+    wait_until(lambda: len(lab.finished("ticking")) >= before + 2, timeout=15, what="new runs")
+    assert served.alive
