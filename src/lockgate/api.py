@@ -21,6 +21,7 @@ from lockgate.engine.executors import Executor
 from lockgate.engine.run import PriorTask, RunResult
 from lockgate.errors import ConfigError, LockgateError, NotFoundError
 from lockgate.execution import (
+    coerce_params,
     drive,
     engine_for,
     execute_stored,
@@ -35,19 +36,6 @@ from lockgate.scheduler.wakeup import wake_schedulers
 
 if TYPE_CHECKING:
     from lockgate.store.store import Store
-
-
-def coerce_params(
-    pipeline: Pipeline, given: Mapping[str, Any] | None, *, from_text: bool = False
-) -> dict[str, Any]:
-    """The run's params: declared defaults overlaid with `given`, each checked against its
-    declaration (type, choices, range); `from_text`: values are command-line strings."""
-    from lockgate.model.params import resolve_params
-
-    try:
-        return resolve_params(pipeline.params, given, from_text=from_text)
-    except ValueError as exc:
-        raise ConfigError(f"pipeline {pipeline.id!r}: {exc}") from None
 
 
 def run(
@@ -106,6 +94,34 @@ def run(
             wake_schedulers(db)  # pipelines triggered by its datasets may be due now
 
 
+def _find_run(db: Store, run_id: str, project: Project) -> dict[str, Any]:
+    """A run by id or unique prefix; NotFoundError naming where it looked."""
+    record = db.find_run(run_id)
+    if record is None:
+        raise NotFoundError(
+            f"no run {run_id!r} in {project.state_dir}; list runs with `lockgate runs`"
+        )
+    return record
+
+
+def _recorded_pipeline(db: Store, record: dict[str, Any]) -> tuple[Pipeline, dict[str, Any]]:
+    """The pipeline a run was started from, loaded again from its recorded file, and the
+    recorded version."""
+    from lockgate.authoring.discovery import load_file
+
+    run_id = record["id"]
+    version = db.version(record["version_id"]) if record["version_id"] is not None else None
+    if version is None or not version["file"]:
+        raise ConfigError(f"run {run_id} has no recorded pipeline file to load it from")
+    found = {p.id: p for p in load_file(version["file"])}
+    pipe = found.get(record["pipeline_id"])
+    if pipe is None:
+        raise NotFoundError(
+            f"{version['file']} no longer defines pipeline {record['pipeline_id']!r}"
+        )
+    return pipe, version
+
+
 def resume(
     run_id: str,
     *,
@@ -119,19 +135,14 @@ def resume(
 ) -> RunResult:
     """Continue an interrupted (lost or cancelled) run: tasks that succeeded, were skipped or
     finally failed keep their state and results; lost attempts are retried if retries are left."""
-    from lockgate.authoring.discovery import load_file
-    from lockgate.store.store import owner_alive
+    import time
+
+    from lockgate.store.owners import owner_alive
 
     project = project or Project.load()
     db = open_store(project)  # shared by the process: not closed here
-    record = db.find_run(run_id)
-    if record is None:
-        raise NotFoundError(
-            f"no run {run_id!r} in {project.state_dir}; list runs with `lockgate runs`"
-        )
+    record = _find_run(db, run_id, project)
     run_id = record["id"]
-    import time
-
     if record["state"] in ("queued", "running") and owner_alive(
         record["owner"], record["heartbeat_at"], time.time()
     ):
@@ -140,15 +151,7 @@ def resume(
         )
     if record["state"] == RunState.SUCCESS.value:
         raise ConfigError(f"run {run_id} already succeeded; there is nothing to resume")
-    version = db.version(record["version_id"]) if record["version_id"] is not None else None
-    if version is None or not version["file"]:
-        raise ConfigError(f"run {run_id} has no recorded pipeline file to resume from")
-    found = {p.id: p for p in load_file(version["file"])}
-    pipe = found.get(record["pipeline_id"])
-    if pipe is None:
-        raise NotFoundError(
-            f"{version['file']} no longer defines pipeline {record['pipeline_id']!r}"
-        )
+    pipe, version = _recorded_pipeline(db, record)
     if pipe.fingerprint() != version["hash"] and on_changed is not None:
         on_changed(
             f"the definition of {pipe.id!r} changed since run {run_id} started; "
@@ -262,22 +265,11 @@ def clear(
     """Make tasks of a finished run run again: `task_id` (and its downstream tasks), or every
     task that did not succeed or get skipped. The run is queued for a scheduler (or
     `resume`). Returns the run id and the tasks cleared."""
-    from lockgate.authoring.discovery import load_file
-
     project = project or Project.load()
     db = open_store(project)
-    record = db.find_run(run_id)
-    if record is None:
-        raise NotFoundError(
-            f"no run {run_id!r} in {project.state_dir}; list runs with `lockgate runs`"
-        )
+    record = _find_run(db, run_id, project)
     run_id = record["id"]
-    version = db.version(record["version_id"]) if record["version_id"] is not None else None
-    pipe = None
-    if version is not None and version["file"]:
-        pipe = {p.id: p for p in load_file(version["file"])}.get(record["pipeline_id"])
-    if pipe is None:
-        raise NotFoundError(f"cannot load pipeline {record['pipeline_id']!r} of run {run_id}")
+    pipe, _ = _recorded_pipeline(db, record)
     states = {row["task_id"]: row["state"] for row in db.task_states(run_id)}
     if task_id is None:
         if downstream:

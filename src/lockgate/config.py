@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockgate.engine.executors import EXECUTORS
+from lockgate.engine.executors import check_executor
 from lockgate.errors import ConfigError, did_you_mean
 
 CONFIG_FILE = "lockgate.toml"
@@ -75,11 +75,10 @@ class Project:
             project.executor, source = os.environ["LOCKGATE_EXECUTOR"], "LOCKGATE_EXECUTOR"
         else:
             project.executor, source = settings.get("executor", "threads"), str(config_file)
-        if project.executor not in EXECUTORS:
-            raise ConfigError(
-                f"{source}: unknown executor {project.executor!r}"
-                f"{did_you_mean(project.executor, EXECUTORS)}"
-            )
+        try:
+            check_executor(project.executor)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
         project.concurrency = _positive_int(
             settings.get("concurrency", DEFAULT_CONCURRENCY), "concurrency", config_file
         )

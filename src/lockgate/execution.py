@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,19 @@ from lockgate.model.states import TaskState
 if TYPE_CHECKING:
     from lockgate.store.store import Store
     from lockgate.store.writer import EventWriter
+
+
+def coerce_params(
+    pipeline: Pipeline, given: Mapping[str, Any] | None, *, from_text: bool = False
+) -> dict[str, Any]:
+    """The run's params: declared defaults overlaid with `given`, each checked against its
+    declaration (type, choices, range); `from_text`: values are command-line strings."""
+    from lockgate.model.params import resolve_params
+
+    try:
+        return resolve_params(pipeline.params, given, from_text=from_text)
+    except ValueError as exc:
+        raise ConfigError(f"pipeline {pipeline.id!r}: {exc}") from None
 
 
 def new_run_id() -> str:
@@ -90,15 +103,6 @@ def _cancel_on_signals(engine: RunEngine, enabled: bool) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-def check_executor(name: str | None) -> None:
-    """ConfigError naming an unknown executor (before anything starts)."""
-    from lockgate.engine.executors import EXECUTORS
-    from lockgate.errors import did_you_mean
-
-    if name is not None and name not in EXECUTORS:
-        raise ConfigError(f"unknown executor {name!r}{did_you_mean(name, EXECUTORS)}")
 
 
 def executor_for(

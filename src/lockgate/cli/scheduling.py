@@ -332,7 +332,7 @@ def backfill(
     else:
         counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts().items()))
         console.print(f"backfill of {pipe.id}: {counts}")
-        if job._cancelled.is_set():
+        if job.cancelled:
             console.print("interrupted: run the same command again to continue")
         elif any(i.state == "failed" for i in report.intervals) and not rerun_failed:
             console.print("some intervals failed: --rerun-failed re-runs their failed tasks")

@@ -17,16 +17,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lockgate.config import Project
+from lockgate.engine.executors import check_executor
 from lockgate.engine.run import RunEngine, RunResult
 from lockgate.errors import ConfigError
-from lockgate.execution import check_executor, execute_stored, new_run_id, open_store
-from lockgate.model.params import resolve_params
+from lockgate.execution import coerce_params, execute_stored, new_run_id, open_store
 from lockgate.model.pipeline import Pipeline
 from lockgate.model.states import TaskState
 from lockgate.model.timetables import ScheduledRun
 from lockgate.scheduler.wakeup import wake_schedulers
+from lockgate.store.owners import owner_alive
 from lockgate.store.scheduling import NewRun, interval_key
-from lockgate.store.store import owner_alive
 
 if TYPE_CHECKING:
     from lockgate.store.store import Store
@@ -115,7 +115,8 @@ class Backfill:
     ) -> None:
         if parallel < 1:
             raise ConfigError(f"--parallel must be 1 or more, got {parallel}")
-        check_executor(executor)
+        if executor is not None:
+            check_executor(executor)
         self.pipe = pipe
         self.project = project
         self.parallel = parallel
@@ -127,10 +128,7 @@ class Backfill:
         self._engines: dict[str, RunEngine] = {}
         self._lock = threading.Lock()
         runs = intervals_for(pipe, start, end)
-        try:
-            self._params = resolve_params(pipe.params, None)
-        except ValueError as exc:
-            raise ConfigError(f"pipeline {pipe.id!r}: {exc}; give the param a default") from None
+        self._params = coerce_params(pipe, None)
         existing = self.store.runs_by_key(
             pipe.id, [interval_key(r.start.timestamp()) for r in runs]
         )
@@ -162,6 +160,10 @@ class Backfill:
     @property
     def todo(self) -> list[Interval]:
         return [i for i in self.report.intervals if i.action in ("run", "resume", "rerun")]
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
 
     def cancel(self) -> None:
         self._cancelled.set()

@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lockgate.config import Project
+from lockgate.engine.executors import check_executor
 from lockgate.engine.run import RunEngine, RunResult
 from lockgate.errors import ConfigError, LockgateError, StoreError
-from lockgate.execution import check_executor, execute_stored, new_run_id, open_store
-from lockgate.model.params import resolve_params
+from lockgate.execution import coerce_params, execute_stored, new_run_id, open_store
 from lockgate.model.pipeline import Pipeline
 from lockgate.model.states import RunState
 from lockgate.scheduler.planner import Plan, plan_for
@@ -47,12 +47,6 @@ DEFAULT_MAX_ACTIVE_RUNS = 16
 
 WATCH_READY_S = 10.0
 """How long `start()` waits for the folder watcher's first scan (a walk of the folder)."""
-
-_SERVING_ALONE: set[str] = set()
-"""SQLite database URLs with a scheduler started in this process. Schedulers of one process
-share its store and owner, so the database's check (`register_scheduler`) cannot tell them
-apart; this set does."""
-_SERVING_LOCK = threading.Lock()
 
 
 @dataclass
@@ -74,7 +68,8 @@ class Scheduler:
         on_run_finished: Callable[[str, RunResult], None] | None = None,
     ) -> None:
         self.project = project
-        check_executor(executor)
+        if executor is not None:
+            check_executor(executor)
         self.executor = executor
         self.concurrency = concurrency
         self.on_run_finished = on_run_finished
@@ -93,7 +88,6 @@ class Scheduler:
         self._listener: Any = None
         self._watcher: Any = None
         self._flags: dict[str, dict[str, Any]] = {}
-        self._alone_url: str | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -102,23 +96,14 @@ class Scheduler:
         from lockgate.scheduler.wakeup import WakeListener
         from lockgate.scheduler.watch import FolderWatcher
 
-        alone = self.store.dialect == "sqlite"
-        with _SERVING_LOCK:
-            if alone and self.store.url in _SERVING_ALONE:
-                raise ConfigError(
-                    f"another scheduler ({':'.join(self.store.owner.split(':')[:2])}, this process) "
-                    "is running on this SQLite database; stop it first, or use PostgreSQL to "
-                    "run several schedulers"
-                )
-            self._listener = WakeListener()
-            try:
-                self.store.register_scheduler(self._listener.address, alone=alone)
-            except BaseException:
-                self._listener.close()
-                raise
-            if alone:
-                self._alone_url = self.store.url
-                _SERVING_ALONE.add(self._alone_url)
+        self._listener = WakeListener()
+        try:
+            self.store.register_scheduler(
+                self._listener.address, alone=self.store.dialect == "sqlite"
+            )
+        except BaseException:
+            self._listener.close()
+            raise
         self._listener.start(self.wake)
         self._watcher = FolderWatcher(self.project.pipelines_dir, self._on_files)
         self._watcher.start()
@@ -247,12 +232,11 @@ class Scheduler:
 
     def _default_params(self, pipe: Pipeline) -> dict[str, Any] | None:
         try:
-            return resolve_params(pipe.params, None)
-        except ValueError as exc:
+            return coerce_params(pipe, None)
+        except ConfigError as exc:
             self._warn_once(
                 f"params:{pipe.id}",
-                f"pipeline {pipe.id}: cannot start a run on its own: {exc}; give the param a "
-                "default",
+                f"cannot start a run on its own: {exc}; give the param a default",
             )
             return None
 
@@ -357,7 +341,7 @@ class Scheduler:
     def _drive(self, run_id: str, record: dict[str, Any] | None) -> None:
         pipe = self.registry.pipelines.get(record["pipeline_id"]) if record else None
         if record is None or pipe is None:
-            self.store.unclaim([run_id])
+            self.store.requeue(run_id, "its pipeline is no longer loaded here; queued again")
             return
         slot = _Driving(pipe.id, threading.Thread())
         thread = threading.Thread(
@@ -450,8 +434,6 @@ class Scheduler:
             if self._listener is not None:
                 self._listener.close()
             self.store.unregister_scheduler()
-            with _SERVING_LOCK:
-                _SERVING_ALONE.discard(self._alone_url or "")
             self._stopped.set()
 
 

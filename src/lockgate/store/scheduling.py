@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import ConfigError
+from lockgate.store.owners import local_owner, owner_alive
 
 if TYPE_CHECKING:
     from lockgate.store.dbapi import Database
@@ -264,18 +265,9 @@ class SchedulingStore:
         )
         self._active.discard(run_id)
 
-    def unclaim(self, run_ids: Iterable[str]) -> None:
-        """Give claimed runs back to the queue (a scheduler stopping before it started them)."""
-        for run_id in run_ids:
-            self.db.execute(
-                "UPDATE runs SET owner = NULL WHERE id = ? AND owner = ? AND state = 'queued'",
-                (run_id, self._owner),
-            )
-            self._active.discard(run_id)
-
     def requeue(self, run_id: str, reason: str) -> None:
-        """Hand a run this process claimed back to the schedulers (a graceful stop before it
-        started); a run that has finished meanwhile stays as it is."""
+        """Hand a run this process claimed back to the schedulers (it could not start it, or
+        started it no more); a run that has finished meanwhile stays as it is."""
         self.db.execute(
             "UPDATE runs SET owner = NULL, state = 'queued', ended_at = NULL, error = ? "
             "WHERE id = ? AND owner = ? AND state IN ('queued', 'running')",
@@ -408,9 +400,8 @@ class SchedulingStore:
     # -- schedulers ---------------------------------------------------------------------------
     def register_scheduler(self, wake_address: str | None, alone: bool) -> None:
         """Record this process as a running scheduler. `alone`: refuse if another live one
-        is recorded (SQLite, where schedulers cannot share the database safely)."""
-        from lockgate.store.store import owner_alive
-
+        is recorded (SQLite, where schedulers cannot share the database safely). A process
+        runs one scheduler per database (its runs and wake-ups are recorded by process)."""
         db = self.db
         now = time.time()
         self._wake_address = wake_address
@@ -419,7 +410,7 @@ class SchedulingStore:
             others = [
                 owner
                 for owner, beat in cur.fetchall()
-                if owner != self._owner and _scheduler_alive(owner, beat, now, owner_alive)
+                if owner != self._owner and _scheduler_alive(owner, beat, now)
             ]
             if alone and others:
                 host_pid = ":".join(others[0].split(":")[:2])
@@ -430,11 +421,18 @@ class SchedulingStore:
             cur.execute(
                 db.sql(
                     "INSERT INTO schedulers (owner, wake_address, started_at, heartbeat_at) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE SET "
-                    "wake_address = excluded.wake_address, heartbeat_at = excluded.heartbeat_at"
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (owner) DO NOTHING"
                 ),
                 (self._owner, wake_address, now, now),
             )
+            if cur.rowcount != 1:
+                host_pid = ":".join(self._owner.split(":")[:2])
+                where = "this SQLite database" if alone else "this database"
+                fix = "use PostgreSQL to run several schedulers" if alone else "run it elsewhere"
+                raise ConfigError(
+                    f"another scheduler ({host_pid}, this process) is running on {where}; "
+                    f"stop it first, or {fix}"
+                )
 
     def beat_scheduler(self) -> None:
         """Refresh this scheduler's heartbeat and the heartbeats of the runs it drives."""
@@ -459,13 +457,9 @@ class SchedulingStore:
 
     def live_schedulers(self) -> list[dict[str, Any]]:
         """The schedulers that are running now (dead ones' rows are removed)."""
-        from lockgate.store.store import owner_alive
-
         now = time.time()
         rows = self.db.rows("SELECT owner, wake_address, heartbeat_at FROM schedulers")
-        live = [
-            r for r in rows if _scheduler_alive(r["owner"], r["heartbeat_at"], now, owner_alive)
-        ]
+        live = [r for r in rows if _scheduler_alive(r["owner"], r["heartbeat_at"], now)]
         for row in rows:
             if row not in live and now - row["heartbeat_at"] > SCHEDULER_STALE_S:
                 self.db.execute(
@@ -475,10 +469,8 @@ class SchedulingStore:
         return live
 
 
-def _scheduler_alive(owner: str, beat: float, now: float, owner_alive: Any) -> bool:
+def _scheduler_alive(owner: str, beat: float, now: float) -> bool:
     """Alive: its process exists (this host), or it beat recently (another host)."""
-    from lockgate.store.store import local_owner
-
     if local_owner(owner):
-        return bool(owner_alive(owner, None, now))
+        return owner_alive(owner, None, now)
     return now - beat < SCHEDULER_STALE_S

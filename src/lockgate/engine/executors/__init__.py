@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from lockgate.engine.executors.base import Executor
-from lockgate.errors import ConfigError
+from lockgate.errors import ConfigError, did_you_mean
 
 EXECUTORS = ("inline", "threads", "processes")
+
+
+def check_executor(name: object) -> None:
+    """ConfigError naming an unknown executor (checked before anything starts)."""
+    if name not in EXECUTORS:
+        raise ConfigError(f"unknown executor {name!r}{did_you_mean(name, EXECUTORS)}")
 
 
 def make_executor(name: str, concurrency: int) -> Executor:
@@ -21,7 +27,8 @@ def make_executor(name: str, concurrency: int) -> Executor:
         from lockgate.engine.executors.processes import ProcessExecutor
 
         return ProcessExecutor(concurrency)
-    raise ConfigError(f"unknown executor {name!r}; use one of {', '.join(EXECUTORS)}")
+    check_executor(name)
+    raise AssertionError(name)  # pragma: no cover - every known executor is built above
 
 
-__all__ = ["EXECUTORS", "Executor", "make_executor"]
+__all__ = ["EXECUTORS", "Executor", "check_executor", "make_executor"]
