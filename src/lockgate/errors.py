@@ -68,3 +68,11 @@ class NotFoundError(LockgateError):
 
 class StoreError(LockgateError):
     """The metadata database cannot be opened, migrated or written."""
+
+
+class PrivacyError(LockgateError):
+    """A privacy operation cannot run: unknown column or operation, bad rule, unreadable input."""
+
+
+class KeyringError(PrivacyError):
+    """A key is missing, unreadable or refused (never names the key material, only its id)."""

@@ -1,0 +1,119 @@
+"""Run every recognizer over a batch of texts at once and keep the best non-overlapping spans.
+
+Rows are joined with "\\n" into one string so that each recognizer's regexes scan a batch in C,
+once, instead of once per row; spans are then mapped back to their row. This is what makes free
+text analysis run at tens of thousands of rows per second in pure Python.
+"""
+
+from __future__ import annotations
+
+import importlib
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from itertools import accumulate
+
+from lockgate.errors import PrivacyError, did_you_mean
+from lockgate.privacy.entities import Entity, Span
+from lockgate.privacy.recognizers.base import Recognizer
+
+RECOGNIZER_MODULES = (
+    "email",
+    "phone",
+    "ssn",
+    "card",
+    "iban",
+    "ip",
+    "dob",
+    "names",
+    "address",
+    "secrets",
+)
+"""Modules of `lockgate.privacy.recognizers`; each exports `RECOGNIZERS`."""
+
+MIN_SCORE = 0.5
+"""Spans scored below this are dropped (shape-only matches without context or validator)."""
+
+
+def default_recognizers() -> tuple[Recognizer, ...]:
+    """One instance of every built-in recognizer."""
+    found: list[Recognizer] = []
+    for name in RECOGNIZER_MODULES:
+        module = importlib.import_module(f"lockgate.privacy.recognizers.{name}")
+        found.extend(module.RECOGNIZERS)
+    return tuple(found)
+
+
+def parse_entities(names: Iterable[str]) -> frozenset[Entity]:
+    """Entity names as given by a user (`email`, `pan`, `pii.email`...) -> entities."""
+    out = set()
+    for raw in names:
+        name = raw.strip().lower()
+        match = next(
+            (e for e in Entity if name in (e.value, e.name.lower(), e.classification)), None
+        )
+        if match is None:
+            raise PrivacyError(
+                f"unknown entity type {raw!r}" + did_you_mean(name, [e.value for e in Entity])
+            )
+        out.add(match)
+    return frozenset(out)
+
+
+def resolve(spans: Iterable[Span]) -> list[Span]:
+    """The best non-overlapping spans, in text order: higher score wins, then the longer one."""
+    kept: list[Span] = []
+    for span in sorted(spans, key=lambda s: (-s.score, s.start - s.end, s.start)):
+        if all(span.end <= k.start or span.start >= k.end for k in kept):
+            kept.append(span)
+    kept.sort(key=lambda s: s.start)
+    return kept
+
+
+class Analyzer:
+    """Finds PII and secrets in text with the built-in recognizers (or the ones given)."""
+
+    def __init__(
+        self,
+        entities: Iterable[Entity] | None = None,
+        *,
+        min_score: float = MIN_SCORE,
+        recognizers: Sequence[Recognizer] | None = None,
+    ) -> None:
+        wanted = frozenset(entities) if entities is not None else frozenset(Entity)
+        pool = recognizers if recognizers is not None else default_recognizers()
+        self.entities = wanted
+        self.min_score = min_score
+        self.recognizers = tuple(r for r in pool if wanted.intersection(r.entities))
+
+    def _candidates(self, text: str) -> list[Span]:
+        wanted, floor = self.entities, self.min_score
+        return [
+            span
+            for recognizer in self.recognizers
+            for span in recognizer.find(text)
+            if span.entity in wanted and span.score >= floor and span.end > span.start
+        ]
+
+    def analyze(self, text: str) -> list[Span]:
+        """The spans found in one text, in order."""
+        return resolve(self._candidates(text)) if text else []
+
+    def analyze_batch(self, texts: Sequence[str | None]) -> list[list[Span]]:
+        """The spans found in each text (None counts as empty), offsets relative to that text."""
+        rows = [t or "" for t in texts]
+        out: list[list[Span]] = [[] for _ in rows]
+        if not any(rows):
+            return out
+        blob = "\n".join(rows)
+        # starts[i] is where row i begins in the blob
+        starts = [0, *accumulate(len(r) + 1 for r in rows[:-1])]
+        per_row: dict[int, list[Span]] = {}
+        for span in self._candidates(blob):
+            row = bisect_right(starts, span.start) - 1
+            base = starts[row]
+            if span.end > base + len(rows[row]):
+                continue  # crosses into the next row: not one value
+            per_row.setdefault(row, []).append(span.shifted(-base))
+        for row, spans in per_row.items():
+            out[row] = resolve(spans)
+        return out
