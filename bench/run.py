@@ -1,4 +1,4 @@
-"""`make bench`: run the engine workloads of ../shared/BENCHMARKS.md and print one JSON line each.
+"""`make bench`: run the engine and data workloads of ../shared/BENCHMARKS.md and print one JSON line each.
 
     python -m bench.run [--only W2,W4] [--reps 5] [--db postgresql://...] [--no-diag]
 
@@ -6,7 +6,9 @@ Every figure is the median of --reps repetitions (default 5) after one warm-up. 
 real metadata DB: an SQLite file in a temporary project folder, or the database given by --db.
 W0 and W1 time whole commands; W2-W6 each run in a fresh child process (`--child`), which calls
 `lockgate.api.run` in-process and measures its own peak RSS; W7 runs the scheduler daemon in such a
-child process (bench/scheduler.py). Lines go to stdout and to
+child process (bench/scheduler.py). D1-D4, the privacy engine's workloads, run in such a child too
+(bench/privacy_tables.py: scan and mask tables; bench/privacy_text.py: free text and log lines, on
+the synthetic labelled corpus of bench/privacy_corpus.py). Lines go to stdout and to
 bench/results/latest.jsonl; a short summary goes to stderr. Fields named `diag_*` are diagnostics,
 not part of a target. To see where the time goes: `python -m bench.profile W2` (bench/profile.py).
 """
@@ -25,7 +27,7 @@ from typing import Any
 
 from bench.common import REPO, child_env, db_kind, git_version
 
-WORKLOADS = ("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7")
+WORKLOADS = ("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "D1", "D2", "D3", "D4")
 CASES = {
     "W2": ["W2"],
     "W3": ["W3"],
@@ -33,7 +35,18 @@ CASES = {
     "W5": ["W5"],
     "W6": ["W6"],
     "W7": ["W7"],
+    "D1": ["D1"],
+    "D2": ["D2"],
+    "D3": ["D3"],
+    "D4": ["D4"],
 }
+PRIVACY = {
+    "D1": "privacy_tables",
+    "D2": "privacy_tables",
+    "D3": "privacy_text",
+    "D4": "privacy_text",
+}
+"""The data workloads: the module whose function of the same name (lower case) runs them."""
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.jsonl"
 
 
@@ -112,6 +125,11 @@ def _child(args: argparse.Namespace) -> int:
         from bench import scheduler
 
         lines = scheduler.w7(args.db, args.reps, not args.no_diag)
+    elif args.child in PRIVACY:
+        import importlib
+
+        module = importlib.import_module(f"bench.{PRIVACY[args.child]}")
+        lines = getattr(module, args.child.lower())(args.reps)
     else:
         from bench import engine
 
@@ -126,7 +144,19 @@ def _summary(line: dict[str, Any]) -> str:
     name = line["workload"] + (f" {line['case']}" if "case" in line else "")
     name += f" {line['executor']}" if "executor" in line and line["workload"] in ("W4",) else ""
     key = next(
-        (k for k in ("tasks_per_s", "ms_per_link", "efficiency", "overhead_ms") if k in line), None
+        (
+            k
+            for k in (
+                "tasks_per_s",
+                "ms_per_link",
+                "efficiency",
+                "overhead_ms",
+                "rows_per_s",
+                "lines_per_s",
+            )
+            if k in line
+        ),
+        None,
     )
     figure = f"wall {line['wall_s']:.4f} s" if "wall_s" in line else line.get("error", "")
     if "p99_ms" in line:

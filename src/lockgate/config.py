@@ -14,7 +14,15 @@ from lockgate.errors import ConfigError, did_you_mean
 CONFIG_FILE = "lockgate.toml"
 STATE_DIR = ".lockgate"
 DEFAULT_CONCURRENCY = 16
-_KEYS = {"pipelines", "db_url", "executor", "concurrency", "result_max_bytes", "logs"}
+_KEYS = {
+    "pipelines",
+    "db_url",
+    "executor",
+    "concurrency",
+    "result_max_bytes",
+    "logs",
+    "keys_file",
+}
 
 
 @dataclass
@@ -30,6 +38,8 @@ class Project:
     concurrency: int = DEFAULT_CONCURRENCY
     result_max_bytes: int = 1 << 20
     pools: dict[str, int] = field(default_factory=dict)
+    keys_file: Path = field(default=Path(".lockgate/keys.json"))
+    """The privacy keyring's key file (setting `keys_file`, relative to the root)."""
 
     @property
     def state_dir(self) -> Path:
@@ -69,6 +79,7 @@ class Project:
         project = cls(root=root, config_file=config_file)
         project.pipelines_dir = root / settings.get("pipelines", "pipelines")
         project.logs_dir = root / settings.get("logs", f"{STATE_DIR}/logs")
+        project.keys_file = root / settings.get("keys_file", f"{STATE_DIR}/keys.json")
         db_url = os.environ.get("LOCKGATE_DB_URL") or settings.get("db_url")
         project.db_url = db_url or f"sqlite:///{root / STATE_DIR / 'lockgate.db'}"
         if os.environ.get("LOCKGATE_EXECUTOR"):

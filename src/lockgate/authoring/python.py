@@ -636,6 +636,83 @@ def shell(
     return builder._add_task(fields, spec, explicit_id=True)
 
 
+def scan(id: str, *, input: Any, sample_size: int = 1000, seed: int = 0, **options: Any) -> TaskRef:
+    """A task that classifies the columns of a file (CSV, Parquet or JSONL), as `lockgate scan`
+    does; its result is the scan report (`columns`: name, classification, confidence)."""
+    return _privacy_task(
+        "scan", id, {"input": input, "sample_size": sample_size, "seed": seed}, options
+    )
+
+
+def mask(
+    id: str,
+    *,
+    input: Any,
+    output: Any,
+    rules: Any = None,
+    auto: bool = False,
+    sample_size: int = 1000,
+    **options: Any,
+) -> TaskRef:
+    """A task that masks a file as `lockgate mask` does: with `rules` (a rules file, or a list of
+    `{"column": ..., "op": ..., "options": {...}}` mappings), with `auto=True` (every column
+    that scan classifies), or both (auto covers the columns the rules leave alone). Its result
+    is a summary: rows, the columns masked by each operation, the output's tags."""
+    if rules is None and not auto:
+        raise DefinitionError(
+            f"mask task {id!r}: give rules= (a rules file or a list of rules) or auto=True",
+            *_caller_location(),
+        )
+    values = {"input": input, "output": output, "rules": rules, "auto": auto}
+    return _privacy_task("mask", id, dict(values, sample_size=sample_size), options)
+
+
+def redact(
+    id: str, *, input: Any, output: Any, entities: Sequence[str] | None = None, **options: Any
+) -> TaskRef:
+    """A task that replaces the PII and secrets of a text or log file, line by line, as
+    `lockgate redact` does; `entities` limits it to some types (`["email", "ip"]`)."""
+    values = {"input": input, "output": output, "entities": entities}
+    return _privacy_task("redact", id, values, options)
+
+
+def _privacy_task(action: str, id: str, values: dict[str, Any], options: Any) -> TaskRef:
+    """A Python task calling `lockgate.privacy.tasks.<action>_task(**values)`. Text containing
+    `{{` is a template, rendered when the task starts (as Airflow renders templated fields)."""
+    builder = _current()
+    file, line = _caller_location()
+    if builder is None:
+        raise DefinitionError(
+            f"{action} task {id!r} must be created inside a pipeline (`with pipeline(...)`)",
+            file,
+            line,
+        )
+    from lockgate.privacy import tasks as privacy_tasks  # light; the engine loads when it runs
+    from lockgate.templating import compile_template, has_template
+
+    kwargs = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, str) and has_template(value):
+            where = f"{action} task {id!r}, {name}"
+            value = compile_template(
+                value, mode="text", file=file, line=line, where=where, params=builder.params
+            )
+        kwargs[name] = value
+    try:
+        spec = _task_spec(dict(options, id=id))
+    except ValueError as exc:
+        raise DefinitionError(str(exc), file, line) from None
+    fields = {
+        "id": id,
+        "kind": TaskKind.PYTHON,
+        "fn": getattr(privacy_tasks, f"{action}_task"),
+        "kwargs": kwargs,
+    }
+    return builder._add_task(fields, spec, explicit_id=True)
+
+
 @contextlib.contextmanager
 def collecting() -> Iterator[list[Pipeline]]:
     """Collect the pipelines built in this thread inside the block (used to load files)."""

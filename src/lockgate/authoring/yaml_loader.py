@@ -17,15 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from lockgate.authoring.yaml_schema import (
     ACTION_LIST,
     ACTIONS,
     PARAM_KEYS,
+    MaskTask,
     ParamSpec,
     PipelineSpec,
     PythonTask,
+    RedactTask,
+    ScanTask,
     ShellTask,
     TaskDefaults,
     TaskSpec,
@@ -429,6 +432,9 @@ class Document:
         if model is None:
             return f"unknown key {name!r}"
         mine = next((a for a, m in ACTIONS.items() if m is model), None)
+        inner = self._model_at((*parent, mine)) if mine is not None else None
+        if inner is not None and name in inner.model_fields:
+            return f"{name!r} goes under `{mine}:`, e.g. {mine}: {{{name}: ...}}"
         if mine is not None:
             for action, other in ACTIONS.items():
                 if other is not model and name in other.model_fields:
@@ -450,6 +456,9 @@ class Document:
             if isinstance(task, dict):
                 action = next((a for a in ACTIONS if a in task), None)
                 return ACTIONS[action] if action else None
+        if len(path) == 3 and path[0] == "tasks" and path[2] in ACTIONS:  # e.g. `mask:`'s keys
+            inner = ACTIONS[path[2]].model_fields[path[2]].annotation
+            return inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
         return None
 
 
@@ -710,6 +719,37 @@ class _Builder:
             "wants_context": wants_context,
         }
 
+    def _privacy(self, tid: str, action: str, given: dict[str, Any]) -> dict[str, Any]:
+        """A Python task calling `lockgate.privacy.tasks.<action>_task` with the action's
+        values (text values may be templates); the privacy engine loads when the task runs."""
+        from lockgate.privacy import tasks as privacy_tasks
+
+        where = ("tasks", tid, action)
+        kwargs = {
+            name: self._template(value, (*where, name), "text")
+            for name, value in given.items()
+            if value is not None
+        }
+        return {
+            "kind": TaskKind.PYTHON,
+            "fn": getattr(privacy_tasks, f"{action}_task"),
+            "kwargs": kwargs,
+        }
+
+    def _scan(self, tid: str, spec: ScanTask) -> dict[str, Any]:
+        return self._privacy(tid, "scan", dict(spec.scan))
+
+    def _mask(self, tid: str, spec: MaskTask) -> dict[str, Any]:
+        if spec.mask.rules is None and not spec.mask.auto:
+            raise self.doc.error(
+                ("tasks", tid, "mask"),
+                "give `rules:` (a rules file or a list of rules) or `auto: true`",
+            )
+        return self._privacy(tid, "mask", dict(spec.mask))
+
+    def _redact(self, tid: str, spec: RedactTask) -> dict[str, Any]:
+        return self._privacy(tid, "redact", dict(spec.redact))
+
     # values ---------------------------------------------------------------------------------
     def _template(self, value: Any, where: Path_, mode: str) -> Any:
         """`value` itself when it has no template syntax, else a checked `Template` (each
@@ -793,6 +833,9 @@ class _Builder:
 _ACTION_BUILDERS: dict[type[TaskSpec], Callable[[_Builder, str, Any], dict[str, Any]]] = {
     ShellTask: _Builder._shell,
     PythonTask: _Builder._python,
+    ScanTask: _Builder._scan,
+    MaskTask: _Builder._mask,
+    RedactTask: _Builder._redact,
 }
 """The Task fields of each task type (see `yaml_schema.ACTIONS`)."""
 assert set(_ACTION_BUILDERS) == set(ACTIONS.values())

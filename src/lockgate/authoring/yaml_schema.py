@@ -1,8 +1,9 @@
 """The YAML pipeline format as pydantic models: they validate a parsed file and give the JSON
 Schema that editors use for completion and help (`docs/pipeline.schema.json`).
 
-A task is one of the action models in `ACTIONS` (`shell`, `python`), chosen by which action key
-it has; a new built-in task type is one more model here and one more builder in `yaml_loader`.
+A task is one of the action models in `ACTIONS` (`shell`, `python`, and the privacy tasks
+`scan`, `mask` and `redact`), chosen by which action key it has; a new built-in task type is one
+more model here and one more builder in `yaml_loader`.
 Custom types check their values in a `BeforeValidator`, so an error says in plain words what
 was expected (the loader adds the file, line, column and field path).
 """
@@ -219,6 +220,17 @@ def _exit_code(value: Any) -> Any:
     return value
 
 
+def _rules(value: Any) -> Any:
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        return value
+    raise ValueError(
+        "expected a rules file (text) or a list of rules (mappings with column and op), "
+        f"got {show(value)}"
+    )
+
+
 def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
@@ -305,6 +317,31 @@ EnvValue = Annotated[
     WithJsonSchema({"type": ["string", "number"]}),
 ]
 DottedPath = Annotated[str, Field(pattern=DOTTED_PATTERN), BeforeValidator(_dotted)]
+Rules = Annotated[
+    str | list[dict[str, Any]],
+    BeforeValidator(_rules),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "minLength": 1},
+                {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "column": {"type": "string"},
+                            "op": {"type": "string"},
+                            "options": {"type": "object"},
+                            "classification": {"type": "string"},
+                        },
+                        "required": ["column", "op"],
+                        "additionalProperties": False,
+                    },
+                },
+            ]
+        }
+    ),
+]
 Callbacks = Annotated[
     list[DottedPath],
     BeforeValidator(_one_or_many),
@@ -484,7 +521,75 @@ class PythonTask(TaskSpec):
     skipped."""
 
 
-ACTIONS: dict[str, type[TaskSpec]] = {"shell": ShellTask, "python": PythonTask}
+class ScanAction(Spec):
+    """What a scan task classifies; its result is the scan report (see `lockgate scan`)."""
+
+    input: str
+    """The file to scan (CSV, Parquet or JSONL), relative to the project folder; may be a
+    template."""
+    sample_size: WholeFrom1 | None = None
+    """How many rows are sampled to classify each column (default 1000)."""
+    seed: WholeFrom0 | None = None
+    """The seed of the sample: the same seed samples the same rows (default 0)."""
+
+
+class MaskAction(Spec):
+    """What a mask task reads, writes and how it masks: `rules`, `auto: true`, or both."""
+
+    input: str
+    """The file to mask (CSV, Parquet or JSONL), relative to the project folder; may be a
+    template."""
+    output: str
+    """The file to write (its extension chooses the format); may be a template."""
+    rules: Rules | None = None
+    """A rules file (YAML), or the rules themselves: a list of mappings with `column`, `op`
+    and optionally `options` (see docs/privacy.md); may be a template."""
+    auto: bool | None = None
+    """Mask every column that scan classifies (that no rule names), and the PII inside
+    free-text columns."""
+    sample_size: WholeFrom1 | None = None
+    """With `auto`: how many rows are sampled to classify the columns (default 1000)."""
+
+
+class RedactAction(Spec):
+    """What a redact task reads and writes: a text or log file, line by line."""
+
+    input: str
+    """The text file to redact, relative to the project folder; may be a template."""
+    output: str
+    """The file to write; may be a template."""
+    entities: list[str] | None = None
+    """Only these entity types (email, ip, jwt, ...; default: every PII and secret type)."""
+
+
+class ScanTask(TaskSpec):
+    """A task that classifies the columns of a file; its result is the scan report."""
+
+    scan: ScanAction
+    """The file to scan and how to sample it."""
+
+
+class MaskTask(TaskSpec):
+    """A task that masks a file with rules or automatically; its result is a summary."""
+
+    mask: MaskAction
+    """The file to mask, the file to write and the rules (or `auto: true`)."""
+
+
+class RedactTask(TaskSpec):
+    """A task that replaces the PII and secrets in a text or log file."""
+
+    redact: RedactAction
+    """The file to redact and the file to write."""
+
+
+ACTIONS: dict[str, type[TaskSpec]] = {
+    "shell": ShellTask,
+    "python": PythonTask,
+    "scan": ScanTask,
+    "mask": MaskTask,
+    "redact": RedactTask,
+}
 """Task types by their action key: a task has exactly one of these keys."""
 ACTION_LIST = ", ".join(ACTIONS)
 
@@ -545,7 +650,7 @@ class PipelineSpec(Spec):
     defaults: TaskDefaults | None = None
     """Task settings applied to every task."""
     tasks: dict[TaskId, AnyTask] = Field(min_length=1)
-    """The tasks, by id. Each has exactly one action key: shell or python."""
+    """The tasks, by id. Each has exactly one action key: shell, python, scan, mask or redact."""
 
 
 def pipeline_json_schema() -> dict[str, Any]:

@@ -723,6 +723,11 @@ def init(
         created.append(".gitignore")
     project = Project.load(root)
     api.open_store(project).close()
+    from lockgate.privacy.keys import ensure_key_file, keys_file_of
+
+    keys_file = keys_file_of(project)
+    if ensure_key_file(keys_file):  # owner-only (0600); the key itself is never printed
+        created.append(os.path.relpath(keys_file, root))
     from lockgate.store.db import safe_url
 
     sys.stdout.write(
@@ -799,15 +804,17 @@ def _root(
     """lockgate: run data pipelines fast, and keep the data they move safe."""
 
 
+from lockgate.cli import privacy as _privacy  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import scheduling as _scheduling  # noqa: E402,F401  (registers its commands)
 
 
 def _click_exception_type() -> type[Exception]:
-    """click's base exception (typer vendors click as `typer._click` in newer versions)."""
+    """click's base exception: typer's vendored `typer._click` when it has one (newer typer
+    raises those even when a standalone click is installed too), else click's."""
     try:
-        from click.exceptions import ClickException
+        from typer._click.exceptions import ClickException
     except ImportError:  # pragma: no cover - depends on the installed typer
-        from typer._click.exceptions import ClickException  # type: ignore[no-redef]
+        from click.exceptions import ClickException  # type: ignore[no-redef]
     return ClickException
 
 

@@ -59,14 +59,40 @@ def parse_entities(names: Iterable[str]) -> frozenset[Entity]:
     return frozenset(out)
 
 
-def resolve(spans: Iterable[Span]) -> list[Span]:
-    """The best non-overlapping spans, in text order: higher score wins, then the longer one."""
+def resolve(spans: Sequence[Span]) -> list[Span]:
+    """The best non-overlapping spans, in text order: higher score wins, then the longer one.
+
+    Spans are first cut into clusters of overlapping ones, so a long text with many spans costs
+    time in proportion to their number, not its square.
+    """
+    if len(spans) < 2:
+        return list(spans)
+    out: list[Span] = []
+    cluster: list[Span] = []
+    reach = -1
+    for span in sorted(spans):
+        if cluster and span.start >= reach:
+            out.extend(cluster if len(cluster) == 1 else _best_of(cluster))
+            cluster = []
+        cluster.append(span)
+        reach = max(reach, span.end) if len(cluster) > 1 else span.end
+    out.extend(cluster if len(cluster) == 1 else _best_of(cluster))
+    return out
+
+
+def _best_of(cluster: list[Span]) -> list[Span]:
+    """Greedy by priority inside one cluster of overlapping spans, back in text order."""
     kept: list[Span] = []
-    for span in sorted(spans, key=lambda s: (-s.score, s.start - s.end, s.start)):
-        if all(span.end <= k.start or span.start >= k.end for k in kept):
+    for span in sorted(cluster, key=_priority):
+        start, end = span.start, span.end
+        if all(end <= k.start or start >= k.end for k in kept):
             kept.append(span)
-    kept.sort(key=lambda s: s.start)
+    kept.sort()
     return kept
+
+
+def _priority(span: Span) -> tuple[float, int, int]:
+    return (-span.score, span.start - span.end, span.start)
 
 
 class Analyzer:
@@ -110,10 +136,15 @@ class Analyzer:
         per_row: dict[int, list[Span]] = {}
         for span in self._candidates(blob):
             row = bisect_right(starts, span.start) - 1
-            base = starts[row]
-            if span.end > base + len(rows[row]):
+            if span.end > starts[row] + len(rows[row]):
                 continue  # crosses into the next row: not one value
-            per_row.setdefault(row, []).append(span.shifted(-base))
+            found = per_row.get(row)
+            if found is None:
+                per_row[row] = [span]
+            else:
+                found.append(span)
         for row, spans in per_row.items():
-            out[row] = resolve(spans)
+            base = starts[row]
+            kept = resolve(spans) if len(spans) > 1 else spans
+            out[row] = [s.shifted(-base) for s in kept] if base else kept
         return out

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Entity(StrEnum):
@@ -70,9 +70,12 @@ def entity_for(classification: str) -> Entity | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """`text[start:end]` is a value of `entity`, found with `score` (0..1) by `recognizer`."""
+class Span(NamedTuple):
+    """`text[start:end]` is a value of `entity`, found with `score` (0..1) by `recognizer`.
+
+    A named tuple, not a dataclass: recognizers create one per candidate, hundreds of thousands
+    per second, and a tuple is built several times faster.
+    """
 
     start: int
     end: int
