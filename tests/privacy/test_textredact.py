@@ -105,6 +105,33 @@ def test_small_chunks_give_the_same_output(tmp_path: Path) -> None:
     assert big.count(b"\n") == data.count("\n")
 
 
+def test_worker_processes_give_the_same_output_and_counts(tmp_path: Path) -> None:
+    rows = [
+        f"{i:05d} GET /login?user=dave{i}@example.com from 203.0.113.{i % 250} "
+        f"Authorization: Bearer {GITHUB_TOKEN} card 4111 1111 1111 1111\n"
+        if i % 4
+        else f"{i:05d} nothing to hide here\n"
+        for i in range(2000)
+    ]
+    data = "".join(rows).encode()
+    one, serial = _redact(tmp_path, data, chunk_bytes=4096, workers=1)
+    two, parallel = _redact(tmp_path, data, chunk_bytes=4096, workers=2)
+    assert one == two
+    assert serial.spans == parallel.spans  # type: ignore[attr-defined]
+    assert serial.lines_changed == parallel.lines_changed == 1500  # type: ignore[attr-defined]
+    assert b"dave1@example.com" not in two and GITHUB_TOKEN.encode() not in two
+
+
+def test_presets_name_entity_sets(tmp_path: Path) -> None:
+    data = f"Maria Schmidt mailed erin@example.com with key {AWS_KEY_ID}\n".encode()
+    out, _ = _redact(tmp_path, data, entities=["logs"])
+    assert out == b"Maria Schmidt mailed [EMAIL] with key ***\n"
+    out, _ = _redact(tmp_path, data, entities=["secrets"])
+    assert out == b"Maria Schmidt mailed erin@example.com with key ***\n"
+    out, _ = _redact(tmp_path, data, entities=["all"])
+    assert out == b"[NAME] mailed [EMAIL] with key ***\n"
+
+
 def test_entities_limit_what_is_replaced(tmp_path: Path) -> None:
     data = b"mail erin@example.com key " + AWS_KEY_ID.encode() + b"\n"
     out, _ = _redact(tmp_path, data, entities=["email"])

@@ -9,6 +9,7 @@ whole across chunk boundaries), so memory stays flat on files of any size.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -20,12 +21,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from lockgate.errors import PrivacyError
-from lockgate.privacy.analyzer import Analyzer, parse_entities, resolve
-from lockgate.privacy.entities import Entity, Span
+from lockgate.privacy.analyzer import Analyzer, parse_entities
+from lockgate.privacy.entities import Entity
 from lockgate.privacy.transforms.redact_text import placeholder_for
 
 CHUNK_BYTES = 1 << 20
 """Bytes read at a time (then cut back to the last line break)."""
+PARALLEL_BYTES = 32 << 20
+"""Inputs at least this large are redacted by worker processes (see `default_workers`)."""
+MAX_WORKERS = 8
 MAX_CARRY = 1 << 16
 """A private key block left open at a chunk's end is carried into the next, up to this size."""
 STDIO = "-"
@@ -62,39 +66,6 @@ class RedactSummary:
         }
 
 
-def _clusters(spans: list[Span]) -> Iterator[list[Span]]:
-    """Spans grouped into runs of overlapping ones (sorted by start)."""
-    group: list[Span] = []
-    end = -1
-    for span in sorted(spans, key=lambda s: s.start):
-        if group and span.start >= end:
-            yield group
-            group = []
-        group.append(span)
-        end = max(end, span.end) if len(group) > 1 else span.end
-    if group:
-        yield group
-
-
-def find_spans(analyzer: Analyzer, text: str) -> list[Span]:
-    """The analyzer's best non-overlapping spans in a long multi-line text, in order.
-
-    Same result as `Analyzer.analyze`, but overlaps are resolved per cluster of overlapping
-    spans, so the time grows with the number of spans, not its square.
-    """
-    wanted, floor = analyzer.entities, analyzer.min_score
-    found = [
-        span
-        for recognizer in analyzer.recognizers
-        for span in recognizer.find(text)
-        if span.entity in wanted and span.score >= floor and span.end > span.start
-    ]
-    out: list[Span] = []
-    for group in _clusters(found):
-        out.extend(group if len(group) == 1 else resolve(group))
-    return out
-
-
 def redact_text(
     analyzer: Analyzer,
     text: str,
@@ -110,7 +81,7 @@ def _redact(
     analyzer: Analyzer, text: str, counts: dict[str, int] | None, placeholder: str | None
 ) -> tuple[str, int]:
     """The redacted text and how many of its lines had a span."""
-    spans = find_spans(analyzer, text)
+    spans = analyzer.analyze(text)
     if not spans:
         return text, 0
     parts: list[str] = []
@@ -166,17 +137,83 @@ def redact_stream(
     total: int | None = None,
     chunk_bytes: int = CHUNK_BYTES,
     placeholder: str | None = None,
+    workers: int = 1,
 ) -> None:
-    """Redact a binary stream into another, chunk by chunk."""
-    for chunk in _chunks(src, chunk_bytes):
-        text = chunk.decode("utf-8", "surrogateescape")
-        redacted, changed = _redact(analyzer, text, summary.spans, placeholder)
-        dst.write(redacted.encode("utf-8", "surrogateescape") if changed else chunk)
+    """Redact a binary stream into another, chunk by chunk, in order.
+
+    With `workers` > 1 the chunks are redacted by that many worker processes (a few chunks in
+    flight at a time, so memory stays flat) while this process reads and writes.
+    """
+
+    def done(chunk: bytes, result: tuple[bytes, int, dict[str, int]]) -> None:
+        out, changed, counts = result
+        dst.write(out)
+        for kind, n in counts.items():
+            summary.spans[kind] = summary.spans.get(kind, 0) + n
         summary.bytes += len(chunk)
         summary.lines += chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
         summary.lines_changed += changed
         if progress is not None:
             progress(summary.bytes, total)
+
+    chunks = _chunks(src, chunk_bytes)
+    if workers <= 1:
+        for chunk in chunks:
+            done(chunk, _redact_chunk(chunk, analyzer, placeholder))
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    names = tuple(sorted(e.value for e in analyzer.entities))
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context(method),
+        initializer=_start_worker,
+        initargs=(names, analyzer.min_score, placeholder),
+    ) as pool:
+        pending: deque[tuple[bytes, Future[tuple[bytes, int, dict[str, int]]]]] = deque()
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(_redact_in_worker, chunk)))
+            if len(pending) >= 2 * workers:
+                first, future = pending.popleft()
+                done(first, future.result())
+        while pending:
+            first, future = pending.popleft()
+            done(first, future.result())
+
+
+def _redact_chunk(
+    chunk: bytes, analyzer: Analyzer, placeholder: str | None
+) -> tuple[bytes, int, dict[str, int]]:
+    """One chunk redacted: its bytes, how many lines changed, spans per entity."""
+    counts: dict[str, int] = {}
+    text = chunk.decode("utf-8", "surrogateescape")
+    redacted, changed = _redact(analyzer, text, counts, placeholder)
+    return (redacted.encode("utf-8", "surrogateescape") if changed else chunk), changed, counts
+
+
+_worker_state: tuple[Analyzer, str | None] | None = None
+"""In a worker process: its analyzer and placeholder (set once by `_start_worker`)."""
+
+
+def _start_worker(names: tuple[str, ...], min_score: float, placeholder: str | None) -> None:
+    global _worker_state
+    _worker_state = (Analyzer(parse_entities(names), min_score=min_score), placeholder)
+
+
+def _redact_in_worker(chunk: bytes) -> tuple[bytes, int, dict[str, int]]:
+    assert _worker_state is not None, "worker not started"
+    return _redact_chunk(chunk, *_worker_state)
+
+
+def default_workers(size: int | None) -> int:
+    """Worker processes for an input of `size` bytes: one per CPU for inputs of at least
+    `PARALLEL_BYTES` (starting them costs about half a second), else none."""
+    if size is None or size < PARALLEL_BYTES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
 def _analyzer(entities: Iterable[Entity | str] | None) -> Analyzer:
@@ -193,6 +230,7 @@ def redact_file(
     progress: Callable[[int, int | None], object] | None = None,
     chunk_bytes: int = CHUNK_BYTES,
     placeholder: str | None = None,
+    workers: int | None = None,
 ) -> RedactSummary:
     """Copy the text file `src` to `dst` with PII and secrets replaced (`-`: stdin/stdout).
 
@@ -200,6 +238,7 @@ def redact_file(
     `[EMAIL]`, `[PHONE]`... and `***` for secrets, or `placeholder` everywhere. `dst` is
     written to a temporary file renamed into place on success; a failure leaves it as it was.
     `progress(bytes_done, bytes_total)` is called after each chunk (total None for stdin).
+    `workers`: processes redacting chunks in parallel (default: `default_workers`).
     """
     source, target = os.fspath(src), os.fspath(dst)
     analyzer = _analyzer(entities)
@@ -218,23 +257,22 @@ def redact_file(
             raise PrivacyError(f"{source}: no such file") from None
         except OSError as exc:
             raise PrivacyError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    stream = functools.partial(
+        redact_stream,
+        analyzer=analyzer,
+        summary=summary,
+        progress=progress,
+        total=total,
+        chunk_bytes=chunk_bytes,
+        placeholder=placeholder,
+        workers=default_workers(total) if workers is None else workers,
+    )
     try:
         if target == STDIO:
-            redact_stream(
-                reader,
-                sys.stdout.buffer,
-                analyzer=analyzer,
-                summary=summary,
-                progress=progress,
-                total=total,
-                chunk_bytes=chunk_bytes,
-                placeholder=placeholder,
-            )
+            stream(reader, sys.stdout.buffer)
             sys.stdout.buffer.flush()
         else:
-            _redact_to_file(
-                reader, target, analyzer, summary, progress, total, chunk_bytes, placeholder
-            )
+            _redact_to_file(reader, target, stream)
     finally:
         if reader is not sys.stdin.buffer:
             reader.close()
@@ -243,15 +281,9 @@ def redact_file(
 
 
 def _redact_to_file(
-    reader: IO[bytes],
-    target: str,
-    analyzer: Analyzer,
-    summary: RedactSummary,
-    progress: Callable[[int, int | None], object] | None,
-    total: int | None,
-    chunk_bytes: int,
-    placeholder: str | None,
+    reader: IO[bytes], target: str, stream: Callable[[IO[bytes], IO[bytes]], None]
 ) -> None:
+    """Run `stream(reader, file)` into a temporary file renamed to `target` on success."""
     path = Path(target)
     if path.is_dir():
         raise PrivacyError(f"{target}: is a folder; give a file name to write")
@@ -260,16 +292,7 @@ def _redact_to_file(
     tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
     try:
         with open(tmp, "wb") as out:
-            redact_stream(
-                reader,
-                out,
-                analyzer=analyzer,
-                summary=summary,
-                progress=progress,
-                total=total,
-                chunk_bytes=chunk_bytes,
-                placeholder=placeholder,
-            )
+            stream(reader, out)
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o7777)
         os.replace(tmp, path)
