@@ -252,8 +252,8 @@ def test_env_keys_alone_need_no_key_file(tmp_path: Path) -> None:
     [
         (b64(MASTER), "entry 1 is not of the form id:base64key"),
         (f"k1:{b64(MASTER)},k2:", "entry 2 is not of the form id:base64key"),
-        ("k1:not*base64", "entry 1 \\('k1'\\) is not valid base64"),
-        (f"k1:{b64(b'0123456789')}", "'k1' is 10 bytes long"),
+        ("k1:not*base64", "entry 1 is not valid base64"),
+        (f"k1:{b64(b'0123456789')}", "entry 1 is 10 bytes long"),
         (f"{b64(MASTER)}:k1", "entry 1 has an invalid id"),
     ],
 )

@@ -135,7 +135,10 @@ class Keyring:
     def from_keys(cls, keys: Mapping[str, bytes], current: str | None = None) -> Keyring:
         """A keyring in memory from master keys by id; the last one is current unless named."""
         return cls(
-            [_Entry(_valid_id(k), "memory", _valid_material(v, k)) for k, v in keys.items()],
+            [
+                _Entry(_valid_id(k), "memory", _valid_material(v, f"key {k!r}"))
+                for k, v in keys.items()
+            ],
             current,
         )
 
@@ -300,7 +303,7 @@ class Keyring:
                         kms.decrypt(
                             entry.wrapped, entry.kms_key_id, _context(entry.id), entry.kms_region
                         ),
-                        entry.id,
+                        f"the KMS data key of key {entry.id!r}",
                     )
         return entry.material
 
@@ -483,7 +486,9 @@ def _parse_file(doc: Any, path: Path) -> tuple[list[_Entry], str | None, dict[st
             )
         elif "key" in item:
             material = _b64(item["key"], f"{where} ({key_id!r}): 'key'")
-            entries.append(_Entry(key_id, "file", _valid_material(material, key_id), created))
+            entries.append(
+                _Entry(key_id, "file", _valid_material(material, f"{where} ({key_id!r})"), created)
+            )
         else:
             raise KeyringError(f"{where} ({key_id!r}) has neither 'key' nor 'wrapped'")
     current = doc.get("current")
@@ -509,8 +514,9 @@ def parse_env_keys(value: str) -> list[_Entry]:
             raise KeyringError(f"{where} is not of the form id:base64key")
         if not _ID.match(key_id):
             raise KeyringError(f"{where} has an invalid id; {_ID_RULE}")
-        material = _b64(encoded.strip(), f"{where} ({key_id!r})")
-        entries.append(_Entry(key_id, "env", _valid_material(material, key_id)))
+        # the id is not echoed: a key and its id swapped (`KEY:id`) must not reach a log
+        material = _b64(encoded.strip(), where)
+        entries.append(_Entry(key_id, "env", _valid_material(material, where)))
     return entries
 
 
@@ -528,11 +534,21 @@ def _b64(text: object, where: str) -> bytes:
         raise KeyringError(f"{where} is not valid base64") from None
 
 
-def _valid_material(material: bytes, key_id: str) -> bytes:
+_GENERATE = "python -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())'"
+
+
+def _valid_material(material: bytes, what: str) -> bytes:
+    """`material` if it can be a random key: long enough, and not text or a repeated pattern
+    (a random key of n bytes has about n distinct byte values; a password or `aaaa...` has
+    far fewer)."""
     if len(material) < MIN_KEY_BYTES:
         raise KeyringError(
-            f"key {key_id!r} is {len(material)} bytes long; keys need at least {MIN_KEY_BYTES} "
-            f"random bytes (32 recommended)"
+            f"{what} is {len(material)} bytes long; keys need at least {MIN_KEY_BYTES} "
+            f"random bytes (32 recommended; make one with {_GENERATE})"
+        )
+    if len(set(material)) < len(material) // 4:
+        raise KeyringError(
+            f"{what} is not random: it repeats a few byte values; make a key with {_GENERATE}"
         )
     return bytes(material)
 

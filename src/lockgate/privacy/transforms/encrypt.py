@@ -90,7 +90,7 @@ def decrypt(values: pa.Array, ctx: Context) -> pa.Array:
     assert keyring is not None
     ciphers: dict[bytes, tuple[Any, bytes]] = {}
     rows = layout(text)
-    raw = rows.data.tobytes().translate(_FROM_URLSAFE)
+    raw = rows.data.tobytes()
     head = PREFIX.encode()
     a2b = binascii.a2b_base64
     out: list[bytes | None] = []
@@ -111,7 +111,8 @@ def decrypt(values: pa.Array, ctx: Context) -> pa.Array:
         if cipher is None:
             cipher = ciphers[key_id] = _decrypter(keyring, key_id, colon, ctx, i)
         try:
-            sealed = a2b(raw[colon + 1 : end] + b"==")
+            # only the base64url part is translated: key ids may hold "-" and "_"
+            sealed = a2b(raw[colon + 1 : end].translate(_FROM_URLSAFE) + b"==")
             append(cipher[0](sealed[:NONCE], sealed[NONCE:], cipher[1]))
         except (InvalidTag, ValueError, binascii.Error):
             raise PrivacyError(
