@@ -187,6 +187,19 @@ def test_phone_label_closest_to_the_number_decides() -> None:
     assert found(Entity.PHONE, text) == ["415-555-2671"]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("Account holder +1 212 736 5000", "+1 212 736 5000"),
+     ("ticket raised by +44 20 7946 0958", "+44 20 7946 0958"),
+     ("Customer called about order, callback +1 212 736 5000", "+1 212 736 5000"),
+     ("order 2127365000", None),
+     ("invoice 4420794609", None)],
+)  # fmt: skip
+def test_a_valid_plus_number_is_a_phone_after_any_word(text: str, expected: str | None) -> None:
+    """A look-alike label rejects bare digit runs, not a valid number written with "+"."""
+    check(Entity.PHONE, text, expected)
+
+
 # -- SSN ----------------------------------------------------------------------------------------
 
 
@@ -434,6 +447,47 @@ def test_batch_spans_are_relative_to_their_row() -> None:
         [(row or "")[s.start : s.end] for s in spans] for row, spans in zip(rows, out, strict=True)
     ]
     assert got == [["jane@example.com"], [], [], ["123-45-6789", "203.0.113.7"], []]
+
+
+LOG_ROWS = [
+    "DE89370400440532013000 first in the batch",
+    "4111111111111111 first on its row",
+    "2024-05-01T10:00:00Z paid with card 4111 1111 1111 1111 ok",
+    "请付款 卡号 5500-0000-0000-0004, IBAN GB82 WEST 1234 5698 7654 32",
+    "Überweisung an DE89 3704 0044 0532 0130 00 erhalten",
+    "«GB82WEST12345698765432» and €378282246310005",
+    "order 2024-05-01 ref 1234 5678 9012 3456 and x4111111111111111",
+    "tracking 4111111111111111, DE89370400440532013001, GB82 WEST 1234 5698 7654 3",
+    "user=bob ip=203.0.113.7 mail bob@example.com password=hunter2.",
+]
+"""Cards and IBANs at the start of a batch, after non-ASCII characters, on later rows, beside
+look-alikes: the scans that skip ahead to likely lines and starts must miss none of them."""
+
+
+def test_batch_finds_what_each_row_alone_finds() -> None:
+    analyzer = Analyzer()
+    alone = [analyzer.analyze(row) for row in LOG_ROWS]
+    assert analyzer.analyze_batch(LOG_ROWS) == alone
+    assert Analyzer(entities=[Entity.CARD, Entity.IBAN]).analyze_batch(LOG_ROWS[::-1]) == [
+        [s for s in spans if s.entity in (Entity.CARD, Entity.IBAN)] for spans in alone[::-1]
+    ]
+    values = {
+        (row[s.start : s.end], s.entity)
+        for row, spans in zip(LOG_ROWS, alone, strict=True)
+        for s in spans
+    }
+    assert {v for v, e in values if e is Entity.CARD} == {
+        "4111111111111111",
+        "4111 1111 1111 1111",
+        "5500-0000-0000-0004",
+        "378282246310005",
+    }
+    assert {v for v, e in values if e is Entity.IBAN} == {
+        "DE89370400440532013000",
+        "GB82 WEST 1234 5698 7654 32",
+        "DE89 3704 0044 0532 0130 00",
+        "GB82WEST12345698765432",
+    }
 
 
 def test_every_recognizer_follows_the_protocol() -> None:

@@ -126,40 +126,97 @@ class Analyzer:
         self.min_score = min_score
         self.recognizers = tuple(r for r in pool if wanted.intersection(r.entities))
 
+    def _found(self, text: str) -> list[Span]:
+        """Every span the recognizers find of the wanted entities, any score or length."""
+        wanted = self.entities
+        out: list[Span] = []
+        for recognizer in self.recognizers:
+            if wanted.issuperset(recognizer.entities):
+                out.extend(recognizer.find(text))
+            else:
+                out.extend([s for s in recognizer.find(text) if s.entity in wanted])
+        return out
+
     def _candidates(self, text: str) -> list[Span]:
-        wanted, floor = self.entities, self.min_score
-        return [
-            span
-            for recognizer in self.recognizers
-            for span in recognizer.find(text)
-            if span.entity in wanted and span.score >= floor and span.end > span.start
-        ]
+        floor = self.min_score
+        return [s for s in self._found(text) if s.score >= floor and s.end > s.start]
 
     def analyze(self, text: str) -> list[Span]:
         """The spans found in one text, in order."""
         return resolve(self._candidates(text)) if text else []
 
     def analyze_batch(self, texts: Sequence[str | None]) -> list[list[Span]]:
-        """The spans found in each text (None counts as empty), offsets relative to that text."""
+        """The spans found in each text (None counts as empty), offsets relative to that text.
+
+        One pass over the batch's spans in text order does what `analyze` does per text: it
+        drops spans below the minimum score or crossing into the next row, resolves each
+        cluster of overlapping spans (a cluster never spans two rows) and shifts the kept spans
+        to their row's offsets."""
         rows = [t or "" for t in texts]
         out: list[list[Span]] = [[] for _ in rows]
         if not any(rows):
             return out
         blob = "\n".join(rows)
-        # starts[i] is where row i begins in the blob
-        starts = [0, *accumulate(len(r) + 1 for r in rows[:-1])]
-        per_row: dict[int, list[Span]] = {}
-        for span in self._candidates(blob):
-            row = bisect_right(starts, span.start) - 1
-            if span.end > starts[row] + len(rows[row]):
-                continue  # crosses into the next row: not one value
-            found = per_row.get(row)
-            if found is None:
-                per_row[row] = [span]
+        # starts[i] is where row i begins in the blob; a sentinel past the end closes the last row
+        starts = [0, *accumulate(len(r) + 1 for r in rows)]
+        spans = self._found(blob)
+        spans.sort()
+        floor = self.min_score
+        found: list[Span] = []
+        base = 0
+        row_end = next_row = -1
+        cluster: list[Span] = []
+        reach = -1
+        for span in spans:
+            start, end = span.start, span.end
+            if start >= next_row:
+                if cluster:
+                    _shift_into(found, cluster, base)
+                    cluster = []
+                row = bisect_right(starts, start) - 1
+                base, next_row = starts[row], starts[row + 1]
+                row_end = next_row - 1
+                found = out[row]
+            if end > row_end or end <= start or span.score < floor:
+                continue  # crosses into the next row (not one value), empty or too unsure
+            if cluster and start >= reach:
+                if len(cluster) == 1:  # most clusters: one span, kept
+                    last = cluster[0]
+                    found.append(
+                        Span(
+                            last.start - base,
+                            last.end - base,
+                            last.entity,
+                            last.score,
+                            last.recognizer,
+                        )
+                        if base
+                        else last
+                    )
+                else:
+                    _shift_into(found, cluster, base)
+                cluster = [span]
+                reach = end
             else:
-                found.append(span)
-        for row, spans in per_row.items():
-            base = starts[row]
-            kept = resolve(spans) if len(spans) > 1 else spans
-            out[row] = [s.shifted(-base) for s in kept] if base else kept
+                cluster.append(span)
+                if end > reach or len(cluster) == 1:
+                    reach = end
+        if cluster:
+            _shift_into(found, cluster, base)
         return out
+
+
+def _shift_into(found: list[Span], cluster: list[Span], base: int) -> None:
+    """Append the best spans of one cluster of overlapping spans to `found`, moved by -`base`."""
+    if len(cluster) == 1:
+        kept = cluster
+    elif len(cluster) == 2:
+        kept = [min(cluster, key=_priority)]  # two spans in a cluster overlap: one stays
+    else:
+        kept = _best_of(cluster)
+    if base:
+        found.extend(
+            [Span(s.start - base, s.end - base, s.entity, s.score, s.recognizer) for s in kept]
+        )
+    else:
+        found.extend(kept)

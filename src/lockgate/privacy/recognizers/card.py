@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from string import ascii_letters, digits
 from typing import Final
 
 from lockgate.privacy.checksums import card_valid
@@ -22,6 +23,27 @@ _CANDIDATE: Final = re.compile(
     # the first digit is not glued to a word, number or code (checked after it is read, so the
     # engine skips ahead to digits); ASCII classes, which the engine tests faster than \d and \w
     r"[0-9](?<![0-9A-Za-z_.\-/+#,][0-9])(?:[ \-]?[0-9]){11,18}(?![0-9A-Za-z_]|[.\-/,][0-9])"
+)
+
+
+def _shape_table() -> bytes:
+    table = bytearray(b"b" * 256)
+    for chars, shape in ((digits, "0"), (ascii_letters + "_./+#,", "x"), (" ", " "), ("-", "-")):
+        for ch in chars:
+            table[ord(ch)] = ord(shape)
+    return bytes(table)
+
+
+_SHAPE: Final = _shape_table()
+"""A translation table: digit -> "0", a character a card may not follow -> "x", space and dash
+stay, anything else (line breaks among them) -> "b"."""
+
+_LINE_HINT: Final = re.compile(
+    # a necessary condition for a card, on the shape of the text: its first four digits are bare
+    # (one group of four, or no separators), after a character it may follow, and twelve digits
+    # or more follow. The literal "0000" first lets the engine skip ahead in C, where _CANDIDATE
+    # would be tried at every digit; only the lines with a hit are then read with _CANDIDATE.
+    rb"0000(?<=[ b]0000)(?:[ \-]?0){8,15}"
 )
 
 _IBAN_HEAD: Final = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: [A-Z0-9]{4})* \Z")
@@ -94,7 +116,11 @@ class CardRecognizer:
     entities = (Entity.CARD,)
 
     def find(self, text: str) -> Iterator[Span]:
-        for m in _CANDIDATE.finditer(text):
+        for start, end in _hinted_lines(text):
+            yield from self._find_in(text, start, end)
+
+    def _find_in(self, text: str, pos: int, endpos: int) -> Iterator[Span]:
+        for m in _CANDIDATE.finditer(text, pos, endpos):
             found = _card_prefix(m.group())
             if found is None:
                 continue
@@ -107,6 +133,28 @@ class CardRecognizer:
                 continue
             score = 1.0 if label else 0.95 if grouped else 0.9
             yield Span(start, start + length, Entity.CARD, score, self.name)
+
+
+def _hinted_lines(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of the lines of `text` that may hold a card: the first line (nothing before
+    its first character for _LINE_HINT to read) and every line with a _LINE_HINT hit. A candidate
+    never crosses a line break, so reading these lines alone finds every card."""
+    cut = text.find("\n")
+    if cut < 0:
+        yield 0, len(text)
+        return
+    done = cut
+    yield 0, done
+    # latin-1 with "?" for other characters keeps one byte per character, so offsets agree
+    shape = text.encode("latin-1", "replace").translate(_SHAPE)
+    for hit in _LINE_HINT.finditer(shape, done):
+        first = hit.start()
+        if first <= done:
+            continue  # on a line already read
+        start = text.rfind("\n", 0, first) + 1
+        cut = text.find("\n", first)
+        done = len(text) if cut < 0 else cut
+        yield start, done
 
 
 RECOGNIZERS: Final = (CardRecognizer(),)

@@ -188,9 +188,17 @@ class PhoneRecognizer:
             if _IBAN_HEAD.search(text, max(0, start - 40), start):
                 continue  # the digits of an IBAN (one that failed its checksum)
             label = _label(text, start)
-            if label is False or (label is None and not international and core.isdigit()):
+            verdict = -1
+            if label is False:
+                # a valid number written with "+" is a phone whatever word precedes it
+                # ("ticket raised by +44 20 7946 0958"); other look-alikes are rejected
+                if not core.startswith("+") or _judge(True, digits) != 2:
+                    continue
+                label, verdict = None, 2
+            elif label is None and not international and core.isdigit():
                 continue  # a bare national digit run is a phone only when labelled
-            verdict = _judge(international, digits)
+            if verdict < 0:
+                verdict = _judge(international, digits)
             score = _score(verdict, label, international, core)
             if score:
                 yield Span(start, m.end(), Entity.PHONE, score, self.name)

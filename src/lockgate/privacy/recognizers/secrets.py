@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from typing import Final
 
 from lockgate.privacy.entities import Entity, Span
-from lockgate.privacy.recognizers.context import cased
+from lockgate.privacy.recognizers.context import cased, trie_pattern
 
 DISTINCT: Final = 0.95
 URL_PASSWORD: Final = 0.93
@@ -301,16 +301,19 @@ after `_`, `-`, `.` or a camelCase boundary."""
 _PWD: Final = frozenset({"pwd"})
 """The shell's working directory (`PWD=/home/bob`), not a password, when its value is a path."""
 
-_ENDINGS = "|".join(sorted({re.escape(k[-2:]) for k in cased(_KEYS)}))
+_ENDINGS = trie_pattern({k[-2:] for k in cased(_KEYS)})
+_LAST_LETTERS = "".join(sorted({re.escape(k[-1]) for k in cased(_KEYS)}))
 
 
 def _pair_pattern(separator: str) -> re.Pattern[str]:
     """A separator (`=`, `:`, `:=`, `=>`) right after what may be a key name: the separator is
     the literal the engine skips to; lookbehinds check that a key name's last two letters come
-    right before it, or before its closing quote and a space."""
+    right before it, or before its closing quote and a space. The first lookbehind, one character
+    class, turns most separators away (`10:42`, `"ts":`) before the longer ones run."""
     sep = re.escape(separator)
     return re.compile(
-        rf"{sep}(?:(?<=(?:{_ENDINGS}){sep})|(?<=(?:{_ENDINGS})[\"' ]{sep})"
+        rf"{sep}(?<=[{_LAST_LETTERS}\"' ]{sep})"
+        rf"(?:(?<=(?:{_ENDINGS}){sep})|(?<=(?:{_ENDINGS})[\"' ]{sep})"
         rf"|(?<=(?:{_ENDINGS})[\"'] {sep}))(?<!::)[=>]?[ \t]*"
     )
 
@@ -333,9 +336,6 @@ def _key_ending_at(text: str, end: int) -> tuple[int, str] | None:
 
 
 _CLI_OPTION: Final = re.compile(r"--([A-Za-z][\w-]*) (?=[^\s-])")
-
-
-_SPACE_OR_END: Final = frozenset({"", " ", "\t", "\n"})
 
 
 def _unbalanced_close(text: str, key_start: int, start: int, end: int) -> int:
@@ -374,11 +374,15 @@ class PasswordRecognizer:
                 key = self._key_before(text, m)
                 if key is not None:
                     seen.add(m.end())
-                    yield from self._span(text, key, m.end())
+                    span = self._span(text, key, m.end())
+                    if span is not None:
+                        yield span
         for m in _CLI_OPTION.finditer(text):
             option = m.group(1).lower()
             if _key_ending_at(option, len(option)) and m.end() not in seen:
-                yield from self._span(text, (m.start(1), option), m.end())
+                span = self._span(text, (m.start(1), option), m.end())
+                if span is not None:
+                    yield span
 
     def _key_before(self, text: str, m: re.Match[str]) -> tuple[int, str] | None:
         """(start, lower-case key name) of the key whose tail `m` matched, or None when the word
@@ -397,14 +401,14 @@ class PasswordRecognizer:
             return start, key  # camelCase: dbPass, authToken
         return None
 
-    def _span(self, text: str, key: tuple[int, str], pos: int) -> Iterator[Span]:
+    def _span(self, text: str, key: tuple[int, str], pos: int) -> Span | None:
         value = self._value(text, pos, key[0])
         if value is None:
-            return
+            return None
         start, end = value
         if key[1] in _PWD and text[start] in "/~":
-            return
-        yield Span(start, end, Entity.PASSWORD, PAIR, self.name)
+            return None
+        return Span(start, end, Entity.PASSWORD, PAIR, self.name)
 
     def _value(self, text: str, pos: int, key_start: int) -> tuple[int, int] | None:
         if pos >= len(text) or text[pos] == "\n":
@@ -418,9 +422,9 @@ class PasswordRecognizer:
             b = self._bare.match(text, pos)
             if b is None:
                 return None
+            # a "." at the end stays in the span: it may end a sentence or the password
+            # (`password=Xy7.`), and a full stop redacted costs less than a character leaked
             start, end = b.span()
-            while end > start and text[end - 1] in ".,;" and text[end : end + 1] in _SPACE_OR_END:
-                end -= 1
             if end > start and text[end - 1] in "}])":
                 end = _unbalanced_close(text, key_start, start, end)
             if text[start:end].lower() in _AUTH_SCHEMES:  # Authorization: Basic xxx
