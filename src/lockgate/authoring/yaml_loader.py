@@ -149,7 +149,15 @@ class Document:
     def parse(cls, text: str, file: str) -> Document:
         doc = cls(text, file)
         try:
-            root = doc._compose()
+            try:
+                root = doc._compose(_Loader)
+            except yaml.MarkedYAMLError as exc:
+                # libyaml (PyYAML >= 6.0.4) caps nesting itself while it reads ahead, so the error
+                # would name its limit and a later column; the pure-Python parser has no cap and
+                # lets our own MAX_DEPTH check speak. Only this error path pays for it.
+                if _Loader is yaml.SafeLoader or "nesting depth" not in str(exc.problem):
+                    raise
+                root = doc._compose(yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             problem = exc.problem or exc.context or "invalid YAML"
@@ -180,7 +188,7 @@ class Document:
         doc.data = doc._value(root, ())
         return doc
 
-    def _compose(self) -> yaml.Node | None:
+    def _compose(self, loader: Any) -> yaml.Node | None:
         """The node graph of the one document in the text, built from parser events with an
         explicit stack (PyYAML's own composer recurses, and crashes on very deep nesting)."""
         resolver = yaml.resolver.Resolver()
@@ -212,7 +220,7 @@ class Document:
                     raise syntax(f"found duplicate anchor {event.anchor!r}", event.start_mark)
                 anchors[event.anchor] = node
 
-        for event in yaml.parse(self.text, Loader=_Loader):
+        for event in yaml.parse(self.text, Loader=loader):
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
