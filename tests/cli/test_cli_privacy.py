@@ -170,7 +170,7 @@ def test_mask_with_rules_writes_masked_tagged_parquet(proj: Path):
         ],
     )
     assert first.code == 0, first
-    assert f"wrote a.parquet: {ROWS} row(s), 3 column(s) masked" in first.out
+    assert f"wrote a.parquet: {ROWS} row(s), 3 column(s) transformed" in first.out
     assert "email (pii.email/tokenized)" in first.out, first.out
     raw = customers()
     out = pq.read_table(proj / "a.parquet")
@@ -183,14 +183,19 @@ def test_mask_with_rules_writes_masked_tagged_parquet(proj: Path):
     assert [c[-4:] for c in cards] == [c[-4:] for c in raw.column("card_number").to_pylist()]
     assert all(not any(ch.isdigit() for ch in c[:-4]) for c in cards)
     assert out.column("amount").to_pylist() == raw.column("amount").to_pylist()
-    tags = {f.name: tag_of(f) for f in out.schema}  # CSV has no tags: a rule may give the class
-    assert tags == dict.fromkeys(raw.column_names) | {"email": "pii.email/tokenized"}
+    # CSV has no tags: the class comes from the rule (email) or a scan of the ruled columns
+    tags = {f.name: tag_of(f) for f in out.schema}
+    assert tags == dict.fromkeys(raw.column_names) | {
+        "email": "pii.email/tokenized",
+        "ssn": "pii.ssn/redacted",
+        "card_number": "pci.pan/masked",
+    }
 
 
 def test_mask_auto_leaves_no_raw_pii_for_scan_to_find(proj: Path):
     done = lockgate(proj, "mask", "customers.csv", "masked.parquet", "--auto")
     assert done.code == 0, done
-    assert "4 column(s) masked" in done.out, done.out
+    assert "4 column(s) transformed" in done.out, done.out
     rescan = lockgate(proj, "scan", "masked.parquet", "--json").json()
     raw_left = [c for c in rescan["columns"] if c["classification"] and is_raw(c["classification"])]
     assert raw_left == [], rescan
@@ -330,3 +335,87 @@ def test_help_texts_explain_each_command(project: Project):
     assert "--rules" in mask_help and "--auto" in mask_help and "--list-ops" in mask_help
     assert "[EMAIL]" in redact_help and "standard input" in redact_help
     assert "rotate" in keys_help and "list" in keys_help
+
+
+# -- issue 5 follow-ups: same file, folders, piped output, help -------------------------------
+def test_writing_over_the_input_or_into_a_folder_is_refused(proj: Path):
+    (proj / "app.log").write_bytes(LOG.encode())
+    (proj / "some_dir").mkdir()
+    before = (proj / "customers.csv").read_bytes()
+    done = lockgate_all(
+        proj,
+        [
+            ["mask", "customers.csv", "customers.csv", "--auto"],
+            ["mask", "customers.csv", "./customers.csv", "--auto"],
+            ["redact", "app.log", "app.log"],
+            ["mask", "customers.csv", "some_dir", "--auto"],
+        ],
+    )
+    lines = [one_line_error(d) for d in done]
+    for line in lines[:3]:
+        assert "is the input file too" in line, line
+    assert "some_dir: is a folder; give a file name" in lines[3], lines[3]
+    assert (proj / "customers.csv").read_bytes() == before
+    assert (proj / "app.log").read_bytes() == LOG.encode()
+
+
+def test_piped_summaries_are_unwrapped_and_tables_unpadded(proj: Path):
+    (proj / "app.log").write_bytes(LOG.encode())
+    long_name = "redacted-" + "x" * 220 + ".log"
+    redacted = lockgate(proj, "redact", "app.log", long_name)
+    assert redacted.code == 0, redacted
+    assert len(redacted.out.splitlines()) == 1, redacted.out
+    assert redacted.out.startswith(f"wrote {long_name}: 4 line(s)")
+    masked = lockgate(proj, "mask", "customers.csv", "out.parquet", "--auto")
+    assert masked.code == 0, masked
+    lines = masked.out.splitlines()
+    assert all(line == line.rstrip() for line in lines), masked.out
+    assert "column(s) transformed" in lines[-1], masked.out
+
+
+def test_help_names_scan_file_and_hides_flag_placeholders(project: Project):
+    scan_help, mask_help = (
+        d.out for d in lockgate_all(project.root, [["scan", "-h"], ["mask", "-h"]])
+    )
+    assert "FILE" in scan_help and "URI_OR_FILE" not in scan_help, scan_help
+    for flag in ("--auto", "--list-ops"):
+        line = next(line for line in mask_help.splitlines() if flag in line and "│" in line)
+        assert "<bool>" not in line, mask_help
+    json_line = next(line for line in scan_help.splitlines() if "--json" in line)
+    assert "<bool>" not in json_line, scan_help
+
+
+def test_sigterm_mid_mask_removes_the_temporary_file_and_keeps_the_old_output(proj: Path):
+    import signal
+    import time
+
+    src = proj / "notes.csv"
+    with src.open("w", encoding="utf-8") as out:
+        out.write("id,notes\n")
+        for i in range(300_000):
+            out.write(f"{i},call back user{i}@example.com about order {i} on Monday\n")
+    (proj / "rules.yaml").write_text(
+        "rules:\n  - column: notes\n    op: redact_text\n", encoding="utf-8"
+    )
+    target = proj / "masked.csv"
+    target.write_text("old output\n", encoding="utf-8")
+    proc = subprocess.Popen(
+        [LOCKGATE, "mask", "notes.csv", "masked.csv", "--rules", "rules.yaml"],
+        cwd=proj,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while not list(proj.glob(".masked.csv.*.tmp")):  # the output is being written
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "terminated" in err and "Traceback" not in err
+    assert list(proj.glob(".*.tmp")) == []
+    assert target.read_text(encoding="utf-8") == "old output\n"

@@ -12,6 +12,7 @@ from lockgate.errors import PrivacyError
 from lockgate.privacy.files import (
     BatchReader,
     BatchWriter,
+    check_distinct,
     detect_format,
     read_batches,
     read_table,
@@ -187,3 +188,93 @@ def test_small_csv_blocks_are_merged_into_full_batches(
     assert len(parsed) > 3 and max(parsed) < 1000
     rows = read_table(tmp_path / "t.csv").column("email").to_pylist()
     assert rows == _table(3000).column("email").to_pylist()
+
+
+def _multiline_csv(path: Path, rows: int) -> list[str]:
+    notes = [f"line one of {i}\nline two, with a comma\r\nline three" for i in range(rows)]
+    body = "".join(f'{i},"{note}",x{i}\n' for i, note in enumerate(notes))
+    path.write_text("id,notes,code\n" + body, encoding="utf-8")
+    return notes
+
+
+def test_csv_values_with_line_breaks_read_across_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lockgate.privacy.files.CSV_BLOCK", 4096)  # many blocks, fast
+    notes = _multiline_csv(tmp_path / "in.csv", 2000)
+    table = read_table(tmp_path / "in.csv")
+    assert table.num_rows == 2000
+    assert table["notes"].to_pylist() == notes
+    assert table["code"].to_pylist()[-1] == "x1999"
+
+
+def test_csv_row_longer_than_a_block_is_reread_with_larger_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lockgate.privacy.files.CSV_BLOCK", 1024)
+    long = "y" * 10_000
+    rows = [f"{i},short" for i in range(300)] + [f'300,"{long}"'] + ["301,after"]
+    (tmp_path / "in.csv").write_text("id,text\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    table = read_table(tmp_path / "in.csv")
+    assert table["id"].to_pylist() == [str(i) for i in range(302)]
+    assert table["text"].to_pylist()[300:] == [long, "after"]
+    # past the largest block: one line naming the row
+    monkeypatch.setattr("lockgate.privacy.files.CSV_MAX_BLOCK", 4096)
+    with pytest.raises(PrivacyError, match=r"in\.csv: CSV row 301 .*longer than") as err:
+        read_table(tmp_path / "in.csv")
+    assert "\n" not in str(err.value)
+
+
+def test_latin1_csv_is_one_line_saying_how_to_convert(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_bytes("name,city\nAnna,Paris\nJos\xe9,M\xe1laga\n".encode("latin1"))
+    with pytest.raises(PrivacyError) as err:
+        read_table(tmp_path / "in.csv")
+    message = str(err.value)
+    assert "in.csv: not UTF-8 text" in message and "iconv -f latin1 -t utf-8" in message
+    assert "\n" not in message
+
+
+def test_a_folder_as_output_says_so(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    with pytest.raises(PrivacyError, match=r"out: is a folder; give a file name"):
+        BatchWriter(tmp_path / "out", _table().schema)
+    with pytest.raises(PrivacyError, match=r"out: is a folder; give a file name"):
+        detect_format(tmp_path / "out")
+
+
+def test_check_distinct_refuses_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    monkeypatch.chdir(tmp_path)
+    for other in ("a.csv", "./a.csv", str(tmp_path / "a.csv"), f"../{tmp_path.name}/a.csv"):
+        with pytest.raises(PrivacyError, match="is the input file too"):
+            check_distinct("a.csv", other)
+    check_distinct("a.csv", "b.csv")  # a new file is fine
+    check_distinct("-", "-")
+
+
+@pytest.mark.parametrize("ext", ["csv", "parquet", "jsonl"])
+def test_writer_keeps_the_mode_of_the_file_it_replaces(tmp_path: Path, ext: str) -> None:
+    import os
+    import stat
+
+    target = tmp_path / f"out.{ext}"
+    target.write_text("old", encoding="utf-8")
+    target.chmod(0o600)
+    table = pa.table({"email": ["a@example.com"]})
+    seen: list[int] = []
+    with BatchWriter(target, table.schema) as writer:
+        seen.append(stat.S_IMODE(os.stat(writer.tmp).st_mode))  # owner-only while written
+        writer.write(table)
+    assert seen == [0o600]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert read_table(target).equals(table)
+    # a new file gets the usual mode: 0666 less the umask
+    old = os.umask(0o027)
+    try:
+        write_table(tmp_path / f"new.{ext}", table)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / f"new.{ext}").stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -16,6 +16,7 @@ from lockgate.privacy.files import read_table, write_table
 from lockgate.privacy.keys import Keyring
 from lockgate.privacy.masking import (
     Rule,
+    auto_rule,
     auto_rules,
     load_rules,
     mask_file,
@@ -341,7 +342,7 @@ def test_failure_leaves_the_old_output(tmp_path: Path, keyring: Keyring) -> None
 
 def test_nothing_to_do_and_bad_input(tmp_path: Path, keyring: Keyring) -> None:
     write_table(tmp_path / "in.csv", customers(5))
-    with pytest.raises(PrivacyError, match="give masking rules or use auto"):
+    with pytest.raises(PrivacyError, match=r"give masking rules \(--rules\) or use --auto"):
         mask_file(tmp_path / "in.csv", tmp_path / "out.csv")
     with pytest.raises(PrivacyError, match=r"missing\.csv: no such file"):
         mask_file(tmp_path / "missing.csv", tmp_path / "out.csv", auto=True, keyring=keyring)
@@ -394,3 +395,216 @@ def test_auto_masking_a_masked_parquet_file_changes_nothing(
     assert pq.read_table(tmp_path / "twice.parquet").equals(
         pq.read_table(tmp_path / "once.parquet")
     )
+
+
+def _fpe_rules(tmp_path: Path, op: str) -> list[Rule]:
+    return load_rules(_rules_file(tmp_path, f"rules:\n  - column: ref\n    op: {op}\n"))
+
+
+def test_fpe_auto_alphabet_is_decided_once_for_every_batch(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    # the first batch holds letters and digits, a later one digits only, another only nulls:
+    # every batch uses the alphabet decided on the first, which the output records
+    refs: list[str | None] = [f"AB{i:04d}" if i % 2 else "123456" for i in range(16)]
+    refs += ["123456", "654321"] * 8 + [None] * 16 + [f"ZZ{i:04d}" for i in range(16)]
+    write_table(tmp_path / "in.parquet", pa.table({"ref": refs}))
+    mask_file(
+        tmp_path / "in.parquet",
+        tmp_path / "enc.parquet",
+        rules=_fpe_rules(tmp_path, "fpe"),
+        keyring=keyring,
+        batch_rows=16,
+    )
+    enc = read_table(tmp_path / "enc.parquet")
+    assert enc.schema.field("ref").metadata[b"lockgate.alphabet"] == b"upper_alphanumeric"
+    cipher: dict[str, str] = {}
+    for plain, token in zip(refs, enc["ref"].to_pylist(), strict=True):
+        assert (plain is None) == (token is None)
+        if plain is not None:
+            assert len(token) == len(plain) and token != plain
+            assert cipher.setdefault(plain, token) == token  # same value, same ciphertext
+    mask_file(
+        tmp_path / "enc.parquet",
+        tmp_path / "dec.parquet",
+        rules=_fpe_rules(tmp_path, "fpe_decrypt"),
+        keyring=keyring,
+        batch_rows=16,
+    )
+    assert read_table(tmp_path / "dec.parquet")["ref"].to_pylist() == refs
+
+
+def test_fpe_auto_alphabet_fails_on_a_later_value_that_does_not_fit(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    refs = [f"{100000 + i}" for i in range(40)] + ["AB123456"]
+    write_table(tmp_path / "in.parquet", pa.table({"ref": refs}))
+    with pytest.raises(PrivacyError) as err:
+        mask_file(
+            tmp_path / "in.parquet",
+            tmp_path / "enc.parquet",
+            rules=_fpe_rules(tmp_path, "fpe"),
+            keyring=keyring,
+            batch_rows=16,
+        )
+    message = str(err.value)
+    assert "row 40 of column 'ref'" in message and "'digits'" in message
+    assert "alphabet: upper_alphanumeric" in message
+    assert not (tmp_path / "enc.parquet").exists()
+
+
+def test_same_file_in_and_out_is_refused(
+    tmp_path: Path, keyring: Keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_table(tmp_path / "customers.csv", customers(5))
+    before = (tmp_path / "customers.csv").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    for out in ("customers.csv", "./customers.csv"):
+        with pytest.raises(PrivacyError, match="is the input file too"):
+            mask_file("customers.csv", out, auto=True, keyring=keyring)
+    assert (tmp_path / "customers.csv").read_bytes() == before
+
+
+def test_output_folder_is_named_as_a_folder(tmp_path: Path, keyring: Keyring) -> None:
+    write_table(tmp_path / "in.csv", customers(5))
+    (tmp_path / "out").mkdir()
+    with pytest.raises(PrivacyError, match=r"out: is a folder; give a file name"):
+        mask_file(tmp_path / "in.csv", tmp_path / "out", auto=True, keyring=keyring)
+
+
+def test_rules_without_classification_take_the_class_from_tags_or_a_scan(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    table = customers(60)
+    email = table.schema.get_field_index("email")
+    table = table.set_column(
+        email, with_tag(table.schema.field(email), "pii.email"), table.column(email)
+    )
+    write_table(tmp_path / "in.parquet", table)
+    rules = rules_from(
+        [
+            {"column": "full_name", "op": "fake"},  # no tag in the input: scanned
+            {"column": "email", "op": "hash"},  # tagged in the input
+        ]
+    )
+    summary = mask_file(
+        tmp_path / "in.parquet", tmp_path / "out.parquet", rules=rules, keyring=keyring
+    )
+    out = pq.read_schema(tmp_path / "out.parquet")
+    assert tag_of(out.field("full_name")) == "pii.name/faked"
+    assert tag_of(out.field("email")) == "pii.email/hashed"
+    assert summary.tags["full_name"] == "pii.name/faked"
+    assert tag_of(out.field("sku")) is None  # not ruled: not scanned, not tagged
+
+
+def test_auto_masks_ibans_to_their_last_four_characters() -> None:
+    rule = auto_rule("iban", "pii.iban")
+    assert rule is not None
+    out = mask_table(pa.table({"iban": ["GB56MUBC81590830166131"]}), [rule])
+    assert out["iban"].to_pylist() == ["******************6131"]
+
+
+def test_an_unknown_pinned_key_names_the_rules_file_and_rule(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    write_table(tmp_path / "in.csv", customers(5))
+    rules = load_rules(
+        _rules_file(
+            tmp_path, "rules:\n  - column: email\n    op: tokenize\n    options: {key: k9}\n"
+        )
+    )
+    with pytest.raises(PrivacyError) as err:
+        mask_file(tmp_path / "in.csv", tmp_path / "out.csv", rules=rules, keyring=keyring)
+    message = str(err.value)
+    assert "rules.yaml: rule 1 (line 2)" in message and "'k9'" in message
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_errors_name_the_row_of_the_file_not_of_the_batch(tmp_path: Path, keyring: Keyring) -> None:
+    # row 37 (in the third batch of 16) is too short for FF1, and is named as row 37
+    refs = [f"{100000 + i}" for i in range(50)]
+    refs[37] = "12"
+    write_table(tmp_path / "in.parquet", pa.table({"ref": refs}))
+    rules = load_rules(
+        _rules_file(tmp_path, "rules:\n  - column: ref\n    op: fpe\n"
+                    "    options: {alphabet: digits}\n")
+    )  # fmt: skip
+    with pytest.raises(PrivacyError, match=r"row 37 of column 'ref'"):
+        mask_file(
+            tmp_path / "in.parquet", tmp_path / "out.parquet", rules=rules, keyring=keyring,
+            batch_rows=16,
+        )  # fmt: skip
+    # decrypt: a value altered at row 41 of an encrypted file
+    mask_file(
+        tmp_path / "in.parquet",
+        tmp_path / "enc.parquet",
+        rules=load_rules(_rules_file(tmp_path, "rules:\n  - column: ref\n    op: encrypt\n")),
+        keyring=keyring,
+    )
+    enc = pq.read_table(tmp_path / "enc.parquet")
+    values = enc["ref"].to_pylist()
+    values[41] = "not encrypted"
+    altered = enc.set_column(0, enc.schema.field(0), pa.array(values, enc.schema.field(0).type))
+    pq.write_table(altered, tmp_path / "altered.parquet")
+    with pytest.raises(PrivacyError, match=r"row 41 of column 'ref'"):
+        mask_file(
+            tmp_path / "altered.parquet",
+            tmp_path / "dec.parquet",
+            rules=load_rules(_rules_file(tmp_path, "rules:\n  - column: ref\n    op: decrypt\n")),
+            keyring=keyring,
+            batch_rows=16,
+        )
+
+
+@pytest.mark.parametrize("command", ["scan", "mask"])
+def test_a_duplicated_csv_column_is_one_clear_error(
+    tmp_path: Path, keyring: Keyring, command: str
+) -> None:
+    src = tmp_path / "dup.csv"
+    src.write_text("email,email,name\na@example.com,b@example.com,Bob\n", encoding="utf-8")
+    message = r"dup\.csv: column 'email' appears 2 times in the header; give each column"
+    with pytest.raises(PrivacyError, match=message):
+        if command == "scan":
+            scan(src)
+        else:
+            mask_file(src, tmp_path / "out.csv", auto=True, keyring=keyring)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def _nested_rows() -> list[str]:
+    import json
+
+    return [
+        json.dumps(
+            {
+                "id": i,
+                "user": {"email": f"user{i}@example.com", "phone": "+1 415 555 0100"},
+                "cc_emails": [f"cc{i}@example.org", f"other{i}@example.net"],
+                "meta": {"n": i},
+            }
+        )
+        for i in range(30)
+    ]
+
+
+def test_nested_columns_are_scanned_and_auto_masked_as_json_text(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    src = tmp_path / "nested.jsonl"
+    src.write_text("\n".join(_nested_rows()) + "\n", encoding="utf-8")
+    report = scan(src)
+    assert report.column("user").classification == "free_text"
+    assert report.column("cc_emails").classification == "free_text"
+    assert report.column("meta").classification is None
+    assert "JSON" in report.column("meta").reason
+    mask_file(src, tmp_path / "out.jsonl", auto=True, keyring=keyring)
+    text = (tmp_path / "out.jsonl").read_text(encoding="utf-8")
+    assert "@example" not in text and "555" not in text
+    out = read_table(tmp_path / "out.jsonl")
+    assert out["user"].to_pylist()[0] == '{"email": "[EMAIL]", "phone": "[PHONE]"}'
+    assert out["cc_emails"].to_pylist()[0] == '["[EMAIL]", "[EMAIL]"]'
+    assert out["meta"].to_pylist()[0] == {"n": 0}  # no PII: kept as it was
+    # Parquet keeps the struct type on input and records the masked text's tag
+    write_table(tmp_path / "nested.parquet", read_table(src))
+    mask_file(tmp_path / "nested.parquet", tmp_path / "out.parquet", auto=True, keyring=keyring)
+    assert scan(tmp_path / "out.parquet").column("user").classification == "free_text/redacted"

@@ -294,3 +294,32 @@ def test_a_column_mixing_entities_is_its_most_common_one() -> None:
     result = classify_values("contact", emails + phones + ["n/a"] * 30)
     assert result.classification == "pii.email"
     assert result.confidence == pytest.approx(0.4)
+
+
+COMMENTS = ["great service, thanks", "delivery was late again", "n/a", "ok",
+            "would buy again", "the box was damaged", "call me back please", "fine"]  # fmt: skip
+
+
+@pytest.mark.parametrize("every", [10, 20])
+def test_sparse_pii_in_a_text_column_is_found(every: int) -> None:
+    rng = random.Random(every)
+    values = [
+        f"please reply to {rng.choice(FIRST).lower()}{i}@example.com" if i % (2 * every) == 0
+        else f"call me on {PHONES[i % len(PHONES)].format(i % 100)}" if i % every == 0
+        else rng.choice(COMMENTS)
+        for i in range(400)
+    ]  # fmt: skip
+    result = classify_values("comment", values)
+    assert result.classification == "free_text"
+    assert 0.5 < result.confidence < 1.0  # reflects the share, not "sure it is clean"
+
+
+def test_mostly_na_with_some_emails_is_found() -> None:
+    values = [f"user{i}@example.com" if i % 10 == 0 else "n/a" for i in range(300)]
+    result = classify_values("contact_info", values)
+    assert result.classification == "free_text"
+
+
+def test_a_single_stray_span_does_not_classify() -> None:
+    values = ["user1@example.com"] + ["n/a"] * 299
+    assert classify_values("remarks", values).classification is None

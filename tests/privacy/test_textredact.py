@@ -191,3 +191,46 @@ def test_stdin_to_stdout() -> None:
         check=True,
     )
     assert proc.stdout == b"hello\r\nmail [EMAIL] \xff\n"
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_private_key_block_keeps_its_line_structure(tmp_path: Path, newline: str) -> None:
+    key = PRIVATE_KEY.replace("\n", newline)
+    data = f"before{newline}{key}after a@b.example.com{newline}".encode()
+    out, summary = _redact(tmp_path, data)
+    assert summary.lines_changed == 5  # type: ignore[attr-defined]
+    lines = out.decode().split(newline)
+    assert len(lines) == len(data.decode().split(newline))  # line numbers still match
+    assert lines[:5] == ["before", "***", "***", "***", "***"]
+    assert lines[5].startswith("after ") and "@" not in lines[5]
+    assert b"MIIE" not in out and b"BEGIN" not in out
+
+
+def test_redacting_a_file_onto_itself_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "app.log").write_bytes(b"mail bob.smith@example.com\n")
+    monkeypatch.chdir(tmp_path)
+    for out in ("app.log", "./app.log"):
+        with pytest.raises(PrivacyError, match="is the input file too"):
+            redact_file("app.log", out)
+    assert (tmp_path / "app.log").read_bytes() == b"mail bob.smith@example.com\n"
+
+
+def test_redacting_over_an_owner_only_output_keeps_it_owner_only(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    src, dst = tmp_path / "app.log", tmp_path / "clean.log"
+    src.write_text("mail bob@example.com\n", encoding="utf-8")
+    dst.write_text("old\n", encoding="utf-8")
+    dst.chmod(0o600)
+    redact_file(src, dst)
+    assert stat.S_IMODE(dst.stat().st_mode) == 0o600
+    assert dst.read_text(encoding="utf-8") == "mail [EMAIL]\n"
+    old = os.umask(0o022)
+    try:
+        redact_file(src, tmp_path / "new.log")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.log").stat().st_mode) == 0o644

@@ -145,9 +145,9 @@ def test_nullify_keeps_the_type() -> None:
 
 def test_mask_keeps_first_and_last_characters() -> None:
     values = pa.array(["secret-value", "abc", "", None, "ünïcödé✓"])
-    assert apply("mask", values).to_pylist() == ["********alue", "***", "", None, "****ödé✓"]
+    assert apply("mask", values).to_pylist() == ["********alue", "**c", "", None, "******é✓"]
     out = apply("mask", values, options={"keep_first": 2, "keep_last": 1, "char": "#"})
-    assert out.to_pylist() == ["se#########e", "###", "", None, "ün#####✓"]
+    assert out.to_pylist() == ["se#########e", "##c", "", None, "ü######✓"]
     assert apply("mask", values, options={"keep_last": 0, "char": "<>"}).to_pylist()[1] == "<><><>"
 
 
@@ -160,15 +160,28 @@ def test_mask_cards_keeps_separators_and_last_four_digits() -> None:
     auto = apply("mask", cards, classification="pci.pan")
     assert auto.equals(out)
     first_six = apply("mask", cards, options={"format": "card", "keep_first": 6})
+    assert first_six.to_pylist()[0] == "4*** **** **** 1234"  # at most a third is shown
+    first_six = apply("mask", cards, options={"format": "card", "keep_first": 6, "max_shown": 63})
     assert first_six.to_pylist()[0] == "4111 11** **** 1234"
 
 
 def test_mask_digits_of_ssns_and_phones() -> None:
     values = pa.array(["123-45-6789", "+1 (555) 010-0199", "12"])
     out = apply("mask", values, classification="pii.ssn/masked")
-    assert out.to_pylist() == ["***-**-6789", "+* (***) ***-0199", "**"]
+    assert out.to_pylist() == ["***-**-*789", "+* (***) ***-*199", "**"]
+    out = apply("mask", values, options={"format": "digits", "max_shown": 50})
+    assert out.to_pylist() == ["***-**-6789", "+* (***) ***-0199", "*2"]
     with pytest.raises(PrivacyError, match="'char' must be one ASCII character"):
         apply("mask", values, options={"format": "digits", "char": "•"})
+
+
+def test_mask_ibans_keeps_only_the_last_four_characters() -> None:
+    values = pa.array(["GB56MUBC81590830166131", "DE89 3704 0044 0532 0130 00", None])
+    out = apply("mask", values, options={"keep_last": 4}, classification="pii.iban")
+    # the country and bank code (letters) are hidden too: they identify the bank
+    assert out.to_pylist() == ["******************6131", "**** **** **** **** **30 00", None]
+    out = apply("truncate", values, options={"format": "alphanumeric"})
+    assert out.to_pylist() == ["6131", "3000", None]
 
 
 def test_mask_emails_keeps_the_domain() -> None:
@@ -187,7 +200,26 @@ def test_truncate_cards_to_last_four_digits() -> None:
     out = apply("truncate", cards, classification="pci.pan")
     assert out.to_pylist() == ["1234", "0004", None, "", ""]
     plain = apply("truncate", pa.array(["abcdef", "é✓", None]), options={"keep_last": 3})
-    assert plain.to_pylist() == ["def", "é✓", None]
+    assert plain.to_pylist() == ["ef", "", None]
+
+
+def test_mask_and_truncate_never_show_most_of_a_short_value() -> None:
+    values = pa.array(["Alice", "12345", "Bob", "Al", "4111", "Zoë Ünï", None, ""])
+    assert apply("mask", values).to_pylist() == [
+        "****e", "****5", "**b", "**", "***1", "*****nï", None, "",
+    ]  # fmt: skip
+    # digits format: a value without digits is hidden whole, one `char` per character
+    digits = apply("mask", values, options={"format": "digits"})
+    assert digits.to_pylist() == ["*****", "****5", "***", "**", "***1", "*******", None, ""]
+    assert apply("truncate", values).to_pylist() == ["e", "5", "b", "", "1", "nï", None, ""]
+    digits = apply("truncate", values, options={"format": "digits"})
+    assert digits.to_pylist() == ["", "5", "", "", "1", "", None, ""]
+    # even when asked to show everything, a whole value is never shown
+    shown = apply("mask", values, options={"max_shown": 100, "keep_first": 9})
+    assert shown.to_pylist()[:4] == ["*lice", "*2345", "*ob", "*l"]
+    emails = apply("mask", pa.array(["jo@x.com", "johnny@x.com"]), options={"keep_first": 2},
+                   classification="pii.email")  # fmt: skip
+    assert emails.to_pylist() == ["**@x.com", "jo****@x.com"]
 
 
 def test_mask_numbers_as_text() -> None:
@@ -212,8 +244,10 @@ def test_block_wise_byte_transforms_cross_block_boundaries(monkeypatch: pytest.M
             assert masked is None
             continue
         digits = [i for i, c in enumerate(value) if c.isdigit()]
-        kept = set(digits[-4:]) if len(digits) > 4 else set()
+        kept = set(digits[len(digits) - min(4, len(digits) * 34 // 100) :])
         expected = "".join("*" if i in digits and i not in kept else c for i, c in enumerate(value))
+        if not digits:  # nothing to count: hidden whole
+            expected = "*" * len(value)
         assert masked == expected
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -86,7 +87,7 @@ def scan(
     source: Annotated[
         str,
         typer.Argument(
-            metavar="URI_OR_FILE",
+            metavar="FILE",
             help="The table to classify: a .csv, .parquet or .jsonl file (.gz, .bz2, .zst too).",
         ),
     ],
@@ -101,6 +102,7 @@ def scan(
         bool,
         typer.Option(
             "--json",
+            metavar="",
             help='Print {"source", "rows_sampled", "columns": [{"name", "classification", '
             '"confidence"}]} as one line.',
         ),
@@ -128,11 +130,12 @@ def scan(
             f"{col['confidence']:.2f}",
         )
     console = _console()
-    console.print(table)
+    _print_table(console, table)
     found = sum(1 for c in doc["columns"] if c["classification"])
     console.print(
         f"{found} of {len(doc['columns'])} column(s) classified, "
-        f"from {doc['rows_sampled']:,} sampled row(s)"
+        f"from {doc['rows_sampled']:,} sampled row(s)",
+        soft_wrap=True,
     )
 
 
@@ -152,7 +155,7 @@ def _list_ops(value: bool) -> None:
         options = ", ".join(o.name for o in operation.options if o.kind != "object") or "-"
         table.add_row(name, _plain(operation.summary), _plain(options))
     console = _console()
-    console.print(table)
+    _print_table(console, table)
     console.print("options of each: docs/privacy.md")
     raise typer.Exit(0)
 
@@ -189,6 +192,7 @@ def mask(
         bool,
         typer.Option(
             "--auto",
+            metavar="",
             help="Scan first, then mask every classified column (with --rules: every one the "
             "rules do not name).",
         ),
@@ -198,6 +202,7 @@ def mask(
         bool,
         typer.Option(
             "--list-ops",
+            metavar="",
             is_eager=True,
             callback=_list_ops,
             help="List the operations rules can use, and exit.",
@@ -212,7 +217,7 @@ def mask(
         fail("give --rules RULES.yaml, or --auto to mask what `lockgate scan` finds")
     plan = load_rules(rules) if rules is not None else None
     keyring = project_keyring(Project.load())
-    with _progress(f"masking {input_.name}") as progress:
+    with _clean_exit_on_sigterm(), _progress(f"masking {input_.name}") as progress:
         summary = mask_file(
             input_,
             output,
@@ -234,11 +239,13 @@ def mask(
         for op, columns in doc["columns_by_op"].items():
             shown = ", ".join(f"{c} ({tags[c]})" if c in tags else c for c in columns)
             table.add_row(op, _plain(shown))
-        console.print(table)
-    masked = sum(len(c) for c in doc["columns_by_op"].values())
+        _print_table(console, table)
+    changed = sum(len(c) for c in doc["columns_by_op"].values())
+    # decrypt and fpe_decrypt restore values: "masked" would say the opposite
     console.print(
-        f"wrote {_plain(str(output))}: {doc['rows']:,} row(s), {masked} column(s) masked "
-        f"in {doc['seconds']:.2f}s"
+        f"wrote {_plain(str(output))}: {doc['rows']:,} row(s), {changed} column(s) transformed "
+        f"in {doc['seconds']:.2f}s",
+        soft_wrap=True,
     )
 
 
@@ -280,7 +287,7 @@ def redact(
     if entities is not None and not kinds:
         fail("--entities names no type; give e.g. --entities email,ip")
     quiet = output == "-" and sys.stdout.isatty()  # the bar would mix with the text
-    with _progress(f"redacting {input_}", enabled=not quiet) as progress:
+    with _clean_exit_on_sigterm(), _progress(f"redacting {input_}", enabled=not quiet) as progress:
         summary = redact_file(input_, output, entities=kinds, progress=progress, workers=workers)
     if output == "-":
         return
@@ -288,7 +295,8 @@ def redact(
     spans = ", ".join(f"{n} {kind}" for kind, n in doc["spans"].items()) or "nothing found"
     _console().print(
         f"wrote {_plain(output)}: {doc['lines']:,} line(s), {doc['lines_changed']:,} changed "
-        f"({_plain(spans)})"
+        f"({_plain(spans)})",
+        soft_wrap=True,  # one line however long, for logs and scripts
     )
 
 
@@ -320,7 +328,7 @@ def keys_list(json_out: JsonOpt = False) -> None:
     for k in infos:
         source = f"kms ({k.kms_key_id})" if k.kms_key_id else k.source
         table.add_row(k.id, _plain(source), k.created or "-", "*" if k.current else "")
-    _console().print(table)
+    _print_table(_console(), table)
 
 
 @keys_app.command("rotate", help=KEYS_ROTATE_HELP)
@@ -333,6 +341,48 @@ def keys_rotate() -> None:
     new = keyring.rotate()
     where = f" in {_plain(os.path.relpath(keyring.path))}" if keyring.path is not None else ""
     _console().print(f"new current key {new}{where} (was {old}; {old} is kept for decrypting)")
+
+
+# -- SIGTERM ----------------------------------------------------------------------------------
+TERMINATED = 128 + signal.SIGTERM
+"""Exit code after SIGTERM (143), as a shell reports a process that TERM ended."""
+
+
+@contextmanager
+def _clean_exit_on_sigterm() -> Iterator[None]:
+    """While the block runs, SIGTERM (how schedulers and `kill` stop a task) raises SystemExit
+    in the main thread instead of killing the process outright, so the writers' cleanup runs:
+    the temporary output file is removed and an existing OUT is left as it was."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(TERMINATED)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (a command called from a worker): nothing to do
+        yield
+        return
+    try:
+        yield
+    except SystemExit as exc:
+        if exc.code == TERMINATED:
+            sys.stderr.write("terminated: nothing written, the temporary file removed\n")
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# -- output -----------------------------------------------------------------------------------
+def _print_table(console: Any, table: Any) -> None:
+    """Print a rich table; when stdout is not a terminal, without the trailing spaces that pad
+    its cells (they make diffs and `grep $` in logs and scripts awkward)."""
+    if sys.stdout.isatty():
+        console.print(table)
+        return
+    with console.capture() as captured:
+        console.print(table)
+    lines = [line.rstrip() for line in captured.get().splitlines()]
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
 
 
 # -- progress -----------------------------------------------------------------------------------

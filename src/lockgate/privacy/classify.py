@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from lockgate.privacy.analyzer import Analyzer
 from lockgate.privacy.entities import FREE_TEXT, Entity, Span
+from lockgate.privacy.files import json_texts
 from lockgate.privacy.tags import base_class, is_raw
 
 WHOLE = 0.7
@@ -35,6 +36,11 @@ COLUMN_SHARE = 0.5
 FREE_TEXT_WORDS = 4.0
 FREE_TEXT_SHARE = 0.1
 """Free text: values of at least this many words on average, this share of them holding a span."""
+SPARSE_VALUES = 2
+SPARSE_SHARE = 0.02
+"""Sparse PII: a column whose sampled values hold PII spans in at least this many values and
+this share of them (an e-mail in 1 comment of 20, a column of `n/a` and a few e-mails) is
+`free_text`, whatever the length of its values: `--auto` then masks those spans."""
 SHAPE_SHARE = 0.8
 """Name-hinted name/address columns: this share of values shaped like names/addresses."""
 MAX_VALUE_CHARS = 2000
@@ -203,7 +209,8 @@ def as_texts(values: pa.Array | pa.ChunkedArray) -> list[str] | None:
 
     Floats, decimals and booleans are measures and flags, not personal data. Dates and times
     become ISO text (a date of birth may be stored as a date); integers become digits (a
-    phone or card number may be stored as a number).
+    phone or card number may be stored as a number); nested values (structs, lists, maps from
+    JSONL or Parquet) become their JSON text, so the PII inside them is found.
     """
     kind = values.type
     if (
@@ -211,12 +218,13 @@ def as_texts(values: pa.Array | pa.ChunkedArray) -> list[str] | None:
         or pa.types.is_decimal(kind)
         or pa.types.is_boolean(kind)
         or pa.types.is_null(kind)
-        or pa.types.is_nested(kind)
         or pa.types.is_dictionary(kind)
         and not pa.types.is_string(kind.value_type)
     ):
         return None
-    if pa.types.is_dictionary(kind):
+    if pa.types.is_nested(kind):  # structs, lists, maps: their JSON text is analysed
+        values = json_texts(values)
+    elif pa.types.is_dictionary(kind):
         values = values.cast(kind.value_type)
     elif pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
         return None
@@ -258,11 +266,15 @@ def classify_values(
     found = analyzer.analyze_batch([prefix + v for v in values])
     whole: Counter[Entity] = Counter()
     with_span = 0
+    sparse = 0  # values with a span that counts even under a code-like name
+    veto = vetoed(context, hints)
     for value, spans in zip(values, found, strict=True):
         inside = [s for s in spans if s.start >= len(prefix)]
         if not inside:
             continue
         with_span += 1
+        if not veto or any(s.entity in CHECKSUMMED or s.entity.is_secret for s in inside):
+            sparse += 1
         coverage = _coverage(inside, len(prefix), max(1, len(value)))
         best = max(coverage, key=lambda e: coverage[e])
         if coverage[best] >= WHOLE_BY_ENTITY.get(best, WHOLE):
@@ -272,7 +284,6 @@ def classify_values(
     words = sum(v.count(" ") + 1 for v in values) / n
     if words >= FREE_TEXT_WORDS:
         result.matches[FREE_TEXT] = with_span / n
-    veto = vetoed(context, hints)
     ranked = whole.most_common()
     # a column mixing entities (e-mails and phones in `contact`) is its most common one
     mixed = sum(whole.values()) / n >= COLUMN_SHARE
@@ -298,6 +309,13 @@ def classify_values(
         result.classification = entity.classification
         result.confidence = round(0.8 * share, 3)
         result.reason = "name and shape"
+        return _with_tag(result)
+    if sparse >= SPARSE_VALUES and sparse / n >= SPARSE_SHARE:
+        share = sparse / n
+        result.classification = FREE_TEXT
+        result.matches[FREE_TEXT] = with_span / n
+        result.confidence = round(min(0.95, 0.5 + 2.5 * share), 3)
+        result.reason = f"PII spans in {share:.0%} of values"
         return _with_tag(result)
     strongest = max(result.matches.values(), default=0.0)
     if veto and strongest:  # the name says codes, though the content looks like PII

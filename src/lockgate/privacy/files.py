@@ -21,7 +21,8 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -47,6 +48,8 @@ COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 BATCH_ROWS = 65_536
 """Rows per batch handed to the caller, at most."""
 CSV_BLOCK = 4 << 20
+CSV_MAX_BLOCK = 64 << 20
+"""A CSV row longer than a block is re-read with blocks 4x larger, up to this size."""
 JSON_BLOCK = 16 << 20
 """Bytes parsed at a time. JSONL column types are inferred from the first block."""
 PARQUET_BUFFER = 1 << 20
@@ -57,6 +60,10 @@ ROW_GROUP_BYTES = 128 << 20
 first: small row groups write slower and compress worse; big ones take memory."""
 
 _CSV_ROW = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+)")
+_CSV_ROW_NUMBER = re.compile(r"Row #(\d+)")
+_STRADDLING = "straddling object straddles"
+CSV_PARSE = pacsv.ParseOptions(newlines_in_values=True)
+"""RFC 4180: a quoted value may hold line breaks (addresses, notes)."""
 
 
 def _name(path: str | os.PathLike[str]) -> str:
@@ -71,6 +78,8 @@ def detect_format(path: str | os.PathLike[str], fmt: str | None = None) -> str:
         if wanted not in FORMATS:
             raise PrivacyError(f"unknown file format {fmt!r}; use one of {', '.join(FORMATS)}")
         return wanted
+    if os.path.isdir(_name(path)):
+        raise PrivacyError(f"{_name(path)}: is a folder; give a file name")
     suffixes = [s.lower() for s in Path(path).suffixes]
     if suffixes and suffixes[-1] in COMPRESSIONS:
         suffixes.pop()
@@ -106,6 +115,13 @@ def _open_error(path: str | os.PathLike[str], exc: BaseException) -> PrivacyErro
         return PrivacyError(
             f"{name}: malformed CSV at line {line}: {got} fields where the header has {expected}"
         )
+    if "invalid UTF8" in text:
+        number = _CSV_ROW_NUMBER.search(text)
+        at = f" (row {number.group(1)})" if number else ""
+        return PrivacyError(
+            f"{name}: not UTF-8 text{at}; convert it first, e.g. "
+            f"`iconv -f latin1 -t utf-8 {name} > utf8.csv`"
+        )
     text = text.replace("CSV parse error: ", "malformed CSV: ")
     text = text.replace("JSON parse error: ", "malformed JSON lines: ")
     if "unexpected field" in text:
@@ -136,17 +152,62 @@ def _rechunk(batches: Iterator[pa.RecordBatch], rows: int, merge: bool) -> Itera
         yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
 
 
-def _csv_names(path: str | os.PathLike[str]) -> list[str]:
-    stream = pa.input_stream(_name(path), compression=_compression(path))
-    try:
-        reader = pacsv.open_csv(
-            stream, read_options=pacsv.ReadOptions(block_size=1 << 16, use_threads=False)
+def _csv_reader(path: str | os.PathLike[str], stream: Any, block: int, types: bool) -> Any:
+    """A pyarrow CSV reader of `stream` parsing `block` bytes at a time, values as text."""
+    convert = None
+    if types:
+        names = _csv_names(path)
+        convert = pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names}, strings_can_be_null=False
         )
-        names: list[str] = reader.schema.names
-        reader.close()
-        return names
-    finally:
-        stream.close()
+    return pacsv.open_csv(
+        stream,
+        # one thread: as fast on 2 cores, and errors then name the row
+        read_options=pacsv.ReadOptions(block_size=block, use_threads=False),
+        parse_options=CSV_PARSE,
+        convert_options=convert,
+    )
+
+
+def _csv_names(path: str | os.PathLike[str]) -> list[str]:
+    block = 1 << 16
+    while True:
+        stream = pa.input_stream(_name(path), compression=_compression(path))
+        try:
+            reader = _csv_reader(path, stream, block, types=False)
+            names: list[str] = reader.schema.names
+            reader.close()
+            return names
+        except pa.ArrowInvalid as exc:
+            if _STRADDLING not in str(exc):
+                raise
+            block = _bigger_block(path, block, 1)
+        finally:
+            stream.close()
+
+
+def _bigger_block(path: str | os.PathLike[str], block: int, row: int) -> int:
+    """The next block size to try for a CSV row longer than `block` bytes, or an error."""
+    if block >= CSV_MAX_BLOCK:
+        raise PrivacyError(
+            f"{_name(path)}: CSV row {row} (line {row + 1} if no value spans lines) is longer "
+            f"than {CSV_MAX_BLOCK >> 20} MiB, or opens a quote it never closes; check its quotes"
+        )
+    return min(block * 4, CSV_MAX_BLOCK)
+
+
+def check_unique_names(path: str | os.PathLike[str], names: Sequence[str]) -> None:
+    """Every column name appears once: rules, tags and scan results name columns, so a
+    duplicated name (a CSV header `email,email,name`) is one error naming it."""
+    counts = Counter(names)
+    repeated = [n for n, c in counts.items() if c > 1]
+    if repeated:
+        first = repeated[0]
+        more = f" (and {len(repeated) - 1} more repeated name(s))" if len(repeated) > 1 else ""
+        raise PrivacyError(
+            f"{_name(path)}: column {first!r} appears {counts[first]} times in the header"
+            f"{more}; give each column a distinct name"
+        )
 
 
 class BatchReader:
@@ -179,6 +240,11 @@ class BatchReader:
         except (OSError, pa.ArrowException) as exc:
             self.close()
             raise _open_error(path, exc) from None
+        try:
+            check_unique_names(self.path, self.schema.names)
+        except PrivacyError:
+            self.close()
+            raise
 
     def _open(self) -> Iterator[pa.RecordBatch]:
         if self.format == "parquet":
@@ -192,25 +258,47 @@ class BatchReader:
                 batch_size=self.batch_rows, use_threads=True
             )
             return batches
+        if self.format == "csv":
+            first = self._open_csv(CSV_BLOCK)
+            self.schema = first.schema
+            return self._csv_batches(first)
         stream = pa.input_stream(self.path, compression=_compression(self.path))
         self._closers.append(stream.close)
-        if self.format == "csv":
-            names = _csv_names(self.path)
-            reader = pacsv.open_csv(
-                stream,
-                # one thread: as fast on 2 cores, and errors then name the row
-                read_options=pacsv.ReadOptions(block_size=CSV_BLOCK, use_threads=False),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={n: pa.string() for n in names}, strings_can_be_null=False
-                ),
-            )
-        else:
-            reader = pajson.open_json(
-                stream, read_options=pajson.ReadOptions(block_size=JSON_BLOCK)
-            )
+        reader = pajson.open_json(stream, read_options=pajson.ReadOptions(block_size=JSON_BLOCK))
         self._closers.append(reader.close)
         self.schema = reader.schema
         return iter(reader)
+
+    def _open_csv(self, block: int) -> Any:
+        stream = pa.input_stream(self.path, compression=_compression(self.path))
+        self._closers.append(stream.close)
+        reader = _csv_reader(self.path, stream, block, types=True)
+        self._closers.append(reader.close)
+        self._csv_block = block
+        return reader
+
+    def _csv_batches(self, reader: Any) -> Iterator[pa.RecordBatch]:
+        """The CSV's batches; a row longer than a block re-reads the file with larger blocks,
+        skipping the rows already produced."""
+        produced = 0
+        while True:
+            skip = produced
+            try:
+                for batch in reader:
+                    if skip >= batch.num_rows:
+                        skip -= batch.num_rows
+                        continue
+                    if skip:
+                        batch, skip = batch.slice(skip), 0
+                    produced += batch.num_rows
+                    yield batch
+                return
+            except pa.ArrowInvalid as exc:
+                if _STRADDLING not in str(exc):
+                    raise
+                block = _bigger_block(self.path, self._csv_block, produced + 1)
+                self.close()
+                reader = self._open_csv(block)
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         rows = self.format == "parquet"
@@ -270,18 +358,77 @@ def _json_default(value: object) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def private_temp(target: str | os.PathLike[str]) -> str:
+    """A new, empty temporary file next to `target` (`.NAME.xxxxxxxx.tmp`), readable by its
+    owner only (0600) from the start, so no other user can read the output while it is written."""
+    path = Path(_name(target))
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # pragma: no cover - 32 random bits already taken
+            continue
+        os.close(fd)
+        return tmp
+
+
+def _umask_mode() -> int:
+    """The mode a new file gets by default: 0666 less the process's umask."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def move_into_place(tmp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Rename the finished temporary file `tmp` to `target`, durably and without widening
+    access: the file gets the mode of the file it replaces (a 0600 output stays 0600) or, when
+    there is none, the usual mode of a new file (0666 less the umask, as `cp` or a shell
+    redirection would give); its data is flushed to disk (fsync) before the rename and the
+    folder's entry after it, so a crash leaves the old file or the new one, never a torn one."""
+    tmp, target = os.fspath(tmp), _name(target)
+    try:
+        mode = os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = _umask_mode()
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+    try:
+        folder = os.open(os.path.dirname(os.path.abspath(target)), os.O_RDONLY)
+    except OSError:  # pragma: no cover - folders that cannot be opened (some platforms)
+        return
+    try:
+        os.fsync(folder)
+    except OSError:  # pragma: no cover - file systems without fsync on folders
+        pass
+    finally:
+        os.close(folder)
+
+
+def json_texts(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Nested values (structs, lists, maps) as their JSON text, so that they can be scanned
+    and masked as text (`{"email": "a@example.com", "tags": ["x"]}`); nulls stay null."""
+    dumps = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode
+    return pa.array([None if v is None else dumps(v) for v in values.to_pylist()], type=pa.string())
+
+
 class BatchWriter:
     """Writes record batches to `path` through a temporary file renamed into place on `close`.
 
     Use it as a context manager: leaving the block with an exception (or calling `abort`)
-    removes the temporary file and leaves any existing file at `path` untouched.
+    removes the temporary file and leaves any existing file at `path` untouched. The
+    temporary file is owner-only while it is written; the finished file gets the mode of the
+    file it replaces, or the umask's default for a new file (see `move_into_place`).
     """
 
     def __init__(
         self, path: str | os.PathLike[str], schema: pa.Schema, *, fmt: str | None = None
     ) -> None:
         self.path = _name(path)
-        self.format = detect_format(path, fmt)
         self.schema = schema
         self.rows = 0
         target = Path(self.path)
@@ -289,13 +436,15 @@ class BatchWriter:
             raise PrivacyError(f"{self.path}: is a folder; give a file name to write")
         if not target.parent.is_dir():
             raise PrivacyError(f"{self.path}: folder {str(target.parent)!r} does not exist")
-        self.tmp = str(target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp")
+        self.format = detect_format(path, fmt)
+        self.tmp = ""
         self._writer: Any = None
         self._sink: Any = None
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
         self._pending_bytes = 0
         try:
+            self.tmp = private_temp(self.path)
             self._open()
         except (OSError, pa.ArrowException) as exc:
             self.abort()
@@ -361,7 +510,11 @@ class BatchWriter:
             self._sink.close()
             self._sink = None
         if self.tmp and os.path.exists(self.tmp):
-            os.replace(self.tmp, self.path)
+            try:
+                move_into_place(self.tmp, self.path)
+            except OSError as exc:
+                self.abort()
+                raise PrivacyError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
         self.tmp = ""
 
     def abort(self) -> None:
@@ -390,6 +543,21 @@ class BatchWriter:
             self.close()
         else:
             self.abort()
+
+
+def check_distinct(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Refuse to write a job's output over its input (`x.csv` and `./x.csv`, links too)."""
+    src, dst = _name(source), _name(target)
+    if src == "-" or dst == "-":
+        return
+    try:
+        same = os.path.samefile(src, dst)
+    except OSError:  # one of them does not exist yet
+        same = os.path.realpath(src) == os.path.realpath(dst)
+    if same:
+        raise PrivacyError(
+            f"{dst}: is the input file too; write to another file (it would replace the source)"
+        )
 
 
 def write_table(path: str | os.PathLike[str], table: pa.Table, *, fmt: str | None = None) -> None:

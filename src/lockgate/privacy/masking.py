@@ -8,8 +8,8 @@ classification tag is updated (`pii.email` -> `pii.email/tokenized`), which Parq
 With `auto`, each classified column gets the operation of `AUTO_OPS`. The choices keep test
 data useful and joins working: values that serve as join keys (e-mails, phones, names, IPs) are
 tokenized with a keyed MAC, deterministic for a given key, so the same value gives the same
-token in every table and joins still match; card and IBAN numbers keep their last 4
-digits (and their separators, `**** **** **** 1234`); dates of birth keep their year (as text, `1984`); SSNs, addresses and secrets are
+token in every table and joins still match; card numbers keep their last 4 digits and IBANs
+their last 4 characters, with their separators (`**** **** **** 1234`; the bank code is hidden); dates of birth keep their year (as text, `1984`); SSNs, addresses and secrets are
 replaced by a placeholder; free text keeps everything but its PII spans. No output looks like
 raw PII (names are tokenized rather than faked for that reason), so a masked file scanned again
 shows no raw PII class, CSV included. Customer ids and other surrogate keys are not PII (scan
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 import os
 import queue
 import threading
@@ -45,9 +46,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lockgate.errors import PrivacyError, did_you_mean
+from lockgate.errors import LockgateError, PrivacyError, did_you_mean
 from lockgate.privacy.entities import FREE_TEXT, Entity, entity_for
-from lockgate.privacy.files import BatchReader, BatchWriter
+from lockgate.privacy.files import BatchReader, BatchWriter, check_distinct
 from lockgate.privacy.scan import SAMPLE_SIZE, ScanReport, scan
 from lockgate.privacy.tags import is_raw, tag_of, with_tag
 
@@ -62,7 +63,7 @@ AUTO_OPS: dict[str, tuple[str, dict[str, Any]]] = {
     "pii.ssn": ("redact", {}),
     "pii.address": ("redact", {}),
     "pci.pan": ("mask", {"keep_last": 4}),
-    "pii.iban": ("mask", {"keep_last": 4, "format": "digits"}),
+    "pii.iban": ("mask", {"keep_last": 4, "format": "alphanumeric"}),
     "pii.dob": ("generalize", {"to": "year", "as_text": True}),
     FREE_TEXT: ("redact_text", {}),
 }
@@ -81,6 +82,11 @@ WRITE_BEHIND = 2
 """Masked batches queued for the background thread that writes them (0: written inline)."""
 
 T = TypeVar("T")
+
+FPE_OPS = ("fpe", "fpe_decrypt")
+AUTO_PEEK_BATCHES = 16
+"""`alphabet: auto` is decided from the first batch where the column has letters or digits,
+looking at most this many batches ahead (held in memory); none there: `digits`."""
 
 
 @dataclass
@@ -290,16 +296,23 @@ def check_columns(rules: Sequence[Rule], names: Sequence[str], source: str) -> N
 
 
 def check_keys(rules: Sequence[Rule], keyring: Keyring | None) -> None:
-    """A keyring is given when a rule's operation needs a key (checked before any work)."""
-    if keyring is not None:
-        return
+    """A keyring is given when a rule's operation needs a key, and holds the key ids rules pin
+    (checked before any work; an error names the rule)."""
     operations = _operations()
     keyed = [r for r in rules if operations[r.op].needs_key]
-    if keyed:
+    if keyed and keyring is None:
         raise PrivacyError(
             f"{keyed[0].op} (column {keyed[0].column!r}) needs a key and no keyring was given; "
             "run `lockgate init` to create the project's key file, or set LOCKGATE_KEYS"
         )
+    for rule in keyed:
+        pinned = rule.options.get("key")
+        if pinned and keyring is not None:
+            try:
+                keyring.check_id(str(pinned))
+            except LockgateError as exc:
+                where = rule.where or f"rule for column {rule.column!r}"
+                raise PrivacyError(f"{where}: option 'key': {exc}") from None
 
 
 def _tagged_schema(schema: pa.Schema, rules: Sequence[Rule]) -> pa.Schema:
@@ -312,7 +325,13 @@ def _tagged_schema(schema: pa.Schema, rules: Sequence[Rule]) -> pa.Schema:
     return schema
 
 
-def _apply(data: pa.Table | pa.RecordBatch, rules: Sequence[Rule], keyring: Keyring | None) -> Any:
+def _apply(
+    data: pa.Table | pa.RecordBatch,
+    rules: Sequence[Rule],
+    keyring: Keyring | None,
+    row_offset: int = 0,
+) -> Any:
+    """`data` with every rule applied; `row_offset`: rows before it in the file (for errors)."""
     from lockgate.privacy.transforms import apply_to_field
 
     operations = _operations()
@@ -324,7 +343,10 @@ def _apply(data: pa.Table | pa.RecordBatch, rules: Sequence[Rule], keyring: Keyr
         if once:
             encoded = pc.dictionary_encode(data.column(index))
             data = data.set_column(index, plain.with_type(encoded.type), encoded)
-        data = apply_to_field(data, rule.column, rule.op, options=rule.options, keyring=keyring)
+        data = apply_to_field(
+            data, rule.column, rule.op, options=rule.options, keyring=keyring,
+            row_offset=row_offset,
+        )  # fmt: skip
         if once:
             done = data.schema.field(index)
             column = data.column(index)
@@ -446,6 +468,69 @@ class _WriteBehind:
             raise self._error
 
 
+def _classified(
+    plan: Sequence[Rule], schema: pa.Schema, source: str, sample_size: int, seed: int, fmt: str
+) -> list[Rule]:
+    """The rules with the class of each column that neither its rule nor the input's tags
+    give, found by scanning those columns (only them): the output is then tagged
+    `pii.name/faked` rather than not at all, so a rescan knows the values are masked."""
+    untagged = [
+        r.column for r in plan if not r.classification and tag_of(schema.field(r.column)) is None
+    ]
+    if not untagged:
+        return list(plan)
+    found = scan(source, sample_size=sample_size, seed=seed, fmt=fmt, columns=untagged).classes()
+    return [
+        Rule(r.column, r.op, r.options, found[r.column], r.where) if r.column in found else r
+        for r in plan
+    ]
+
+
+def _auto_alphabet_columns(plan: Sequence[Rule], schema: pa.Schema) -> list[str]:
+    """Columns whose fpe rule leaves the alphabet to `auto` (and no recorded one applies)."""
+    columns = []
+    for rule in plan:
+        if rule.op not in FPE_OPS or rule.options.get("alphabet", "auto") != "auto":
+            continue
+        recorded = (schema.field(rule.column).metadata or {}).get(b"lockgate.alphabet")
+        if rule.op == "fpe_decrypt" and "alphabet" not in rule.options and recorded:
+            continue  # fpe_decrypt reads the alphabet fpe recorded
+        columns.append(rule.column)
+    return columns
+
+
+def _pin_alphabets(
+    plan: Sequence[Rule], schema: pa.Schema, batches: Iterator[tuple[pa.RecordBatch, int]]
+) -> tuple[list[Rule], dict[str, str], list[tuple[pa.RecordBatch, int]]]:
+    """The plan with each `alphabet: auto` decided from the column's first values (so every
+    batch uses, and the output records, the same alphabet), the alphabets so decided, and the
+    batches read ahead to decide them (to be masked first)."""
+    from lockgate.privacy.transforms.fpe import decide_alphabet  # loads fastfpe: only here
+
+    undecided = _auto_alphabet_columns(plan, schema)
+    decided: dict[str, str] = {}
+    peeked: list[tuple[pa.RecordBatch, int]] = []
+    while undecided and len(peeked) < AUTO_PEEK_BATCHES:
+        item = next(batches, None)
+        if item is None:
+            break
+        peeked.append(item)
+        for column in list(undecided):
+            alphabet = decide_alphabet(item[0].column(column))
+            if alphabet is not None:
+                decided[column] = alphabet
+                undecided.remove(column)
+    decided.update({c: "digits" for c in undecided})
+    pinned = [
+        Rule(r.column, r.op, {**r.options, "alphabet": decided[r.column]}, r.classification,
+             r.where)
+        if r.column in decided
+        else r
+        for r in plan
+    ]  # fmt: skip
+    return pinned, decided, peeked
+
+
 def mask_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -471,7 +556,12 @@ def mask_file(
     source, target = os.fspath(src), os.fspath(dst)
     explicit = list(rules or [])
     if not explicit and not auto:
-        raise PrivacyError(f"nothing to do for {source}: give masking rules or use auto")
+        raise PrivacyError(
+            f"nothing to do for {source}: give masking rules (--rules) or use --auto"
+        )
+    check_distinct(source, target)
+    if os.path.isdir(target):
+        raise PrivacyError(f"{target}: is a folder; give a file name to write")
     reader = BatchReader(source, fmt=fmt, batch_rows=batch_rows)
     with reader:
         report = None
@@ -488,33 +578,45 @@ def mask_file(
         else:
             plan = explicit
         check_columns(plan, reader.schema.names, source)
+        if not auto:
+            plan = _classified(plan, reader.schema, source, sample_size, seed, reader.format)
         check_keys(plan, keyring)
         summary = MaskSummary(source, target, rules=list(plan), report=report)
         schema = _tagged_schema(reader.schema, plan)
-        # the output schema (types and tags) is known before any row is read, so a bad target
-        # fails before any work
-        out_schema = _apply(schema.empty_table(), plan, keyring).schema
-        with BatchWriter(target, out_schema, fmt=out_fmt) as writer:
-            # three stages on their own threads: read (decode), mask, write (encode); Arrow
-            # releases the GIL while it decodes and encodes, so they overlap
-            behind = _WriteBehind(writer.write, WRITE_BEHIND)
-            batches = _prefetched(((b, reader.done) for b in reader), PREFETCH)
-            try:
-                for batch, done in batches:
-                    out = _apply(_retag(batch, schema), plan, keyring)
-                    if out.schema != out_schema:
-                        out = out.cast(out_schema)
-                    behind.put(out)
-                    summary.rows += out.num_rows
-                    summary.batches += 1
-                    if progress is not None:
-                        progress(done, reader.total)
-            except BaseException:
-                behind.stop()
-                raise
-            finally:
-                batches.close()  # stops the reading thread now, not when collected
-            behind.close()
+        batches = _prefetched(((b, reader.done) for b in reader), PREFETCH)
+        try:
+            # `alphabet: auto` of fpe is decided once per column, from its first values
+            plan, pinned, peeked = _pin_alphabets(plan, schema, batches)
+            if pinned:
+                from lockgate.privacy.transforms.fpe import check_alphabet
+            summary.rules = list(plan)
+            # the output schema (types and tags) is known before the rows are masked, so a
+            # bad target fails before any work
+            out_schema = _apply(schema.empty_table(), plan, keyring).schema
+            with BatchWriter(target, out_schema, fmt=out_fmt) as writer:
+                # three stages on their own threads: read (decode), mask, write (encode);
+                # Arrow releases the GIL while it decodes and encodes, so they overlap
+                behind = _WriteBehind(writer.write, WRITE_BEHIND)
+                try:
+                    for batch, done in itertools.chain(peeked, batches):
+                        for column, alphabet in pinned.items():
+                            values = batch.column(column)
+                            check_alphabet(values, alphabet, column, summary.rows)
+                        # errors name the row of the file, not of the batch
+                        out = _apply(_retag(batch, schema), plan, keyring, summary.rows)
+                        if out.schema != out_schema:
+                            out = out.cast(out_schema)
+                        behind.put(out)
+                        summary.rows += out.num_rows
+                        summary.batches += 1
+                        if progress is not None:
+                            progress(done, reader.total)
+                except BaseException:
+                    behind.stop()
+                    raise
+                behind.close()
+        finally:
+            batches.close()  # stops the reading thread now, not when collected
     summary.tags = {f.name: tag_of(f) for f in out_schema}
     summary.seconds = time.perf_counter() - started
     if progress is not None:

@@ -9,7 +9,7 @@ sample). The same input and seed give the same sample, whatever the batch sizes.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +18,9 @@ import pyarrow as pa
 
 from lockgate.errors import PrivacyError
 from lockgate.privacy.classify import ColumnClass, as_texts, classify_values, default_analyzer
+from lockgate.privacy.entities import FREE_TEXT
 from lockgate.privacy.files import BatchReader
-from lockgate.privacy.tags import tag_of
+from lockgate.privacy.tags import is_raw, tag_of
 
 SAMPLE_SIZE = 1000
 SCAN_BATCH_ROWS = 1 << 17
@@ -129,16 +130,33 @@ def classify_sample(sample: pa.Table) -> list[ColumnClass]:
                 )
             )
             continue
-        out.append(
-            classify_values(
-                name,
-                texts,
-                analyzer=analyzer,
-                type_name=str(column.type),
-                tag=tag_of(schema_field),
-            )
+        found = classify_values(
+            name,
+            texts,
+            analyzer=analyzer,
+            type_name=str(column.type),
+            tag=tag_of(schema_field),
         )
+        if pa.types.is_nested(column.type):
+            found = _nested(found)
+        out.append(found)
     return out
+
+
+def _nested(found: ColumnClass) -> ColumnClass:
+    """A nested column (struct, list, map) judged on its values' JSON text: PII anywhere inside
+    makes it `free_text` (no one entity describes the whole value; `mask --auto` then redacts
+    the spans in its JSON text, and the column becomes text); without, it is unclassified."""
+    if (
+        found.classification is not None
+        and found.classification != FREE_TEXT
+        and is_raw(found.classification)
+    ):
+        found.classification = FREE_TEXT
+        found.reason = f"PII inside nested values ({found.reason})"
+    elif found.classification is None:
+        found.reason = "nested values read as JSON; no PII found"
+    return found
 
 
 def _batches_of(
@@ -188,12 +206,20 @@ def scan(
     sample_size: int = SAMPLE_SIZE,
     seed: int = 0,
     fmt: str | None = None,
+    columns: Sequence[str] | None = None,
 ) -> ScanReport:
-    """Classify the columns of a CSV, Parquet or JSONL file, streamed (memory stays flat)."""
+    """Classify the columns of a CSV, Parquet or JSONL file, streamed (memory stays flat);
+    with `columns`, only those (the others are neither sampled nor reported)."""
     if sample_size < 1:
         raise PrivacyError(f"sample size must be at least 1, not {sample_size}")
     with BatchReader(source, fmt=fmt, batch_rows=SCAN_BATCH_ROWS, merge=False) as reader:
-        sample, seen = sample_rows(reader, reader.schema, sample_size, seed)
+        if columns is None:
+            sample, seen = sample_rows(reader, reader.schema, sample_size, seed)
+        else:
+            names = list(columns)
+            schema = pa.schema([reader.schema.field(n) for n in names])
+            picked = (b.select(names) for b in reader)
+            sample, seen = sample_rows(picked, schema, sample_size, seed)
     return ScanReport(
         source=os.fspath(source),
         rows_sampled=sample.num_rows,

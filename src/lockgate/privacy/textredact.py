@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import secrets
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +22,7 @@ from typing import IO, Any
 from lockgate.errors import PrivacyError
 from lockgate.privacy.analyzer import Analyzer, parse_entities
 from lockgate.privacy.entities import Entity
+from lockgate.privacy.files import check_distinct, move_into_place, private_temp
 from lockgate.privacy.transforms.redact_text import placeholder_for
 
 CHUNK_BYTES = 1 << 20
@@ -94,9 +94,21 @@ def _redact(
             found = text.find("\n", span.start)
             line_end = found if found >= 0 else len(text)
         parts.append(text[at : span.start])
-        parts.append(placeholder_for(span.entity) if placeholder is None else placeholder)
+        mark = placeholder_for(span.entity) if placeholder is None else placeholder
+        # a span over several lines (a private key block) leaves one placeholder per line,
+        # so the output keeps the input's line numbers
+        breaks = text.count("\n", span.start, span.end)
+        if breaks:
+            lines += breaks  # each line of the span changed
+            pieces = text[span.start : span.end].split("\n")
+            ends = ["\r" if p.endswith("\r") else "" for p in pieces[:-1]]
+            parts.append("".join(f"{mark}{end}\n" for end in ends) + mark)
+        else:
+            parts.append(mark)
         at = span.end
-        line_end = max(line_end, at)
+        if at > line_end:  # the span ended on a later line: that line is counted
+            found = text.find("\n", at)
+            line_end = found if found >= 0 else len(text)
         if counts is not None:
             counts[span.entity.value] = counts.get(span.entity.value, 0) + 1
     parts.append(text[at:])
@@ -241,6 +253,7 @@ def redact_file(
     `workers`: processes redacting chunks in parallel (default: `default_workers`).
     """
     source, target = os.fspath(src), os.fspath(dst)
+    check_distinct(source, target)
     analyzer = _analyzer(entities)
     summary = RedactSummary(source, target)
     started = time.perf_counter()
@@ -289,13 +302,11 @@ def _redact_to_file(
         raise PrivacyError(f"{target}: is a folder; give a file name to write")
     if not path.parent.is_dir():
         raise PrivacyError(f"{target}: folder {str(path.parent)!r} does not exist")
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    tmp = Path(private_temp(path))  # owner-only while written
     try:
         with open(tmp, "wb") as out:
             stream(reader, out)
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
+        move_into_place(tmp, path)  # the replaced file's mode, fsync, rename
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

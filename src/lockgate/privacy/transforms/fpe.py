@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -46,8 +47,8 @@ def min_length(alphabet: str) -> int:
     return math.ceil(math.log(MIN_DOMAIN) / math.log(len(alphabet)) - 1e-9)
 
 
-def _auto_alphabet(values: Values) -> str:
-    """The smallest standard alphabet holding every ASCII letter and digit of the column."""
+def _seen_bytes(values: Values) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Which byte values occur in the column's non-null text."""
     chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
     seen = np.zeros(256, dtype=bool)
     for chunk in chunks:
@@ -55,6 +56,13 @@ def _auto_alphabet(values: Values) -> str:
         data = layout(text).data
         if len(data):
             seen |= np.bincount(data, minlength=256).astype(bool)
+    return seen
+
+
+def decide_alphabet(values: Values) -> str | None:
+    """The smallest standard alphabet holding every ASCII letter and digit of the column, or
+    None when it has none yet (all null or empty): what `alphabet: auto` means."""
+    seen = _seen_bytes(values)
     lower, upper = seen[0x61:0x7B].any(), seen[0x41:0x5B].any()
     if lower and upper:
         return "alphanumeric"
@@ -62,7 +70,43 @@ def _auto_alphabet(values: Values) -> str:
         return "lower_alphanumeric"
     if upper:
         return "upper_alphanumeric"
-    return "digits"
+    return "digits" if seen[0x30:0x3A].any() else None
+
+
+def _auto_alphabet(values: Values) -> str:
+    return decide_alphabet(values) or "digits"
+
+
+def check_alphabet(values: pa.Array, alphabet: str, column: str, row_offset: int = 0) -> None:
+    """Fail, naming the row, when a value holds an ASCII letter or digit outside `alphabet`.
+
+    For an alphabet decided by `auto` on earlier rows: such a character would be left as it is
+    (taken for a separator) rather than encrypted, leaking it.
+    """
+    text = as_text(values, "fpe", column)
+    rows = layout(text)
+    if not len(rows.data):
+        return
+    alnum = np.zeros(256, dtype=bool)
+    for chars in (DIGITS, LOWER, UPPER):
+        alnum[np.frombuffer(chars.encode(), dtype=np.uint8)] = True
+    alnum[np.frombuffer(ALPHABETS[alphabet].encode(), dtype=np.uint8)] = False
+    bad = alnum[rows.data]
+    if not bad.any():
+        return
+    valid = pc.is_valid(text).to_numpy(zero_copy_only=False)
+    outside = np.flatnonzero(bad)
+    owners = np.searchsorted(rows.starts + rows.lens, outside, side="right")
+    hits = [int(r) for r in owners if valid[r]]
+    if not hits:
+        return
+    both = pa.chunked_array([text.slice(hits[0], 1), pa.array([ALPHABETS[alphabet]])])
+    wider = decide_alphabet(both) or "alphanumeric"
+    raise PrivacyError(
+        f"fpe: row {row_offset + hits[0]} of column {column!r} has characters outside alphabet "
+        f"{alphabet!r}, which `auto` chose from the column's first values; set the rule's "
+        f"option alphabet: {wider}"
+    )
 
 
 def _prepare(values: Values, ctx: Context) -> Context:
@@ -146,7 +190,8 @@ def fpe_encrypt(values: pa.Array, ctx: Context) -> pa.Array:
     format: with the `digits` alphabet digits stay digits and every other character (spaces,
     dashes) stays in place; other alphabets (`upper_alphanumeric`, `alphanumeric`...) likewise
     keep letters and digits within the alphabet. `auto` (default) picks the smallest standard
-    alphabet holding the column's letters and digits. Reversible with `fpe_decrypt` and the
+    alphabet holding the column's letters and digits (`mask_file` decides it once per column,
+    from its first values, so every batch uses and records the same one). Reversible with `fpe_decrypt` and the
     same key; equal values give equal ciphertexts (joins still match).
 
     A value with fewer alphabet characters than FF1 allows (radix ** length must reach

@@ -33,13 +33,14 @@ def context(
     keyring: Keyring | None,
     column: str,
     classification: str | None,
+    row_offset: int = 0,
 ) -> Context:
     """The checked options of `op` with its key id resolved against the keyring."""
     checked = op.check(options)
     if op.needs_key and keyring is not None:
         pinned = checked.get("key")
         checked["key"] = keyring.check_id(pinned) if pinned else keyring.current
-    return Context(op.name, checked, column, classification, keyring)
+    return Context(op.name, checked, column, classification, keyring, row_offset)
 
 
 def apply(
@@ -68,7 +69,7 @@ def run(op: Operation, values: Values, ctx: Context, *, prepared: bool = False) 
     if not isinstance(values, pa.ChunkedArray):
         return _run_array(op, values, ctx)
     chunks: list[pa.Array] = []
-    offset = 0
+    offset = ctx.row_offset
     for chunk in values.chunks:
         chunks.append(_run_array(op, chunk, replace(ctx, row_offset=offset)))
         offset += len(chunk)
@@ -93,11 +94,13 @@ def apply_to_field(
     op: str | Operation,
     options: Mapping[str, Any] | None = None,
     keyring: Keyring | None = None,
+    row_offset: int = 0,
 ) -> Data:
     """`data` (a RecordBatch or a Table) with `column` transformed by `op` and its field
     metadata updated: the classification tag gets the operation's form (`pii.email` ->
     `pii.email/tokenized`; decrypting restores `pii.email`), and keyed operations record the key
-    id they used (`lockgate.key_id`) with whatever their reverse needs (FPE's alphabet)."""
+    id they used (`lockgate.key_id`) with whatever their reverse needs (FPE's alphabet).
+    `row_offset`: rows before `data` in its file, so errors name the row of the file."""
     index = data.schema.get_field_index(column)
     if index < 0:
         raise PrivacyError(
@@ -115,7 +118,7 @@ def apply_to_field(
                 given[name] = meta[meta_key(name)].decode()
         if "key" in names and given.get("key") is None and meta.get(KEY_ID):
             given["key"] = meta[KEY_ID].decode()
-    ctx = context(spec, given, keyring, column, tag)
+    ctx = context(spec, given, keyring, column, tag, row_offset)
     if spec.prepare is not None:
         ctx = spec.prepare(data.column(index), ctx)
     out = run(spec, data.column(index), ctx, prepared=True)

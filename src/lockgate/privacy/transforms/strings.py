@@ -102,8 +102,9 @@ def fixed(chars: Bytes, like: pa.Array, *, keep_empty: bool = True) -> pa.Array:
 
 
 def as_text(values: pa.Array, op: str, column: str = "", *, binary_ok: bool = False) -> pa.Array:
-    """`values` as a string array: numbers, dates, times and booleans are formatted as text;
-    binary stays binary when `binary_ok` (its bytes are used as they are)."""
+    """`values` as a string array: numbers, dates, times and booleans are formatted as text,
+    nested values (structs, lists, maps) as JSON text; binary stays binary when `binary_ok`
+    (its bytes are used as they are)."""
     kind = values.type
     if pa.types.is_dictionary(kind):
         return as_text(values.dictionary_decode(), op, column, binary_ok=binary_ok)
@@ -114,10 +115,10 @@ def as_text(values: pa.Array, op: str, column: str = "", *, binary_ok: bool = Fa
     if pa.types.is_null(kind):
         return pa.nulls(len(values), pa.string())
     if pa.types.is_nested(kind):
-        raise PrivacyError(
-            f"{op} cannot transform column {column or '?'!r} of type {kind}: "
-            "it works on text, numbers and dates"
-        )
+        # structs, lists and maps become their JSON text: the column is text from then on
+        from lockgate.privacy.files import json_texts
+
+        return json_texts(values)
     try:
         return pc.cast(values, pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
