@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from bench.privacy_corpus import luhn_check_digit
 
 from lockgate.errors import PrivacyError
 from lockgate.privacy.files import read_table, write_table
@@ -42,14 +43,6 @@ rules:
 """
 
 
-def _luhn_digit(payload: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(payload)):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return str((10 - total % 10) % 10)
-
-
 def customers(n: int = 200, seed: int = 3) -> pa.Table:
     rng = random.Random(seed)
     first = ["James", "Mary", "Robert", "Linda", "Anna", "Lukas", "Sophie", "Carlos", "Emma"]
@@ -78,7 +71,7 @@ def customers(n: int = 200, seed: int = 3) -> pa.Table:
         rows["ssn"].append(
             f"{rng.randrange(101, 665)}-{rng.randrange(10, 99)}-{rng.randrange(1000, 9999)}"
         )
-        rows["card_number"].append(card + _luhn_digit(card))
+        rows["card_number"].append(card + luhn_check_digit(card))
         rows["date_of_birth"].append(dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(20000)))
         rows["notes"].append(
             f"Customer {f} {la} asked for a refund, write to {email}"

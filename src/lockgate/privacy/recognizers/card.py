@@ -17,7 +17,7 @@ from typing import Final
 
 from lockgate.privacy.checksums import card_valid
 from lockgate.privacy.entities import Entity, Span
-from lockgate.privacy.recognizers.context import last_words
+from lockgate.privacy.recognizers.context import Labels
 
 _CANDIDATE: Final = re.compile(
     # the first digit is not glued to a word, number or code (checked after it is read, so the
@@ -60,28 +60,17 @@ _NEGATIVE = (
     "awb", "waybill", "sendung", "sendungsnummer", "bestellung", "commande", "suivi", "colis",
     "pedido", "seguimiento", "ordine", "spedizione", "bestelling", "zending", "id", "uuid",
 )  # fmt: skip
-_CONTEXT: Final = re.compile(
-    r"(?<!\w)(?:"
-    + "|".join(re.escape(w) for w in sorted({*_POSITIVE, *_NEGATIVE}, key=len, reverse=True))
-    + r")(?!\w)"
-)
-_POSITIVE_SET: Final = frozenset(_POSITIVE)
-
-_WORDS: Final = 3
-"""Only the last words before a number, in its sentence, can label it: a word further back
-belongs to something else ("... his account. 4111 ...")."""
+_LABELS: Final = Labels(_POSITIVE, _NEGATIVE)
 
 
 def _label(text: str, start: int) -> bool | None:
     """True for a card label closest before `start`, False for a look-alike's, None for neither
     (a "#" right before an unlabelled number makes it a reference)."""
-    window = last_words(text, start, _WORDS).lower()
-    last = None
-    for match in _CONTEXT.finditer(window):
-        last = match
-    if last is None:
-        return False if window.rstrip().endswith("#") else None
-    return last.group() in _POSITIVE_SET
+    window = _LABELS.window(text, start)
+    label = _LABELS.closest(window)
+    if label is None and window.rstrip().endswith("#"):
+        return False
+    return label
 
 
 def _grouping_ok(groups: list[str]) -> bool:

@@ -63,6 +63,34 @@ def last_words(text: str, start: int, count: int, window: int = 48) -> str:
     return " ".join(words)
 
 
+class Labels:
+    """Words that, among the last few before a number in its sentence, say what it is: a
+    positive word (its entity: "card", "tel") or a negative one (a look-alike's: "order",
+    "invoice"). Only the closest counts; a word further back belongs to something else ("...
+    his account. 4111 ...")."""
+
+    def __init__(self, positive: Iterable[str], negative: Iterable[str], words: int = 3) -> None:
+        positive = frozenset(positive)
+        alternatives = sorted({*positive, *negative}, key=len, reverse=True)
+        self._pattern = re.compile(
+            r"(?<!\w)(?:" + "|".join(re.escape(w) for w in alternatives) + r")(?!\w)"
+        )
+        self._positive = positive
+        self._words = words
+
+    def window(self, text: str, start: int) -> str:
+        """The words before `start` that may label it, lower-cased."""
+        return last_words(text, start, self._words).lower()
+
+    def closest(self, window: str) -> bool | None:
+        """True when the closest label in `window` is positive, False when negative, None for
+        no label."""
+        last = None
+        for match in self._pattern.finditer(window):
+            last = match
+        return None if last is None else last.group() in self._positive
+
+
 def trie_pattern(words: Iterable[str]) -> str:
     """A regex matching any of `words` (longest first), factored by common prefixes.
 

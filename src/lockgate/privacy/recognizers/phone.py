@@ -25,7 +25,7 @@ import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumber
 
 from lockgate.privacy.entities import Entity, Span
-from lockgate.privacy.recognizers.context import last_words
+from lockgate.privacy.recognizers.context import Labels
 
 _SEP = r"[ \u00a0.\-/]"
 # ASCII classes throughout: the engine tests them faster than \d and \w, and this scan runs at
@@ -69,33 +69,18 @@ _NEGATIVE = (
 )  # fmt: skip
 
 
-def _context_pattern() -> re.Pattern[str]:
-    words = sorted({*_POSITIVE, *_NEGATIVE}, key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
-
-
-_CONTEXT: Final = _context_pattern()
-_POSITIVE_SET: Final = frozenset(_POSITIVE)
+_LABELS: Final = Labels(_POSITIVE, _NEGATIVE)
 _SYMBOLS: Final = ("#", "$", "€", "£")
 """Right before a number: an order/reference number or a price, not a phone."""
-
-_WORDS: Final = 3
-"""Only the last words before a number, in its sentence, can label it: a word further back
-belongs to something else ("... his account. 4111 ...")."""
 
 
 def _label(text: str, start: int) -> bool | None:
     """True for a phone word closest before `start`, False for a look-alike's label, None for
     neither (lower-cased; the window stops at the line break)."""
-    window = last_words(text, start, _WORDS).lower()
+    window = _LABELS.window(text, start)
     if window.rstrip().endswith(_SYMBOLS):
         return False
-    last = None
-    for match in _CONTEXT.finditer(window):
-        last = match
-    if last is None:
-        return None
-    return last.group() in _POSITIVE_SET
+    return _LABELS.closest(window)
 
 
 @lru_cache(maxsize=8192)

@@ -17,14 +17,14 @@ from typing import Final
 
 from lockgate.privacy.checksums import ssn_valid
 from lockgate.privacy.entities import Entity, Span
-from lockgate.privacy.recognizers.context import last_words
+from lockgate.privacy.recognizers.context import Labels
 
 # anchored on the separator (a literal, so the engine skips ahead in C): "-45-6789", " 45 6789";
 # the area number before it is read in Python
 _DASHED: Final = re.compile(r"-([0-9]{2})-([0-9]{4})(?![0-9A-Za-z_]|[.\-/][0-9])")
 _SPACED: Final = re.compile(r" ([0-9]{2}) ([0-9]{4})(?![0-9A-Za-z_]|[.\-/][0-9])")
 # SSN labels (for nine bare digits), anchored on a literal first letter
-_LABELS: Final = (
+_BARE_LABELS: Final = (
     re.compile(r"S(?:SN|S#|ocial [Ss]ec|OCIAL SEC)"),
     re.compile(r"s(?:sn|s#|ocial sec)"),
 )
@@ -47,29 +47,15 @@ _NEGATIVE = (
     "articolo", "codice articolo", "riferimento", "ordine", "codice", "referentie", "bestelling",
     "artikelnr", "onderdeel",
 )  # fmt: skip
-_CONTEXT: Final = re.compile(
-    r"(?<!\w)(?:"
-    + "|".join(re.escape(w) for w in sorted({*_POSITIVE, *_NEGATIVE}, key=len, reverse=True))
-    + r")(?!\w)"
-)
-_POSITIVE_SET: Final = frozenset(_POSITIVE)
-
-_WORDS: Final = 3
-"""Only the last words before a number, in its sentence, can label it: a word further back
-belongs to something else ("... his account. 4111 ...")."""
+_WORDS: Final = Labels(_POSITIVE, _NEGATIVE)
 
 
 def _label(text: str, start: int) -> bool | None:
     """True for an SSN label closest before `start`, False for a code's label, None for neither."""
-    window = last_words(text, start, _WORDS).lower()
+    window = _WORDS.window(text, start)
     if window.rstrip().endswith("#") and not window.rstrip().endswith(("ss#", "ssn#")):
         return False
-    last = None
-    for match in _CONTEXT.finditer(window):
-        last = match
-    if last is None:
-        return None
-    return last.group() in _POSITIVE_SET
+    return _WORDS.closest(window)
 
 
 class SsnRecognizer:
@@ -93,7 +79,7 @@ class SsnRecognizer:
 
     def _bare(self, text: str) -> Iterator[Span]:
         """Nine bare digits right after an SSN label."""
-        for label in _LABELS:
+        for label in _BARE_LABELS:
             for hit in label.finditer(text):
                 window_end = _window_end(text, hit.end(), 40)
                 m = _BARE.search(text, hit.end(), window_end)
