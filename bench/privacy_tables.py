@@ -170,7 +170,7 @@ print(json.dumps({{"wall_s": wall, "rows": summary.rows, "peak_rss_mb": rss_mb()
 _DIAG_CHILD = r"""
 import json, sys, time
 sys.path.insert(0, {repo!r})
-from lockgate.privacy.files import BatchReader, BatchWriter
+from lockgate.io.formats import BatchReader, BatchWriter
 from lockgate.privacy.keys import Keyring
 from lockgate.privacy.masking import mask_table, rules_from
 src, dst = sys.argv[1:3]

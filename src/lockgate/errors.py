@@ -70,6 +70,10 @@ class StoreError(LockgateError):
     """The metadata database cannot be opened, migrated or written."""
 
 
+class DataError(LockgateError):
+    """A dataset cannot be read or written: the message names the dataset and the cause."""
+
+
 class PrivacyError(LockgateError):
     """A privacy operation cannot run: unknown column or operation, bad rule, unreadable input."""
 

@@ -20,12 +20,12 @@ from lockgate import mask, pipeline, redact, scan, task
 from lockgate.authoring.discovery import load_file
 from lockgate.config import Project
 from lockgate.errors import DefinitionError
+from lockgate.io.formats import write_table
+from lockgate.model.classification import is_raw, tag_of
 from lockgate.model.refs import Template
 from lockgate.model.task import TaskKind
 from lockgate.privacy import tasks as privacy_tasks
-from lockgate.privacy.files import write_table
 from lockgate.privacy.keys import ensure_key_file, keys_file_of
-from lockgate.privacy.tags import is_raw, tag_of
 
 DAY = datetime(2024, 1, 31, tzinfo=UTC)
 ROWS = 50

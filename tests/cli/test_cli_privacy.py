@@ -15,9 +15,9 @@ import pytest
 from tests.cli.helpers import LOCKGATE, _env, lockgate, lockgate_all, one_line_error, write
 
 from lockgate.config import Project
-from lockgate.privacy.files import read_table, write_table
+from lockgate.io.formats import read_table, write_table
+from lockgate.model.classification import is_raw, tag_of
 from lockgate.privacy.keys import ensure_key_file, keys_file_of
-from lockgate.privacy.tags import is_raw, tag_of
 
 ROWS = 120
 

@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from bench.privacy_corpus import luhn_check_digit
 
-from lockgate.errors import PrivacyError
-from lockgate.privacy.files import read_table, write_table
+from lockgate.errors import DataError, PrivacyError
+from lockgate.io.formats import read_table, write_table
+from lockgate.model.classification import is_raw, tag_of, with_tag
 from lockgate.privacy.keys import Keyring
 from lockgate.privacy.masking import (
     Rule,
@@ -25,7 +26,6 @@ from lockgate.privacy.masking import (
     rules_from,
 )
 from lockgate.privacy.scan import scan, scan_table
-from lockgate.privacy.tags import is_raw, tag_of, with_tag
 
 RULES = """\
 rules:
@@ -337,7 +337,7 @@ def test_nothing_to_do_and_bad_input(tmp_path: Path, keyring: Keyring) -> None:
     write_table(tmp_path / "in.csv", customers(5))
     with pytest.raises(PrivacyError, match=r"give masking rules \(--rules\) or use --auto"):
         mask_file(tmp_path / "in.csv", tmp_path / "out.csv")
-    with pytest.raises(PrivacyError, match=r"missing\.csv: no such file"):
+    with pytest.raises(DataError, match=r"missing\.csv: no such file"):
         mask_file(tmp_path / "missing.csv", tmp_path / "out.csv", auto=True, keyring=keyring)
 
 
@@ -453,7 +453,7 @@ def test_same_file_in_and_out_is_refused(
     before = (tmp_path / "customers.csv").read_bytes()
     monkeypatch.chdir(tmp_path)
     for out in ("customers.csv", "./customers.csv"):
-        with pytest.raises(PrivacyError, match="is the input file too"):
+        with pytest.raises(DataError, match="is the input file too"):
             mask_file("customers.csv", out, auto=True, keyring=keyring)
     assert (tmp_path / "customers.csv").read_bytes() == before
 
@@ -461,7 +461,7 @@ def test_same_file_in_and_out_is_refused(
 def test_output_folder_is_named_as_a_folder(tmp_path: Path, keyring: Keyring) -> None:
     write_table(tmp_path / "in.csv", customers(5))
     (tmp_path / "out").mkdir()
-    with pytest.raises(PrivacyError, match=r"out: is a folder; give a file name"):
+    with pytest.raises(DataError, match=r"out: is a folder; give a file name"):
         mask_file(tmp_path / "in.csv", tmp_path / "out", auto=True, keyring=keyring)
 
 
@@ -556,7 +556,7 @@ def test_a_duplicated_csv_column_is_one_clear_error(
     src = tmp_path / "dup.csv"
     src.write_text("email,email,name\na@example.com,b@example.com,Bob\n", encoding="utf-8")
     message = r"dup\.csv: column 'email' appears 2 times in the header; give each column"
-    with pytest.raises(PrivacyError, match=message):
+    with pytest.raises(DataError, match=message):
         if command == "scan":
             scan(src)
         else:

@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 from bench.privacy_corpus import luhn_check_digit
 
-from lockgate.errors import PrivacyError
+from lockgate.errors import DataError, PrivacyError
+from lockgate.io.formats import write_table
+from lockgate.model.classification import with_tag
 from lockgate.privacy.classify import classify_values, name_words
-from lockgate.privacy.files import write_table
 from lockgate.privacy.scan import sample_rows, scan, scan_table
-from lockgate.privacy.tags import with_tag
 
 FIRST = ["James", "Mary", "Robert", "Patricia", "Michael", "Jennifer", "William", "Linda",
          "David", "Elizabeth", "Thomas", "Susan", "Daniel", "Karen", "Anna", "Lukas", "Sophie",
@@ -241,11 +241,11 @@ def test_files_bigger_than_a_batch_are_sampled_across(tmp_path: Path) -> None:
 
 
 def test_scan_errors(tmp_path: Path) -> None:
-    with pytest.raises(PrivacyError, match=r"missing\.csv: no such file"):
+    with pytest.raises(DataError, match=r"missing\.csv: no such file"):
         scan(tmp_path / "missing.csv")
     with pytest.raises(PrivacyError, match="sample size must be at least 1"):
         scan(tmp_path / "missing.csv", sample_size=0)
-    with pytest.raises(PrivacyError, match=r"unknown file extension \.xlsx"):
+    with pytest.raises(DataError, match=r"unknown file extension \.xlsx"):
         scan(tmp_path / "book.xlsx")
 
 

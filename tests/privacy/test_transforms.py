@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import cmac as crypto_cmac
 from cryptography.hazmat.primitives.ciphers import algorithms
 
 from lockgate.errors import KeyringError, PrivacyError
-from lockgate.privacy import tags
+from lockgate.model import classification as tags
 from lockgate.privacy.analyzer import Analyzer
 from lockgate.privacy.entities import Entity, Span
 from lockgate.privacy.keys import Keyring

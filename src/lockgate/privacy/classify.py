@@ -22,10 +22,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lockgate.io.formats import json_texts
+from lockgate.model.classification import base_class, is_raw
 from lockgate.privacy.analyzer import Analyzer
 from lockgate.privacy.entities import FREE_TEXT, Entity, Span
-from lockgate.privacy.files import json_texts
-from lockgate.privacy.tags import base_class, is_raw
 
 WHOLE = 0.7
 """A value is wholly entity E when spans of E cover at least this share of its characters."""

@@ -46,11 +46,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lockgate.errors import LockgateError, PrivacyError, did_you_mean
+from lockgate.errors import DataError, LockgateError, PrivacyError, did_you_mean
+from lockgate.io.formats import BatchReader, BatchWriter, check_distinct
+from lockgate.model.classification import is_raw, tag_of, with_tag
 from lockgate.privacy.entities import FREE_TEXT, Entity, entity_for
-from lockgate.privacy.files import BatchReader, BatchWriter, check_distinct
 from lockgate.privacy.scan import SAMPLE_SIZE, ScanReport, scan
-from lockgate.privacy.tags import is_raw, tag_of, with_tag
 
 if TYPE_CHECKING:
     from lockgate.privacy.keys import Keyring
@@ -561,7 +561,7 @@ def mask_file(
         )
     check_distinct(source, target)
     if os.path.isdir(target):
-        raise PrivacyError(f"{target}: is a folder; give a file name to write")
+        raise DataError(f"{target}: is a folder; give a file name to write")
     reader = BatchReader(source, fmt=fmt, batch_rows=batch_rows)
     with reader:
         report = None

@@ -17,10 +17,10 @@ import numpy as np
 import pyarrow as pa
 
 from lockgate.errors import PrivacyError
+from lockgate.io.formats import BatchReader
+from lockgate.model.classification import is_raw, tag_of
 from lockgate.privacy.classify import ColumnClass, as_texts, classify_values, default_analyzer
 from lockgate.privacy.entities import FREE_TEXT
-from lockgate.privacy.files import BatchReader
-from lockgate.privacy.tags import is_raw, tag_of
 
 SAMPLE_SIZE = 1000
 SCAN_BATCH_ROWS = 1 << 17

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from lockgate.errors import PrivacyError
+from lockgate.io.formats import check_distinct, move_into_place, private_temp
 from lockgate.privacy.analyzer import Analyzer, parse_entities
 from lockgate.privacy.entities import Entity
-from lockgate.privacy.files import check_distinct, move_into_place, private_temp
 from lockgate.privacy.transforms.redact_text import placeholder_for
 
 CHUNK_BYTES = 1 << 20

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lockgate.errors import PrivacyError
-from lockgate.privacy.tags import base_class
+from lockgate.model.classification import base_class
 from lockgate.privacy.transforms.cmac import cmac_layout
 from lockgate.privacy.transforms.fake_values import Pools, pools
 from lockgate.privacy.transforms.operation import Context, Operation

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lockgate.errors import PrivacyError
-from lockgate.privacy.tags import base_class
+from lockgate.model.classification import base_class
 from lockgate.privacy.transforms.operation import Context, Operation
 from lockgate.privacy.transforms.options import Option
 from lockgate.privacy.transforms.rows import Block, Bools, Int32s, transform_rows

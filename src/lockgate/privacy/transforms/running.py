@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pyarrow as pa
 
 from lockgate.errors import PrivacyError, did_you_mean
-from lockgate.privacy import tags
+from lockgate.model import classification as tags
 from lockgate.privacy.transforms.operation import Context, Operation, Values
 from lockgate.privacy.transforms.registry import lookup
 

@@ -116,7 +116,7 @@ def as_text(values: pa.Array, op: str, column: str = "", *, binary_ok: bool = Fa
         return pa.nulls(len(values), pa.string())
     if pa.types.is_nested(kind):
         # structs, lists and maps become their JSON text: the column is text from then on
-        from lockgate.privacy.files import json_texts
+        from lockgate.io.formats import json_texts
 
         return json_texts(values)
     try:

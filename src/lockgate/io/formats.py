@@ -32,7 +32,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from lockgate.errors import PrivacyError
+from lockgate.errors import DataError
 
 FORMATS = ("csv", "parquet", "jsonl")
 EXTENSIONS = {
@@ -76,17 +76,17 @@ def detect_format(path: str | os.PathLike[str], fmt: str | None = None) -> str:
         wanted = fmt.lower().lstrip(".")
         wanted = {"pq": "parquet", "ndjson": "jsonl"}.get(wanted, wanted)
         if wanted not in FORMATS:
-            raise PrivacyError(f"unknown file format {fmt!r}; use one of {', '.join(FORMATS)}")
+            raise DataError(f"unknown file format {fmt!r}; use one of {', '.join(FORMATS)}")
         return wanted
     if os.path.isdir(_name(path)):
-        raise PrivacyError(f"{_name(path)}: is a folder; give a file name")
+        raise DataError(f"{_name(path)}: is a folder; give a file name")
     suffixes = [s.lower() for s in Path(path).suffixes]
     if suffixes and suffixes[-1] in COMPRESSIONS:
         suffixes.pop()
     found = EXTENSIONS.get(suffixes[-1]) if suffixes else None
     if found is None:
         ext = suffixes[-1] if suffixes else "(none)"
-        raise PrivacyError(
+        raise DataError(
             f"{_name(path)}: unknown file extension {ext}; name it .csv, .parquet or .jsonl "
             "or give the format explicitly"
         )
@@ -97,28 +97,28 @@ def _compression(path: str | os.PathLike[str]) -> str | None:
     return COMPRESSIONS.get(Path(path).suffix.lower())
 
 
-def _open_error(path: str | os.PathLike[str], exc: BaseException) -> PrivacyError:
+def _open_error(path: str | os.PathLike[str], exc: BaseException) -> DataError:
     """An OSError or Arrow error raised while reading `path`, as one line naming the file."""
     name = _name(path)
     if isinstance(exc, FileNotFoundError) or (
         isinstance(exc, OSError) and not os.path.exists(name)
     ):
-        return PrivacyError(f"{name}: no such file")
+        return DataError(f"{name}: no such file")
     if isinstance(exc, IsADirectoryError) or os.path.isdir(name):
-        return PrivacyError(f"{name}: is a folder, not a file")
+        return DataError(f"{name}: is a folder, not a file")
     if isinstance(exc, PermissionError):
-        return PrivacyError(f"{name}: permission denied")
+        return DataError(f"{name}: permission denied")
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     row = _CSV_ROW.search(text)
     if row:
         line, expected, got = row.groups()
-        return PrivacyError(
+        return DataError(
             f"{name}: malformed CSV at line {line}: {got} fields where the header has {expected}"
         )
     if "invalid UTF8" in text:
         number = _CSV_ROW_NUMBER.search(text)
         at = f" (row {number.group(1)})" if number else ""
-        return PrivacyError(
+        return DataError(
             f"{name}: not UTF-8 text{at}; convert it first, e.g. "
             f"`iconv -f latin1 -t utf-8 {name} > utf8.csv`"
         )
@@ -126,7 +126,7 @@ def _open_error(path: str | os.PathLike[str], exc: BaseException) -> PrivacyErro
     text = text.replace("JSON parse error: ", "malformed JSON lines: ")
     if "unexpected field" in text:
         text += f" (a field that first appears after the first {JSON_BLOCK >> 20} MiB)"
-    return PrivacyError(f"{name}: {text}")
+    return DataError(f"{name}: {text}")
 
 
 def _rechunk(batches: Iterator[pa.RecordBatch], rows: int, merge: bool) -> Iterator[pa.RecordBatch]:
@@ -189,7 +189,7 @@ def _csv_names(path: str | os.PathLike[str]) -> list[str]:
 def _bigger_block(path: str | os.PathLike[str], block: int, row: int) -> int:
     """The next block size to try for a CSV row longer than `block` bytes, or an error."""
     if block >= CSV_MAX_BLOCK:
-        raise PrivacyError(
+        raise DataError(
             f"{_name(path)}: CSV row {row} (line {row + 1} if no value spans lines) is longer "
             f"than {CSV_MAX_BLOCK >> 20} MiB, or opens a quote it never closes; check its quotes"
         )
@@ -204,7 +204,7 @@ def check_unique_names(path: str | os.PathLike[str], names: Sequence[str]) -> No
     if repeated:
         first = repeated[0]
         more = f" (and {len(repeated) - 1} more repeated name(s))" if len(repeated) > 1 else ""
-        raise PrivacyError(
+        raise DataError(
             f"{_name(path)}: column {first!r} appears {counts[first]} times in the header"
             f"{more}; give each column a distinct name"
         )
@@ -242,7 +242,7 @@ class BatchReader:
             raise _open_error(path, exc) from None
         try:
             check_unique_names(self.path, self.schema.names)
-        except PrivacyError:
+        except DataError:
             self.close()
             raise
 
@@ -433,9 +433,9 @@ class BatchWriter:
         self.rows = 0
         target = Path(self.path)
         if target.is_dir():
-            raise PrivacyError(f"{self.path}: is a folder; give a file name to write")
+            raise DataError(f"{self.path}: is a folder; give a file name to write")
         if not target.parent.is_dir():
-            raise PrivacyError(f"{self.path}: folder {str(target.parent)!r} does not exist")
+            raise DataError(f"{self.path}: folder {str(target.parent)!r} does not exist")
         self.format = detect_format(path, fmt)
         self.tmp = ""
         self._writer: Any = None
@@ -448,7 +448,7 @@ class BatchWriter:
             self._open()
         except (OSError, pa.ArrowException) as exc:
             self.abort()
-            raise PrivacyError(f"{self.path}: cannot write: {str(exc).splitlines()[0]}") from None
+            raise DataError(f"{self.path}: cannot write: {str(exc).splitlines()[0]}") from None
 
     def _open(self) -> None:
         compression = _compression(self.path)
@@ -479,7 +479,7 @@ class BatchWriter:
                 if self._pending_rows >= ROW_GROUP_ROWS or self._pending_bytes >= ROW_GROUP_BYTES:
                     self._flush()
         except (OSError, pa.ArrowException, TypeError, ValueError) as exc:
-            raise PrivacyError(f"{self.path}: cannot write: {str(exc).splitlines()[0]}") from None
+            raise DataError(f"{self.path}: cannot write: {str(exc).splitlines()[0]}") from None
         self.rows += batch.num_rows
 
     def _flush(self) -> None:
@@ -502,9 +502,7 @@ class BatchWriter:
                 self._writer.close()
             except (OSError, pa.ArrowException) as exc:
                 self.abort()
-                raise PrivacyError(
-                    f"{self.path}: cannot write: {str(exc).splitlines()[0]}"
-                ) from None
+                raise DataError(f"{self.path}: cannot write: {str(exc).splitlines()[0]}") from None
             self._writer = None
         if self._sink is not None:
             self._sink.close()
@@ -514,7 +512,7 @@ class BatchWriter:
                 move_into_place(self.tmp, self.path)
             except OSError as exc:
                 self.abort()
-                raise PrivacyError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+                raise DataError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
         self.tmp = ""
 
     def abort(self) -> None:
@@ -555,7 +553,7 @@ def check_distinct(source: str | os.PathLike[str], target: str | os.PathLike[str
     except OSError:  # one of them does not exist yet
         same = os.path.realpath(src) == os.path.realpath(dst)
     if same:
-        raise PrivacyError(
+        raise DataError(
             f"{dst}: is the input file too; write to another file (it would replace the source)"
         )
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from lockgate.errors import PrivacyError
-from lockgate.privacy.files import (
+from lockgate.errors import DataError
+from lockgate.io.formats import (
     BatchReader,
     BatchWriter,
     check_distinct,
@@ -18,7 +18,7 @@ from lockgate.privacy.files import (
     read_table,
     write_table,
 )
-from lockgate.privacy.tags import tag_of, with_tag
+from lockgate.model.classification import tag_of, with_tag
 
 
 def _table(rows: int = 10) -> pa.Table:
@@ -49,9 +49,9 @@ def test_format_comes_from_the_extension(name: str, fmt: str) -> None:
 
 
 def test_unknown_extension_and_format_are_one_line_errors() -> None:
-    with pytest.raises(PrivacyError, match=r"data\.txt: unknown file extension \.txt"):
+    with pytest.raises(DataError, match=r"data\.txt: unknown file extension \.txt"):
         detect_format("data.txt")
-    with pytest.raises(PrivacyError, match="unknown file format 'xlsx'"):
+    with pytest.raises(DataError, match="unknown file format 'xlsx'"):
         detect_format("data.txt", "xlsx")
     assert detect_format("data.txt", "CSV") == "csv"
 
@@ -112,20 +112,20 @@ def test_progress_counts_rows_for_parquet_and_bytes_for_text(tmp_path: Path) -> 
 
 
 def test_missing_file_folder_and_empty_file(tmp_path: Path) -> None:
-    with pytest.raises(PrivacyError, match=r"nope\.csv: no such file"):
+    with pytest.raises(DataError, match=r"nope\.csv: no such file"):
         BatchReader(tmp_path / "nope.csv")
     (tmp_path / "dir.csv").mkdir()
-    with pytest.raises(PrivacyError, match=r"dir\.csv: is a folder"):
+    with pytest.raises(DataError, match=r"dir\.csv: is a folder"):
         BatchReader(tmp_path / "dir.csv")
     (tmp_path / "empty.csv").write_bytes(b"")
-    with pytest.raises(PrivacyError, match=r"empty\.csv: .*[Ee]mpty"):
+    with pytest.raises(DataError, match=r"empty\.csv: .*[Ee]mpty"):
         BatchReader(tmp_path / "empty.csv")
 
 
 def test_malformed_csv_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("a,b,c\n1,2,3\n4,5,6\n7,8\n", encoding="utf-8")
-    with pytest.raises(PrivacyError) as caught:
+    with pytest.raises(DataError) as caught:
         read_table(path)
     message = str(caught.value)
     assert message == f"{path}: malformed CSV at line 4: 2 fields where the header has 3"
@@ -134,10 +134,10 @@ def test_malformed_csv_names_the_line(tmp_path: Path) -> None:
 
 def test_malformed_parquet_and_jsonl(tmp_path: Path) -> None:
     (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
-    with pytest.raises(PrivacyError, match=r"bad\.parquet: "):
+    with pytest.raises(DataError, match=r"bad\.parquet: "):
         BatchReader(tmp_path / "bad.parquet")
     (tmp_path / "bad.jsonl").write_text('{"a": 1}\n{"a": \n', encoding="utf-8")
-    with pytest.raises(PrivacyError, match=r"bad\.jsonl: malformed JSON lines"):
+    with pytest.raises(DataError, match=r"bad\.jsonl: malformed JSON lines"):
         read_table(tmp_path / "bad.jsonl")
 
 
@@ -158,11 +158,11 @@ def test_writer_replaces_the_target_only_on_success(tmp_path: Path) -> None:
 
 
 def test_writer_errors_name_the_target(tmp_path: Path) -> None:
-    with pytest.raises(PrivacyError, match="does not exist"):
+    with pytest.raises(DataError, match="does not exist"):
         BatchWriter(tmp_path / "no" / "out.csv", _table().schema)
-    with pytest.raises(PrivacyError, match="is a folder"):
+    with pytest.raises(DataError, match="is a folder"):
         BatchWriter(tmp_path, _table().schema, fmt="csv")
-    with pytest.raises(PrivacyError, match=r"out\.xlsx: unknown file extension"):
+    with pytest.raises(DataError, match=r"out\.xlsx: unknown file extension"):
         BatchWriter(tmp_path / "out.xlsx", _table().schema)
 
 
@@ -177,7 +177,7 @@ def test_jsonl_writes_dates_as_iso_text(tmp_path: Path) -> None:
 def test_small_csv_blocks_are_merged_into_full_batches(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import lockgate.privacy.files as files
+    import lockgate.io.formats as files
 
     monkeypatch.setattr(files, "CSV_BLOCK", 4096)  # a few dozen rows per parsed block
     write_table(tmp_path / "t.csv", _table(3000))
@@ -200,7 +200,7 @@ def _multiline_csv(path: Path, rows: int) -> list[str]:
 def test_csv_values_with_line_breaks_read_across_blocks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("lockgate.privacy.files.CSV_BLOCK", 4096)  # many blocks, fast
+    monkeypatch.setattr("lockgate.io.formats.CSV_BLOCK", 4096)  # many blocks, fast
     notes = _multiline_csv(tmp_path / "in.csv", 2000)
     table = read_table(tmp_path / "in.csv")
     assert table.num_rows == 2000
@@ -211,7 +211,7 @@ def test_csv_values_with_line_breaks_read_across_blocks(
 def test_csv_row_longer_than_a_block_is_reread_with_larger_blocks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("lockgate.privacy.files.CSV_BLOCK", 1024)
+    monkeypatch.setattr("lockgate.io.formats.CSV_BLOCK", 1024)
     long = "y" * 10_000
     rows = [f"{i},short" for i in range(300)] + [f'300,"{long}"'] + ["301,after"]
     (tmp_path / "in.csv").write_text("id,text\n" + "\n".join(rows) + "\n", encoding="utf-8")
@@ -219,15 +219,15 @@ def test_csv_row_longer_than_a_block_is_reread_with_larger_blocks(
     assert table["id"].to_pylist() == [str(i) for i in range(302)]
     assert table["text"].to_pylist()[300:] == [long, "after"]
     # past the largest block: one line naming the row
-    monkeypatch.setattr("lockgate.privacy.files.CSV_MAX_BLOCK", 4096)
-    with pytest.raises(PrivacyError, match=r"in\.csv: CSV row 301 .*longer than") as err:
+    monkeypatch.setattr("lockgate.io.formats.CSV_MAX_BLOCK", 4096)
+    with pytest.raises(DataError, match=r"in\.csv: CSV row 301 .*longer than") as err:
         read_table(tmp_path / "in.csv")
     assert "\n" not in str(err.value)
 
 
 def test_latin1_csv_is_one_line_saying_how_to_convert(tmp_path: Path) -> None:
     (tmp_path / "in.csv").write_bytes("name,city\nAnna,Paris\nJos\xe9,M\xe1laga\n".encode("latin1"))
-    with pytest.raises(PrivacyError) as err:
+    with pytest.raises(DataError) as err:
         read_table(tmp_path / "in.csv")
     message = str(err.value)
     assert "in.csv: not UTF-8 text" in message and "iconv -f latin1 -t utf-8" in message
@@ -236,9 +236,9 @@ def test_latin1_csv_is_one_line_saying_how_to_convert(tmp_path: Path) -> None:
 
 def test_a_folder_as_output_says_so(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
-    with pytest.raises(PrivacyError, match=r"out: is a folder; give a file name"):
+    with pytest.raises(DataError, match=r"out: is a folder; give a file name"):
         BatchWriter(tmp_path / "out", _table().schema)
-    with pytest.raises(PrivacyError, match=r"out: is a folder; give a file name"):
+    with pytest.raises(DataError, match=r"out: is a folder; give a file name"):
         detect_format(tmp_path / "out")
 
 
@@ -248,7 +248,7 @@ def test_check_distinct_refuses_the_same_file(
     (tmp_path / "a.csv").write_text("x\n1\n")
     monkeypatch.chdir(tmp_path)
     for other in ("a.csv", "./a.csv", str(tmp_path / "a.csv"), f"../{tmp_path.name}/a.csv"):
-        with pytest.raises(PrivacyError, match="is the input file too"):
+        with pytest.raises(DataError, match="is the input file too"):
             check_distinct("a.csv", other)
     check_distinct("a.csv", "b.csv")  # a new file is fine
     check_distinct("-", "-")
