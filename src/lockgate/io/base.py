@@ -1,0 +1,92 @@
+"""What every connector provides: a reader of record batches and an atomic writer.
+
+A reader streams `pyarrow.RecordBatch`es (memory flat in dataset size) and knows its schema,
+whose fields carry classification tags where the source keeps them. A writer takes batches
+and makes them visible all at once on `commit()`; `abort()` (or an exception inside its `with`
+block, or the process dying) leaves the target as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lockgate.io.dataset import Dataset
+
+BATCH_ROWS = 65_536
+"""Rows per record batch read, unless a reader is asked for another size."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a committed write did: the target (password hidden), the rows written and how."""
+
+    target: str
+    rows: int
+    mode: str
+    bytes: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "rows": self.rows, "mode": self.mode, "bytes": self.bytes}
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """A dataset being read: its schema, then its batches, once."""
+
+    @property
+    def schema(self) -> pa.Schema: ...
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Reader: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+@runtime_checkable
+class Writer(Protocol):
+    """A dataset being written: batches in, visible all at once on commit."""
+
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None: ...
+
+    def commit(self) -> WriteResult: ...
+
+    def abort(self) -> None: ...
+
+    def __enter__(self) -> Writer: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Commit when the block ended normally, abort when it raised."""
+
+
+class Connector(Protocol):
+    """One module per kind of dataset (`io/files.py`, `io/sql.py`, `io/http.py`)."""
+
+    def open_reader(self, dataset: Dataset, *, batch_rows: int = BATCH_ROWS) -> Reader: ...
+
+    def open_writer(
+        self,
+        dataset: Dataset,
+        schema: pa.Schema,
+        *,
+        mode: str = "overwrite",
+        keys: tuple[str, ...] = (),
+    ) -> Writer: ...
