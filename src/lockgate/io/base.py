@@ -3,7 +3,9 @@
 A reader streams `pyarrow.RecordBatch`es (memory flat in dataset size) and knows its schema,
 whose fields carry classification tags where the source keeps them. A writer takes batches
 and makes them visible all at once on `commit()`; `abort()` (or an exception inside its `with`
-block, or the process dying) leaves the target as it was.
+block, or the process dying) leaves the target as it was. `commit()` is idempotent (a second
+call returns the first result), so `with open_writer(...) as w: ...; w.commit()` is fine, and
+`abort()` after a commit does nothing.
 """
 
 from __future__ import annotations
