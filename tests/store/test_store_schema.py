@@ -28,6 +28,10 @@ TABLES = {
     "pipelines",
     "dataset_events",
     "schedulers",
+    "datasets",
+    "lineage",
+    "quality_results",
+    "connections",
 }
 
 

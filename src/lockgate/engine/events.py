@@ -8,6 +8,7 @@ from collections.abc import Callable
 from lockgate.model.events import (  # re-exported: the engine's vocabulary
     CALLBACK_FAILED,
     DATASET_UPDATED,
+    FACTS,
     RUN_FINISHED,
     RUN_REQUEUED,
     RUN_STARTED,
@@ -26,6 +27,7 @@ from lockgate.model.events import (  # re-exported: the engine's vocabulary
 __all__ = [
     "CALLBACK_FAILED",
     "DATASET_UPDATED",
+    "FACTS",
     "RUN_FINISHED",
     "RUN_REQUEUED",
     "RUN_STARTED",

@@ -540,6 +540,10 @@ class RunEngine:
             return  # timed out or cancelled earlier: this late report is ignored
         tid = outcome.task_id
         self._release_pool(tid)
+        for fact in outcome.facts:  # recorded before the attempt's end, whatever the outcome
+            kind = str(fact.get("kind"))
+            if kind in ev.FACTS and isinstance(fact.get("data"), dict):
+                self._emit(kind, tid, outcome.attempt, None, fact["data"])
         timing = {"started_at": outcome.started_at, "ended_at": outcome.ended_at}
         if outcome.state == SUCCESS:
             task = self.pipeline.tasks[tid]

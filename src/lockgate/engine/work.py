@@ -16,6 +16,7 @@ from typing import Any
 
 from lockgate.engine.context import Skip, TaskContext
 from lockgate.engine.logcapture import capture
+from lockgate.model import facts
 
 SUCCESS, FAILED, SKIPPED, LOST = "success", "failed", "skipped", "lost"
 KILL_GRACE_S = 2.0
@@ -65,6 +66,8 @@ class Outcome:
     ended_at: float = 0.0
     final: bool = False
     """A failure that another attempt cannot fix (e.g. a result that is not JSON): no retry."""
+    facts: list[dict[str, Any]] = field(default_factory=list)
+    """What the task reported about its data (model/facts.py), kept whether it failed or not."""
 
 
 def encode_result(value: Any, task_id: str, limit: int) -> str | None:
@@ -88,7 +91,15 @@ def encode_result(value: Any, task_id: str, limit: int) -> str | None:
 
 
 def run_python(item: WorkItem, fn: Callable[..., Any]) -> Outcome:
-    """Call the task's function with its inputs, capturing output to its log."""
+    """Call the task's function with its inputs, capturing output to its log and the facts it
+    reports about its data."""
+    with facts.collect() as found:
+        outcome = _call(item, fn)
+    outcome.facts = found
+    return outcome
+
+
+def _call(item: WorkItem, fn: Callable[..., Any]) -> Outcome:
     started = time.time()
     with capture(item.ctx.log_path) as log:
         try:

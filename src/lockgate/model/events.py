@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lockgate.model.facts import DATASET_READ, DATASET_WRITTEN, QUALITY_CHECKED
+
 RUN_STARTED = "RunStarted"
 RUN_FINISHED = "RunFinished"
 TASK_QUEUED = "TaskQueued"
@@ -21,6 +23,9 @@ TASK_LOST = "TaskLost"
 CALLBACK_FAILED = "CallbackFailed"
 DATASET_UPDATED = "DatasetUpdated"
 """A succeeded task updated a dataset it `produces`: `data={"uri": ...}`, one event per URI."""
+FACTS = frozenset({DATASET_READ, DATASET_WRITTEN, QUALITY_CHECKED})
+"""What a task reported about its data (model/facts.py): emitted by the engine before the task's
+end event, with the attempt that reported them."""
 RUN_REQUEUED = "RunRequeued"
 """A run went back to the queue: its scheduler stopped or died; another one continues it."""
 

@@ -77,6 +77,19 @@ def statements(placeholder: str) -> dict[str, str]:
         f"WHERE id = {placeholder} AND owner = {placeholder}"
     )
     out["task_requeued"] = FORGIVE_INTERRUPTED.replace("?", placeholder)
+    out["catalogue"] = (
+        f"INSERT INTO datasets (uri, kind, schema, rows, run_id, task_id, updated_at) "
+        f"VALUES ({marks(7)}) ON CONFLICT (uri) DO UPDATE SET kind = excluded.kind, "
+        "schema = excluded.schema, rows = excluded.rows, run_id = excluded.run_id, "
+        "task_id = excluded.task_id, updated_at = excluded.updated_at"
+    )
+    out["lineage"] = (
+        f"INSERT INTO lineage (run_id, task_id, input_uri, output_uri, ts) VALUES ({marks(5)})"
+    )
+    out["quality_results"] = (
+        "INSERT INTO quality_results (run_id, task_id, attempt, dataset, name, check_kind, "
+        f"severity, passed, failing_rows, detail, ts) VALUES ({marks(11)})"
+    )
     out["run_finished"] = (
         f"UPDATE runs SET state = {placeholder}, ended_at = {placeholder}, "
         f"heartbeat_at = {placeholder}, error = {placeholder} "
@@ -135,6 +148,9 @@ class Folded:
     run_started: list[tuple[Any, ...]] = field(default_factory=list)
     run_finished: list[tuple[Any, ...]] = field(default_factory=list)
     datasets: list[tuple[Any, ...]] = field(default_factory=list)
+    catalogue: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    lineage: list[tuple[Any, ...]] = field(default_factory=list)
+    quality_results: list[tuple[Any, ...]] = field(default_factory=list)
     run_requeued: list[tuple[Any, ...]] = field(default_factory=list)
 
 
@@ -167,7 +183,9 @@ def fold(batch: list[Event], now: float) -> Folded:
             )
         )
         kind = e.kind
-        if kind in _TASK_EVENTS:
+        if kind in ev.FACTS:
+            _fold_fact(out, e)
+        elif kind in _TASK_EVENTS:
             key = (e.run_id, e.task_id)
             row = tasks.get(key)
             if row is None:
@@ -220,3 +238,47 @@ def fold(batch: list[Event], now: float) -> Folded:
             )
             out.run_finished.append((e.state, e.ts, now, error, e.run_id))
     return out
+
+
+def _fold_fact(out: Folded, e: Event) -> None:
+    """A task's report about its data: the catalogue row and lineage edges of a dataset it
+    wrote, or one data-quality result. Facts come from task code: anything malformed in them
+    is dropped here rather than failing the batch of events it came with (the event itself,
+    with its data, is kept)."""
+    data = e.data or {}
+    if e.kind == ev.DATASET_WRITTEN:
+        uri = data.get("uri")
+        if not isinstance(uri, str) or not uri:
+            return
+        schema = data.get("schema")
+        rows = data.get("rows")
+        out.catalogue[uri] = (
+            uri[:1024],
+            str(data.get("kind") or "")[:16],
+            _encode(schema) if schema is not None else None,
+            rows if isinstance(rows, int) else None,
+            e.run_id,
+            e.task_id,
+            e.ts,
+        )
+        for source in data.get("inputs") or ():
+            if isinstance(source, str) and source:
+                out.lineage.append((e.run_id, e.task_id or "", source[:1024], uri[:1024], e.ts))
+    elif e.kind == ev.QUALITY_CHECKED:
+        failing = data.get("failing_rows")
+        detail = {k: data[k] for k in ("message", "examples") if data.get(k) is not None}
+        out.quality_results.append(
+            (
+                e.run_id,
+                e.task_id or "",
+                e.attempt,
+                (str(data["dataset"])[:1024] if data.get("dataset") else None),
+                str(data.get("name") or data.get("check") or "check")[:255],
+                str(data.get("check") or "")[:32],
+                "warn" if data.get("severity") == "warn" else "error",
+                1 if data.get("passed") else 0,
+                failing if isinstance(failing, int) else None,
+                _encode(detail) if detail else None,
+                e.ts,
+            )
+        )

@@ -138,3 +138,66 @@ schedulers = Table(
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
 )
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("uri", String(1024), primary_key=True),  # as `io.dataset.display` shows it
+    Column("kind", String(16), nullable=False),
+    Column("schema", Text),  # JSON: [{"name", "type", "tag"}], tags included
+    Column("rows", BigInteger),
+    Column("run_id", String(64)),
+    Column("task_id", String(128)),
+    Column("updated_at", Float, nullable=False),
+)
+"""The catalogue: the last known schema (with classification tags) of every dataset written,
+for formats that cannot carry tags themselves (CSV, JSONL, SQL tables) and for lineage."""
+
+lineage = Table(
+    "lineage",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("run_id", String(64), nullable=False),
+    Column("task_id", String(128), nullable=False),
+    Column("input_uri", String(1024), nullable=False),
+    Column("output_uri", String(1024), nullable=False),
+    Column("ts", Float, nullable=False),
+    Index("ix_lineage_run", "run_id"),
+    Index("ix_lineage_input", "input_uri"),
+    Index("ix_lineage_output", "output_uri"),
+)
+"""One edge per (input, output) of a task that wrote a dataset, per run."""
+
+quality_results = Table(
+    "quality_results",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("run_id", String(64), nullable=False),
+    Column("task_id", String(128), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("dataset", String(1024)),
+    Column("name", String(255), nullable=False),
+    Column("check_kind", String(32), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("passed", Integer, nullable=False),
+    Column("failing_rows", BigInteger),
+    Column("detail", Text),  # JSON: message and a few examples, classified values masked
+    Column("ts", Float, nullable=False),
+    Index("ix_quality_results_run", "run_id", "task_id"),
+)
+
+connections = Table(
+    "connections",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("url", Text, nullable=False),  # never holds a password
+    Column("options", Text),  # JSON
+    Column("secret", Text),  # AES-GCM ciphertext (base64) of a JSON object of secret fields
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

@@ -193,6 +193,11 @@ class Store(SchedulingStore):
                 insert_rows(cur, "results", rows.results, mark, copy)
             if rows.datasets:
                 cur.executemany(sql["dataset_events"], rows.datasets)
+            if rows.catalogue:
+                cur.executemany(sql["catalogue"], list(rows.catalogue.values()))
+            for name in ("lineage", "quality_results"):
+                if getattr(rows, name):
+                    cur.executemany(sql[name], getattr(rows, name))
             me = self._owner
             for name in ("run_started", "run_finished"):
                 for values in getattr(rows, name):
