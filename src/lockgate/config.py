@@ -22,6 +22,7 @@ _KEYS = {
     "result_max_bytes",
     "logs",
     "keys_file",
+    "artifacts",
 }
 
 
@@ -40,6 +41,12 @@ class Project:
     pools: dict[str, int] = field(default_factory=dict)
     keys_file: Path = field(default=Path(".lockgate/keys.json"))
     """The privacy keyring's key file (setting `keys_file`, relative to the root)."""
+    artifacts: str = ".lockgate/artifacts"
+    """Where tables returned by Python tasks are kept: a folder (relative to the root) or an
+    `s3://bucket/prefix` (setting `artifacts`)."""
+    connections: dict[str, Any] = field(default_factory=dict)
+    """The `[connections.NAME]` tables of lockgate.toml, as written (io/connections.py reads
+    them)."""
 
     @property
     def state_dir(self) -> Path:
@@ -71,12 +78,24 @@ class Project:
                 raise ConfigError(
                     f"{config_file}: unknown setting {key!r} in [lockgate]{did_you_mean(key, sorted(_KEYS))}"
                 )
-            for key in sorted(set(doc) - {"lockgate", "pools"}):
+            for key in sorted(set(doc) - {"lockgate", "pools", "connections"}):
                 raise ConfigError(
                     f"{config_file}: unknown table or key {key!r} at the top level; "
-                    "settings go under [lockgate], pool sizes under [pools]"
+                    "settings go under [lockgate], pool sizes under [pools], named "
+                    "connections under [connections.NAME]"
                 )
         project = cls(root=root, config_file=config_file)
+        if config_file is not None:
+            connections = doc.get("connections", {})
+            if not isinstance(connections, dict):
+                raise ConfigError(f"{config_file}: connections must be tables: [connections.NAME]")
+            project.connections = connections
+        artifacts = str(settings.get("artifacts", f"{STATE_DIR}/artifacts"))
+        if "://" in artifacts and not artifacts.startswith("s3://"):
+            raise ConfigError(
+                f"{config_file}: artifacts must be a folder or s3://bucket/prefix, got {artifacts!r}"
+            )
+        project.artifacts = artifacts if "://" in artifacts else str(root / artifacts)
         project.pipelines_dir = root / settings.get("pipelines", "pipelines")
         project.logs_dir = root / settings.get("logs", f"{STATE_DIR}/logs")
         project.keys_file = root / settings.get("keys_file", f"{STATE_DIR}/keys.json")

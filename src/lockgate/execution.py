@@ -130,6 +130,7 @@ def engine_for(
         pools=project.pools,
         logs_dir=logs_dir or str(project.logs_dir),
         result_max_bytes=project.result_max_bytes,
+        artifacts=project.artifacts,
         **options,
     )
 

@@ -128,6 +128,7 @@ class RunEngine:
         pools: Mapping[str, int] | None = None,
         logs_dir: str | None = None,
         result_max_bytes: int = 1 << 20,
+        artifacts: str | None = None,
         prior: Mapping[str, PriorTask] | None = None,
         dates: RunDates | None = None,
     ) -> None:
@@ -150,6 +151,7 @@ class RunEngine:
             None if logs_dir is None else os.path.join(logs_dir, pipeline.id, run_id) + os.sep
         )
         self.result_max_bytes = result_max_bytes
+        self.artifacts = artifacts
         self._prior = dict(prior or {})
         tasks = pipeline.tasks
         self.state: dict[str, TaskState] = dict.fromkeys(tasks, TaskState.PENDING)
@@ -531,6 +533,7 @@ class RunEngine:
             timeout=task.settings.timeout,
             result_max_bytes=self.result_max_bytes,
             pipeline_file=self.pipeline.file,
+            artifacts=self.artifacts,
         )
 
     # -- outcomes ---------------------------------------------------------------------------

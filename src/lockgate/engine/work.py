@@ -16,6 +16,7 @@ from typing import Any
 
 from lockgate.engine.context import Skip, TaskContext
 from lockgate.engine.logcapture import capture
+from lockgate.io import artifacts
 from lockgate.model import facts
 
 SUCCESS, FAILED, SKIPPED, LOST = "success", "failed", "skipped", "lost"
@@ -47,6 +48,8 @@ class WorkItem:
     """Shell: start from this process's environment (minus lockgate's private variables)."""
     pipeline_file: str | None = None
     """Where another process can load the pipeline (and so the task's function) from."""
+    artifacts: str | None = None
+    """Where tables the task returns are kept (io/artifacts.py); None: tables are refused."""
 
     @property
     def key(self) -> tuple[str, int]:
@@ -103,10 +106,12 @@ def _call(item: WorkItem, fn: Callable[..., Any]) -> Outcome:
     started = time.time()
     with capture(item.ctx.log_path) as log:
         try:
-            kwargs = item.kwargs
+            args, kwargs = _with_tables(item.args, item.kwargs)
             if item.wants_context:
                 kwargs = {**kwargs, "ctx": item.ctx}
-            value = fn(*item.args, **kwargs)
+            value = fn(*args, **kwargs)
+            if item.artifacts is not None and artifacts.frame_kind(value) is not None:
+                value = artifacts.store(value, item.artifacts)
         except Skip as exc:
             log.write(f"task skipped: {exc}\n")
             return Outcome(
@@ -127,6 +132,20 @@ def _call(item: WorkItem, fn: Callable[..., Any]) -> Outcome:
                 item.task_id, item.attempt, FAILED, None, str(exc), started, time.time(), True
             )
     return Outcome(item.task_id, item.attempt, SUCCESS, result, None, started, time.time())
+
+
+def _with_tables(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The inputs with each artifact reference (an upstream task's table) loaded as a table,
+    here in the worker rather than in the coordinator, so tables never travel through it."""
+    if not any(map(artifacts.is_ref, (*args, *kwargs.values()))):
+        return args, kwargs
+    load = artifacts.load
+    return (
+        tuple(load(a) if artifacts.is_ref(a) else a for a in args),
+        {k: load(v) if artifacts.is_ref(v) else v for k, v in kwargs.items()},
+    )
 
 
 def _describe(exc: BaseException) -> str:
