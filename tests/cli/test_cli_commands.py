@@ -357,8 +357,10 @@ def test_runs_json(proj: Path, hello_run: str, failing_run: dict):
         "logical_date",
         "data_interval_start",
         "data_interval_end",
+        "checks",
     }
     assert row["run_id"] == row["id"]
+    assert row["checks"] == {"total": 0, "failed": 0}
     assert (row["pipeline"], row["state"], row["trigger"], row["executor"]) == (
         "failing",
         "failed",

@@ -113,6 +113,23 @@ def _load(ref: str, project: Project) -> Any:
     return find_pipeline(ref, project.pipelines_dir)
 
 
+def _find_run(ref: str, project: Project) -> dict[str, Any] | None:
+    """The run `ref` names (an id or a unique prefix), when it does not name a pipeline file
+    and the project has a database already (looking never creates one)."""
+    import re
+
+    if not re.fullmatch(r"[0-9]{8}T[0-9]{0,6}(-[0-9a-f]*)?", ref) or os.path.exists(ref):
+        return None
+    if project.db_url.startswith("sqlite:///") and not os.path.exists(
+        project.db_url[len("sqlite:///") :]
+    ):
+        return None
+    from lockgate import api
+
+    found: dict[str, Any] | None = api.open_store(project).find_run(ref)
+    return found
+
+
 def _use_live(json_out: bool) -> bool:
     return not json_out and sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
 
@@ -431,13 +448,29 @@ def _setting_text(name: str, value: Any) -> str:
 @app.command()
 def show(
     pipeline: Annotated[
-        str, typer.Argument(metavar="PIPELINE", help="A pipeline id or file path.")
+        str,
+        typer.Argument(
+            metavar="PIPELINE|RUN", help="A pipeline id or file path, or a run id (or its prefix)."
+        ),
     ],
+    json_out: Annotated[
+        bool, typer.Option("--json", help="For a run: print one JSON document (see docs/cli.md).")
+    ] = False,
 ) -> None:
-    """Show a pipeline's graph, tasks and settings."""
+    """Show a pipeline's graph, tasks and settings; or a run's tasks, the datasets it wrote
+    (with their classifications and inputs) and its data-quality results."""
     from rich.table import Table
 
     project = Project.load()
+    run = _find_run(pipeline, project)
+    if run is not None:
+        from lockgate import api
+        from lockgate.cli.runview import show_run
+
+        show_run(api.open_store(project), run, json_out)
+        return
+    if json_out:
+        fail("--json is for runs: `lockgate show RUN --json`")
     pipe = _load(pipeline, project)
     console = _console()
     where = f"{_shown_path(pipe.file)}:{pipe.line}" if pipe.file else "?"
@@ -539,11 +572,16 @@ def runs(
     project = Project.load()
     store = api.open_store(project)
     rows = store.list_runs(pipeline_id=pipeline, state=state, limit=limit)
+    checks = store.quality_counts([r["id"] for r in rows])
     store.close()
     if json_out:
         from lockgate.cli.scheduling import _run_doc
 
-        sys.stdout.write(json.dumps({"runs": [_run_doc(r) for r in rows]}) + "\n")
+        docs = []
+        for r in rows:
+            total, failed = checks.get(r["id"], (0, 0))
+            docs.append({**_run_doc(r), "checks": {"total": total, "failed": failed}})
+        sys.stdout.write(json.dumps({"runs": docs}) + "\n")
         return
     from rich.table import Table
 
@@ -556,22 +594,21 @@ def runs(
             _console().print("no runs yet: start one with `lockgate run PIPELINE`")
         return
     table = Table(box=None, pad_edge=False)
-    for col in ("run", "pipeline", "state", "trigger", "created", "took", "error"):
+    columns = ["run", "pipeline", "state", "trigger", "created", "took", "error"]
+    if checks:
+        columns.insert(-1, "checks")
+    for col in columns:
         table.add_column(col, overflow="fold", no_wrap=col != "error")
     for r in rows:
         took = (
             f"{r['ended_at'] - r['started_at']:.2f}s" if r["ended_at"] and r["started_at"] else "-"
         )
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"]))
-        table.add_row(
-            r["id"],
-            r["pipeline_id"],
-            state_text(r["state"]),
-            r["trigger"] or "-",
-            when,
-            took,
-            _plain(r["error"] or ""),
-        )
+        cells = [r["id"], r["pipeline_id"], state_text(r["state"]), r["trigger"] or "-", when, took]
+        if checks:
+            total, failed = checks.get(r["id"], (0, 0))
+            cells.append(f"{total - failed}/{total} passed" if total else "-")
+        table.add_row(*cells, _plain(r["error"] or ""))
     _console().print(table)
 
 
@@ -804,8 +841,10 @@ def _root(
     """lockgate: run data pipelines fast, and keep the data they move safe."""
 
 
+from lockgate.cli import data as _data  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import privacy as _privacy  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import scheduling as _scheduling  # noqa: E402,F401  (registers its commands)
+from lockgate.cli import connections as _connections  # noqa: E402,F401  (registers its commands)
 
 
 def _click_exception_type() -> type[Exception]:

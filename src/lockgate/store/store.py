@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from lockgate.errors import ConfigError, NotFoundError, StoreError, describe
 from lockgate.model import events as ev
 from lockgate.model.events import Event
+from lockgate.store.catalogue import CatalogueStore
 from lockgate.store.db import create_db_engine, safe_url
 from lockgate.store.dbapi import Database
 from lockgate.store.fold import COPY_FROM, FORGIVE_INTERRUPTED, fold, insert_rows, statements
@@ -37,7 +38,7 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-class Store(SchedulingStore):
+class Store(SchedulingStore, CatalogueStore):
     """Access to the metadata database. One per process and URL; thread-safe.
 
     Runtime reads and writes are plain SQL through the DBAPI (`store/dbapi.py`); `engine`

@@ -1,0 +1,77 @@
+"""`lockgate show RUN`: a run's tasks, the datasets it wrote with their classifications and
+inputs, and its data-quality results (classified example values stay masked)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .helpers import lockgate, one_line_error, write
+
+FLOW = """
+from lockgate import pipeline, task
+from lockgate.model import facts
+
+
+@task
+def load() -> None:
+    facts.report(
+        facts.DATASET_WRITTEN,
+        {"uri": "sqlite:///staging.db#customers", "kind": "sqlite", "rows": 120,
+         "mode": "overwrite", "inputs": ["postgresql://app@db:5432/prod#customers"],
+         "schema": [{"name": "id", "type": "int64", "tag": None},
+                    {"name": "email", "type": "string", "tag": "pii.email/tokenized"}]},
+    )
+    for name, passed, failing in (("unique(id)", True, 0), ("not_null(email)", False, 2)):
+        facts.report(
+            facts.QUALITY_CHECKED,
+            {"dataset": "sqlite:///staging.db#customers", "name": name, "check": name[:-1].split("(")[0],
+             "severity": "warn", "passed": passed, "failing_rows": failing,
+             "examples": [] if passed else [{"id": 7, "email": "***"}]},
+        )
+
+
+with pipeline("provision") as p:
+    load()
+"""
+
+
+def test_show_run_lists_datasets_and_checks(tmp_path: Path) -> None:
+    assert lockgate(tmp_path, "init").code == 0
+    write(tmp_path / "pipelines", "provision.py", FLOW)
+    ran = lockgate(tmp_path, "run", "provision", "--json")
+    assert ran.code == 0, ran
+    run_id = ran.json()["run_id"]
+
+    doc = lockgate(tmp_path, "show", run_id[:20], "--json")
+    assert doc.code == 0, doc
+    found = doc.json()
+    assert found["run"]["run_id"] == run_id and found["run"]["state"] == "success"
+    assert [t["task_id"] for t in found["tasks"]] == ["load"]
+    [written] = found["datasets"]
+    assert written["uri"] == "sqlite:///staging.db#customers" and written["rows"] == 120
+    assert written["inputs"] == ["postgresql://app@db:5432/prod#customers"]
+    assert [(c["name"], c["passed"], c["failing_rows"]) for c in found["checks"]] == [
+        ("unique(id)", 1, 0),
+        ("not_null(email)", 0, 2),
+    ]
+
+    text = lockgate(tmp_path, "show", run_id)
+    assert text.code == 0, text
+    assert f"run {run_id}" in text.out and "pipeline provision" in text.out
+    assert "email=pii.email/tokenized" in text.out
+    assert "postgresql://app@db:5432/prod#customers" in text.out
+    assert "not_null(email)" in text.out and "failed (2 row(s))" in text.out
+    assert '"email": "***"' in text.out
+
+    listed = lockgate(tmp_path, "runs")
+    assert "checks" in listed.out and "1/2 passed" in listed.out, listed
+    assert lockgate(tmp_path, "runs", "--json").json()["runs"][0]["checks"] == {
+        "total": 2,
+        "failed": 1,
+    }
+
+    # a pipeline is still shown by id, and --json is for runs only
+    assert lockgate(tmp_path, "show", "provision").code == 0
+    assert "--json is for runs" in one_line_error(lockgate(tmp_path, "show", "provision", "--json"))
+    # an id shaped like a run that matches none is looked up as a pipeline
+    assert "20991231T000000" in one_line_error(lockgate(tmp_path, "show", "20991231T000000"))
