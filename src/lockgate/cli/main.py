@@ -841,10 +841,8 @@ def _root(
     """lockgate: run data pipelines fast, and keep the data they move safe."""
 
 
-from lockgate.cli import data as _data  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import privacy as _privacy  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import scheduling as _scheduling  # noqa: E402,F401  (registers its commands)
-from lockgate.cli import connections as _connections  # noqa: E402,F401  (registers its commands)
 
 
 def _click_exception_type() -> type[Exception]:
