@@ -841,6 +841,7 @@ def _root(
     """lockgate: run data pipelines fast, and keep the data they move safe."""
 
 
+from lockgate.cli import connections as _connections  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import privacy as _privacy  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import scheduling as _scheduling  # noqa: E402,F401  (registers its commands)
 

@@ -54,7 +54,7 @@ class Dataset:
     format: str | None = None
     query: str | None = None
     connection: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict, repr=False)  # may hold secrets
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
