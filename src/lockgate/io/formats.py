@@ -9,6 +9,9 @@ leading zeros, ids are not turned into floats) and empty fields read as empty st
 CSV quotes every text value (pyarrow's writer). JSONL column types are inferred from the first
 16 MiB. Only Parquet keeps field metadata, and so the columns' classification tags; CSV and JSONL
 files have nowhere to keep them.
+
+Readers and writers also work on file objects (`opener`, `Encoder`), so object storage (fsspec)
+reuses the same formats: `lockgate.io.files` builds its local and S3 datasets on them.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -66,19 +69,40 @@ CSV_PARSE = pacsv.ParseOptions(newlines_in_values=True)
 """RFC 4180: a quoted value may hold line breaks (addresses, notes)."""
 
 
+Opener = Callable[[], IO[bytes]]
+"""Opens the data afresh: a new binary file object at its start (e.g. an fsspec file)."""
+
+TEMP_MARK = ".lockgate-"
+"""Temporary files are named `.NAME.lockgate-xxxxxxxx.tmp`: a write killed by SIGKILL leaves one
+behind, and the name says whose it is and that it is never the dataset itself."""
+
+
+NAME_MAX = 255
+"""The longest file name, in bytes, that common file systems take."""
+
+
 def _name(path: str | os.PathLike[str]) -> str:
     return os.fspath(path)
 
 
-def detect_format(path: str | os.PathLike[str], fmt: str | None = None) -> str:
-    """The file's format: `fmt` when given, else from its extension (`.csv`, `.parquet`...)."""
+def is_temp_name(name: str) -> bool:
+    """Whether a file name is one of lockgate's temporary files (`.NAME.lockgate-xxxx.tmp`)."""
+    base = os.path.basename(name)
+    return base.startswith(".") and base.endswith(".tmp") and TEMP_MARK in base
+
+
+def detect_format(
+    path: str | os.PathLike[str], fmt: str | None = None, *, local: bool = True
+) -> str:
+    """The file's format: `fmt` when given, else from its extension (`.csv`, `.parquet`...).
+    `local=False`: `path` only names the data (an object key), so no local folder is checked."""
     if fmt is not None:
         wanted = fmt.lower().lstrip(".")
         wanted = {"pq": "parquet", "ndjson": "jsonl"}.get(wanted, wanted)
         if wanted not in FORMATS:
             raise DataError(f"unknown file format {fmt!r}; use one of {', '.join(FORMATS)}")
         return wanted
-    if os.path.isdir(_name(path)):
+    if local and os.path.isdir(_name(path)):
         raise DataError(f"{_name(path)}: is a folder; give a file name")
     suffixes = [s.lower() for s in Path(path).suffixes]
     if suffixes and suffixes[-1] in COMPRESSIONS:
@@ -97,14 +121,22 @@ def _compression(path: str | os.PathLike[str]) -> str | None:
     return COMPRESSIONS.get(Path(path).suffix.lower())
 
 
-def _open_error(path: str | os.PathLike[str], exc: BaseException) -> DataError:
-    """An OSError or Arrow error raised while reading `path`, as one line naming the file."""
-    name = _name(path)
+def _open_error(
+    path: str | os.PathLike[str],
+    exc: BaseException,
+    *,
+    label: str | None = None,
+    local: bool = True,
+) -> DataError:
+    """An OSError or Arrow error raised while reading `path`, as one line naming the file
+    (`label` when given). `local`: `path` is a local file, whose state explains an OSError."""
+    where = _name(path)
+    name = label or where
     if isinstance(exc, FileNotFoundError) or (
-        isinstance(exc, OSError) and not os.path.exists(name)
+        local and isinstance(exc, OSError) and not os.path.exists(where)
     ):
         return DataError(f"{name}: no such file")
-    if isinstance(exc, IsADirectoryError) or os.path.isdir(name):
+    if isinstance(exc, IsADirectoryError) or (local and os.path.isdir(where)):
         return DataError(f"{name}: is a folder, not a file")
     if isinstance(exc, PermissionError):
         return DataError(f"{name}: permission denied")
@@ -152,11 +184,11 @@ def _rechunk(batches: Iterator[pa.RecordBatch], rows: int, merge: bool) -> Itera
         yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
 
 
-def _csv_reader(path: str | os.PathLike[str], stream: Any, block: int, types: bool) -> Any:
-    """A pyarrow CSV reader of `stream` parsing `block` bytes at a time, values as text."""
+def _csv_reader(stream: Any, block: int, names: Sequence[str] | None) -> Any:
+    """A pyarrow CSV reader of `stream` parsing `block` bytes at a time; the columns `names`
+    are read as text (None: let pyarrow infer, enough to read the header)."""
     convert = None
-    if types:
-        names = _csv_names(path)
+    if names is not None:
         convert = pacsv.ConvertOptions(
             column_types={n: pa.string() for n in names}, strings_can_be_null=False
         )
@@ -169,28 +201,11 @@ def _csv_reader(path: str | os.PathLike[str], stream: Any, block: int, types: bo
     )
 
 
-def _csv_names(path: str | os.PathLike[str]) -> list[str]:
-    block = 1 << 16
-    while True:
-        stream = pa.input_stream(_name(path), compression=_compression(path))
-        try:
-            reader = _csv_reader(path, stream, block, types=False)
-            names: list[str] = reader.schema.names
-            reader.close()
-            return names
-        except pa.ArrowInvalid as exc:
-            if _STRADDLING not in str(exc):
-                raise
-            block = _bigger_block(path, block, 1)
-        finally:
-            stream.close()
-
-
-def _bigger_block(path: str | os.PathLike[str], block: int, row: int) -> int:
+def _bigger_block(name: str, block: int, row: int) -> int:
     """The next block size to try for a CSV row longer than `block` bytes, or an error."""
     if block >= CSV_MAX_BLOCK:
         raise DataError(
-            f"{_name(path)}: CSV row {row} (line {row + 1} if no value spans lines) is longer "
+            f"{name}: CSV row {row} (line {row + 1} if no value spans lines) is longer "
             f"than {CSV_MAX_BLOCK >> 20} MiB, or opens a quote it never closes; check its quotes"
         )
     return min(block * 4, CSV_MAX_BLOCK)
@@ -217,6 +232,11 @@ class BatchReader:
     format parses smaller blocks; without, batches come as parsed (no copy). `total` and `done`
     measure progress: rows for Parquet (known from its footer), bytes for CSV and JSONL
     (estimated from what was read).
+
+    Messages name the file by `label` (default: the path). With `opener`, the data is read
+    from the file objects it returns (object storage) instead of the local file `path`, which
+    then only names it (format, compression); `size` is its size in bytes. `parquet_buffer`
+    is the read-ahead per Parquet column (each read is a request on object storage).
     """
 
     def __init__(
@@ -226,31 +246,74 @@ class BatchReader:
         fmt: str | None = None,
         batch_rows: int = BATCH_ROWS,
         merge: bool = True,
+        label: str | None = None,
+        opener: Opener | None = None,
+        size: int | None = None,
+        parquet_buffer: int = PARQUET_BUFFER,
     ) -> None:
         self.path = _name(path)
+        self.name = label or self.path
         self.format = detect_format(path, fmt)
         self.batch_rows = max(1, batch_rows)
         self.merge = merge
         self.done = 0
         self.num_rows: int | None = None
+        self._opener = opener
+        self._parquet_buffer = parquet_buffer
         self._closers: list[Callable[[], object]] = []
         try:
-            self.total = os.path.getsize(self.path)
+            self.total = size if size is not None else os.path.getsize(self.path)
             self._batches = self._open()
         except (OSError, pa.ArrowException) as exc:
             self.close()
-            raise _open_error(path, exc) from None
+            raise self._error(exc) from None
         try:
-            check_unique_names(self.path, self.schema.names)
+            check_unique_names(self.name, self.schema.names)
         except DataError:
             self.close()
             raise
+
+    def _error(self, exc: BaseException) -> DataError:
+        return _open_error(self.path, exc, label=self.name, local=self._opener is None)
+
+    def _source(self) -> Any:
+        """The file to read: the local path, or a new file object from the opener."""
+        if self._opener is None:
+            return self.path
+        handle = self._opener()
+        self._closers.append(handle.close)
+        return handle
+
+    def _stream(self) -> Any:
+        """A new input stream of the file's bytes, decompressed."""
+        stream = pa.input_stream(self._source(), compression=_compression(self.path))
+        self._closers.append(stream.close)
+        return stream
+
+    def _csv_names(self) -> list[str]:
+        """The CSV header's column names (read with growing blocks if a row is very long)."""
+        block = 1 << 16
+        while True:
+            stream = self._stream()
+            try:
+                reader = _csv_reader(stream, block, None)
+                names: list[str] = reader.schema.names
+                reader.close()
+                return names
+            except pa.ArrowInvalid as exc:
+                if _STRADDLING not in str(exc):
+                    raise
+                block = _bigger_block(self.name, block, 1)
+            finally:
+                stream.close()
 
     def _open(self) -> Iterator[pa.RecordBatch]:
         if self.format == "parquet":
             # pre_buffer would keep every row group read so far in its cache: memory would grow
             # with the file. Without it, each column is streamed through a small buffer.
-            parquet = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
+            parquet = pq.ParquetFile(
+                self._source(), pre_buffer=False, buffer_size=self._parquet_buffer
+            )
             self._closers.append(parquet.close)
             self.schema: pa.Schema = parquet.schema_arrow
             self.num_rows = self.total = parquet.metadata.num_rows
@@ -262,17 +325,15 @@ class BatchReader:
             first = self._open_csv(CSV_BLOCK)
             self.schema = first.schema
             return self._csv_batches(first)
-        stream = pa.input_stream(self.path, compression=_compression(self.path))
-        self._closers.append(stream.close)
+        stream = self._stream()
         reader = pajson.open_json(stream, read_options=pajson.ReadOptions(block_size=JSON_BLOCK))
         self._closers.append(reader.close)
         self.schema = reader.schema
         return iter(reader)
 
     def _open_csv(self, block: int) -> Any:
-        stream = pa.input_stream(self.path, compression=_compression(self.path))
-        self._closers.append(stream.close)
-        reader = _csv_reader(self.path, stream, block, types=True)
+        names = self._csv_names()
+        reader = _csv_reader(self._stream(), block, names)
         self._closers.append(reader.close)
         self._csv_block = block
         return reader
@@ -296,7 +357,7 @@ class BatchReader:
             except pa.ArrowInvalid as exc:
                 if _STRADDLING not in str(exc):
                     raise
-                block = _bigger_block(self.path, self._csv_block, produced + 1)
+                block = _bigger_block(self.name, self._csv_block, produced + 1)
                 self.close()
                 reader = self._open_csv(block)
 
@@ -312,7 +373,7 @@ class BatchReader:
                 )
                 yield batch
         except (OSError, pa.ArrowException) as exc:
-            raise _open_error(self.path, exc) from None
+            raise self._error(exc) from None
         finally:
             self.close()
         self.done = self.total
@@ -359,11 +420,17 @@ def _json_default(value: object) -> Any:
 
 
 def private_temp(target: str | os.PathLike[str]) -> str:
-    """A new, empty temporary file next to `target` (`.NAME.xxxxxxxx.tmp`), readable by its
-    owner only (0600) from the start, so no other user can read the output while it is written."""
+    """A new, empty temporary file next to `target` (`.NAME.lockgate-xxxxxxxx.tmp`, see
+    `TEMP_MARK`), readable by its owner only (0600) from the start, so no other user can read
+    the output while it is written. A name too long for that is shortened (a file name is at
+    most 255 bytes)."""
     path = Path(_name(target))
     while True:
-        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        suffix = f"{TEMP_MARK}{secrets.token_hex(4)}.tmp"
+        base = f".{path.name}"
+        while len(os.fsencode(base + suffix)) > NAME_MAX:
+            base = base[:-1]
+        tmp = str(path.parent / (base + suffix))
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # pragma: no cover - 32 random bits already taken
@@ -416,70 +483,47 @@ def json_texts(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pa.array([None if v is None else dumps(v) for v in values.to_pylist()], type=pa.string())
 
 
-class BatchWriter:
-    """Writes record batches to `path` through a temporary file renamed into place on `close`.
+class Encoder:
+    """Encodes record batches of `schema` as CSV, Parquet or JSONL into an open output stream
+    (a local temporary file, an object-storage upload), batch by batch.
 
-    Use it as a context manager: leaving the block with an exception (or calling `abort`)
-    removes the temporary file and leaves any existing file at `path` untouched. The
-    temporary file is owner-only while it is written; the finished file gets the mode of the
-    file it replaces, or the umask's default for a new file (see `move_into_place`).
+    `header=False` leaves out the CSV header (rows appended after existing ones). `finish`
+    completes the format (Parquet's footer) and leaves the stream open: its owner closes it.
+    Errors are the libraries' own (OSError, Arrow errors); the owner words them.
     """
 
-    def __init__(
-        self, path: str | os.PathLike[str], schema: pa.Schema, *, fmt: str | None = None
-    ) -> None:
-        self.path = _name(path)
+    def __init__(self, sink: Any, schema: pa.Schema, fmt: str, *, header: bool = True) -> None:
         self.schema = schema
+        self.format = fmt
         self.rows = 0
-        target = Path(self.path)
-        if target.is_dir():
-            raise DataError(f"{self.path}: is a folder; give a file name to write")
-        if not target.parent.is_dir():
-            raise DataError(f"{self.path}: folder {str(target.parent)!r} does not exist")
-        self.format = detect_format(path, fmt)
-        self.tmp = ""
+        self._sink = sink
         self._writer: Any = None
-        self._sink: Any = None
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
         self._pending_bytes = 0
-        try:
-            self.tmp = private_temp(self.path)
-            self._open()
-        except (OSError, pa.ArrowException) as exc:
-            self.abort()
-            raise DataError(f"{self.path}: cannot write: {str(exc).splitlines()[0]}") from None
-
-    def _open(self) -> None:
-        compression = _compression(self.path)
-        if self.format == "parquet":
-            self._writer = pq.ParquetWriter(self.tmp, self.schema)
-            return
-        self._sink = pa.output_stream(self.tmp, compression=compression)
-        if self.format == "csv":
+        if fmt == "parquet":
+            self._writer = pq.ParquetWriter(sink, schema)
+        elif fmt == "csv":
             self._writer = pacsv.CSVWriter(
-                self._sink,
-                self.schema.remove_metadata(),
-                write_options=pacsv.WriteOptions(quoting_style="needed"),
+                sink,
+                schema.remove_metadata(),
+                write_options=pacsv.WriteOptions(quoting_style="needed", include_header=header),
             )
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
-        """Append the rows of a batch (or table) whose schema is the writer's."""
+        """Append the rows of a batch (or table) whose schema is the encoder's."""
         if not batch.num_rows:
             return
-        try:
-            if self.format == "jsonl":
-                self._write_jsonl(batch)
-            elif self.format == "csv":
-                self._writer.write(batch)
-            else:
-                self._pending.extend(batch.to_batches() if isinstance(batch, pa.Table) else [batch])
-                self._pending_rows += batch.num_rows
-                self._pending_bytes += batch.nbytes
-                if self._pending_rows >= ROW_GROUP_ROWS or self._pending_bytes >= ROW_GROUP_BYTES:
-                    self._flush()
-        except (OSError, pa.ArrowException, TypeError, ValueError) as exc:
-            raise DataError(f"{self.path}: cannot write: {str(exc).splitlines()[0]}") from None
+        if self.format == "jsonl":
+            self._write_jsonl(batch)
+        elif self.format == "csv":
+            self._writer.write(batch)
+        else:
+            self._pending.extend(batch.to_batches() if isinstance(batch, pa.Table) else [batch])
+            self._pending_rows += batch.num_rows
+            self._pending_bytes += batch.nbytes
+            if self._pending_rows >= ROW_GROUP_ROWS or self._pending_bytes >= ROW_GROUP_BYTES:
+                self._flush()
         self.rows += batch.num_rows
 
     def _flush(self) -> None:
@@ -494,35 +538,104 @@ class BatchWriter:
         text = "".join(dumps(row) + "\n" for row in batch.to_pylist())
         self._sink.write(text.encode("utf-8"))
 
+    def finish(self) -> None:
+        """Write what is pending and the format's trailer; the stream stays open."""
+        if self._writer is not None:
+            self._flush()
+            writer, self._writer = self._writer, None
+            writer.close()
+
+    def discard(self) -> None:
+        """Drop the encoder: the output is being thrown away (its stream may be closed
+        already), so errors closing the format's writer do not matter."""
+        self._pending = []
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+
+class BatchWriter:
+    """Writes record batches to `path` through a temporary file renamed into place on `close`.
+
+    Use it as a context manager: leaving the block with an exception (or calling `abort`)
+    removes the temporary file and leaves any existing file at `path` untouched. The
+    temporary file is owner-only while it is written; the finished file gets the mode of the
+    file it replaces, or the umask's default for a new file (see `move_into_place`). Messages
+    name the file by `label` (default: the path).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        schema: pa.Schema,
+        *,
+        fmt: str | None = None,
+        label: str | None = None,
+    ) -> None:
+        self.path = _name(path)
+        self.name = label or self.path
+        self.schema = schema
+        target = Path(self.path)
+        if target.is_dir():
+            raise DataError(f"{self.name}: is a folder; give a file name to write")
+        if not target.parent.is_dir():
+            raise DataError(f"{self.name}: folder {str(target.parent)!r} does not exist")
+        self.format = detect_format(path, fmt)
+        self.tmp = ""
+        self._sink: Any = None
+        self._encoder: Encoder | None = None
+        try:
+            self.tmp = private_temp(self.path)
+            compression = None if self.format == "parquet" else _compression(self.path)
+            self._sink = pa.output_stream(self.tmp, compression=compression)
+            self._encoder = Encoder(self._sink, schema, self.format)
+        except (OSError, pa.ArrowException) as exc:
+            self.abort()
+            raise self._error(exc) from None
+
+    @property
+    def rows(self) -> int:
+        """Rows written so far."""
+        return self._encoder.rows if self._encoder is not None else 0
+
+    def _error(self, exc: BaseException) -> DataError:
+        if isinstance(exc, OSError) and exc.strerror:
+            return DataError(f"{self.name}: cannot write: {exc.strerror}")
+        return DataError(f"{self.name}: cannot write: {str(exc).splitlines()[0]}")
+
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        """Append the rows of a batch (or table) whose schema is the writer's."""
+        if self._encoder is None:
+            raise DataError(f"{self.name}: cannot write: the writer is closed")
+        try:
+            self._encoder.write(batch)
+        except (OSError, pa.ArrowException, TypeError, ValueError) as exc:
+            raise self._error(exc) from None
+
     def close(self) -> None:
         """Finish the file and move it into place (replacing any file there)."""
-        if self._writer is not None:
-            try:
-                self._flush()
-                self._writer.close()
-            except (OSError, pa.ArrowException) as exc:
-                self.abort()
-                raise DataError(f"{self.path}: cannot write: {str(exc).splitlines()[0]}") from None
-            self._writer = None
-        if self._sink is not None:
-            self._sink.close()
-            self._sink = None
-        if self.tmp and os.path.exists(self.tmp):
-            try:
+        try:
+            if self._encoder is not None:
+                self._encoder.finish()
+            if self._sink is not None:
+                self._sink.close()
+                self._sink = None
+            if self.tmp and os.path.exists(self.tmp):
                 move_into_place(self.tmp, self.path)
-            except OSError as exc:
-                self.abort()
-                raise DataError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+        except (OSError, pa.ArrowException) as exc:
+            self.abort()
+            raise self._error(exc) from None
         self.tmp = ""
 
     def abort(self) -> None:
         """Drop what was written; the target is left as it was."""
-        for closing in (self._writer, self._sink):
-            if closing is not None:
-                with contextlib.suppress(OSError, pa.ArrowException):
-                    closing.close()
-        self._writer = self._sink = None
-        self._pending = []
+        if self._encoder is not None:
+            self._encoder.discard()
+        if self._sink is not None:
+            with contextlib.suppress(OSError, pa.ArrowException):
+                self._sink.close()
+            self._sink = None
         if self.tmp:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.tmp)
