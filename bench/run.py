@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.common import REPO, child_env, db_kind, git_version
 
-WORKLOADS = ("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "D1", "D2", "D3", "D4")
+WORKLOADS = ("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "D1", "D2", "D3", "D4", "D5")
 CASES = {
     "W2": ["W2"],
     "W3": ["W3"],
@@ -39,12 +39,14 @@ CASES = {
     "D2": ["D2"],
     "D3": ["D3"],
     "D4": ["D4"],
+    "D5": ["D5"],
 }
 PRIVACY = {
     "D1": "privacy_tables",
     "D2": "privacy_tables",
     "D3": "privacy_text",
     "D4": "privacy_text",
+    "D5": "dataplane",
 }
 """The data workloads: the module whose function of the same name (lower case) runs them."""
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.jsonl"
@@ -129,7 +131,8 @@ def _child(args: argparse.Namespace) -> int:
         import importlib
 
         module = importlib.import_module(f"bench.{PRIVACY[args.child]}")
-        lines = getattr(module, args.child.lower())(args.reps)
+        fn = getattr(module, args.child.lower())
+        lines = fn(args.reps, args.db) if args.child == "D5" else fn(args.reps)
     else:
         from bench import engine
 

@@ -178,12 +178,12 @@ def test_wrong_types_say_what_was_expected(error_of):
 
 
 def test_missing_or_two_actions(error_of):
-    expected = "2:3: tasks.load: a task needs exactly one of: shell, python, scan, mask, redact"
+    expected = "2:3: tasks.load: a task needs exactly one of: shell, python, scan, mask, redact, read, copy, sql, check"
     assert error_of("tasks:\n  load:\n    retries: 3\n") == expected
     assert error_of("tasks:\n  load:\n    shell: echo\n    python: os.getcwd\n") == expected
     assert error_of("tasks:\n  load: echo hi\n") == (
         "2:9: tasks.load: expected a task "
-        "(a mapping with one of: shell, python, scan, mask, redact)"
+        "(a mapping with one of: shell, python, scan, mask, redact, read, copy, sql, check)"
     )
 
 
@@ -433,6 +433,6 @@ def test_airflow_names_for_keys_point_to_lockgate_names(error_of):
         "1:1: unknown key 'dag_id'; lockgate calls it 'id'"
     )
     assert error_of("tasks:\n  a: {bash_command: echo}\n") == (
-        "2:3: tasks.a: a task needs exactly one of: shell, python, scan, mask, redact "
+        "2:3: tasks.a: a task needs exactly one of: shell, python, scan, mask, redact, read, copy, sql, check "
         "('bash_command' is 'shell' here)"
     )

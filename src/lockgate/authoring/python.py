@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from lockgate.errors import DefinitionError, did_you_mean
+from lockgate.errors import DefinitionError, LockgateError, did_you_mean
 from lockgate.model.datasets import check_uris
 from lockgate.model.durations import parse_duration
 from lockgate.model.pipeline import Pipeline
@@ -708,6 +708,199 @@ def _privacy_task(action: str, id: str, values: dict[str, Any], options: Any) ->
         "id": id,
         "kind": TaskKind.PYTHON,
         "fn": getattr(privacy_tasks, f"{action}_task"),
+        "kwargs": kwargs,
+    }
+    return builder._add_task(fields, spec, explicit_id=True)
+
+
+def read(
+    id: str,
+    *,
+    source: Any,
+    format: str | None = None,
+    query: Any = None,
+    connection: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    column_tags: Mapping[str, str] | None = None,
+    checks: Sequence[Mapping[str, Any]] | None = None,
+    **settings: Any,
+) -> TaskRef:
+    """A task that reads a dataset (a URI, a path relative to the project folder, or a
+    mapping with `uri` and options) to the end, streamed, and runs `checks` over it: a
+    data-quality gate on a source. Its result: rows, schema (with tags), check results.
+    `column_tags` declares the classification of columns (`{"email": "pii.email"}`)."""
+    values = {
+        "source": source,
+        "format": format,
+        "query": query,
+        "connection": connection,
+        "options": options,
+        "tags": column_tags,
+        "checks": checks,
+    }
+    return _data_task("read", id, values, settings)
+
+
+def copy(
+    id: str,
+    *,
+    source: Any,
+    target: Any,
+    mode: str = "overwrite",
+    keys: Sequence[str] | str = (),
+    format: str | None = None,
+    target_format: str | None = None,
+    query: Any = None,
+    connection: str | None = None,
+    target_connection: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    target_options: Mapping[str, Any] | None = None,
+    column_tags: Mapping[str, str] | None = None,
+    checks: Sequence[Mapping[str, Any]] | None = None,
+    **settings: Any,
+) -> TaskRef:
+    """A task that copies any dataset to any other (files, S3, SQLite, PostgreSQL; HTTP
+    APIs as sources), streamed and atomic: `mode` is overwrite, append or upsert (on `keys`,
+    SQL targets). With `checks`, the data is checked before anything is written: a failed
+    `error` check writes nothing and fails the task. `column_tags` declares the
+    classification of target columns."""
+    values = {
+        "source": source,
+        "target": target,
+        "mode": mode,
+        "keys": [keys] if isinstance(keys, str) else list(keys) or None,
+        "format": format,
+        "target_format": target_format,
+        "query": query,
+        "connection": connection,
+        "target_connection": target_connection,
+        "options": options,
+        "target_options": target_options,
+        "tags": column_tags,
+        "checks": checks,
+    }
+    return _data_task("copy", id, values, settings)
+
+
+def sql(
+    id: str,
+    *,
+    query: Any,
+    inputs: Mapping[str, Any],
+    target: Any = None,
+    mode: str = "overwrite",
+    keys: Sequence[str] | str = (),
+    target_format: str | None = None,
+    target_connection: str | None = None,
+    target_options: Mapping[str, Any] | None = None,
+    column_tags: Mapping[str, str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    checks: Sequence[Mapping[str, Any]] | None = None,
+    **settings: Any,
+) -> TaskRef:
+    """A DuckDB SQL transform: `query` (one SELECT; may be a template) over `inputs` (name ->
+    dataset, each streamed into DuckDB under its name), its result written into `target`
+    (without one, the task's result is a preview). Output columns keep the classification of
+    the input columns they come from; `column_tags` declares others. `parameters` are bound to
+    `$name` placeholders (values, never SQL)."""
+    if not isinstance(inputs, Mapping) or not inputs:
+        raise DefinitionError(
+            f"sql task {id!r}: give inputs=, a mapping of name -> dataset", *_caller_location()
+        )
+    values = {
+        "query": query,
+        "inputs": dict(inputs),
+        "target": target,
+        "mode": mode,
+        "keys": [keys] if isinstance(keys, str) else list(keys) or None,
+        "target_format": target_format,
+        "target_connection": target_connection,
+        "target_options": target_options,
+        "tags": column_tags,
+        "parameters": parameters,
+        "checks": checks,
+    }
+    return _data_task("sql", id, values, settings)
+
+
+def check(
+    id: str,
+    *,
+    dataset: Any,
+    checks: Sequence[Mapping[str, Any]],
+    format: str | None = None,
+    query: Any = None,
+    connection: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    **settings: Any,
+) -> TaskRef:
+    """A task that runs data-quality `checks` over a dataset: a failed `error` check fails
+    it (and its downstream tasks do not run); `warn` results are recorded."""
+    if not checks:
+        raise DefinitionError(f"check task {id!r}: give checks=[...]", *_caller_location())
+    values = {
+        "dataset": dataset,
+        "checks": checks,
+        "format": format,
+        "query": query,
+        "connection": connection,
+        "options": options,
+    }
+    return _data_task("check", id, values, settings)
+
+
+def _data_task(action: str, id: str, values: dict[str, Any], settings: Any) -> TaskRef:
+    """A Python task calling `lockgate.io.tasks.<action>_task(**values)`: like the privacy
+    tasks, text containing `{{` is a template rendered when the task starts (also inside
+    mappings such as `inputs`); `checks` are parsed now, so a mistake fails at this line."""
+    builder = _current()
+    file, line = _caller_location()
+    if builder is None:
+        raise DefinitionError(
+            f"{action} task {id!r} must be created inside a pipeline (`with pipeline(...)`)",
+            file,
+            line,
+        )
+    from lockgate.io import tasks as io_tasks  # light; connectors load when the task runs
+    from lockgate.io.dataset import check_mode
+    from lockgate.templating import compile_template, has_template
+
+    where = f"{action} task {id!r}"
+    try:
+        if "mode" in values:
+            check_mode(values["mode"], tuple(values.get("keys") or ()))
+        if values.get("checks") is not None:
+            from lockgate.quality import parse_checks
+
+            values["checks"] = [dict(c) for c in values["checks"]]
+            parse_checks(values["checks"], where=f"{where}, checks")
+    except DefinitionError as exc:
+        raise DefinitionError(exc.detail, file, line) from None
+    except LockgateError as exc:
+        raise DefinitionError(f"{where}: {exc}", file, line) from None
+    kwargs = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name != "checks" and not isinstance(value, TaskRef) and has_template(value):
+            native = name == "parameters"
+            value = compile_template(
+                value,
+                mode="native" if native else "text",
+                file=file,
+                line=line,
+                where=f"{where}, {name}",
+                params=builder.params,
+            )
+        kwargs[name] = value
+    try:
+        spec = _task_spec(dict(settings, id=id))
+    except ValueError as exc:
+        raise DefinitionError(str(exc), file, line) from None
+    fields = {
+        "id": id,
+        "kind": TaskKind.PYTHON,
+        "fn": getattr(io_tasks, f"{action}_task"),
         "kwargs": kwargs,
     }
     return builder._add_task(fields, spec, explicit_id=True)

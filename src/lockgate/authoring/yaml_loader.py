@@ -23,15 +23,21 @@ from lockgate.authoring.yaml_schema import (
     ACTION_LIST,
     ACTIONS,
     PARAM_KEYS,
+    CheckTask,
+    CopyTask,
+    DatasetSpec,
     MaskTask,
     ParamSpec,
     PipelineSpec,
     PythonTask,
+    ReadTask,
     RedactTask,
     ScanTask,
     ShellTask,
+    SqlTask,
     TaskDefaults,
     TaskSpec,
+    action_model,
     show,
 )
 from lockgate.errors import DefinitionError, did_you_mean
@@ -412,6 +418,12 @@ class Document:
             del loc[2]  # the union member (task type, param form) pydantic inserts
         elif len(loc) > 1 and loc[0] == "schedule":
             del loc[1]  # the schedule's form (time or datasets)
+        if len(loc) > 4 and loc[0] == "tasks":  # a dataset's form (uri or full), e.g. copy.source
+            loc = [
+                part
+                for i, part in enumerate(loc)
+                if not (part in ("uri", "full") and i > 3 and _is_dataset_slot(loc, i - 1))
+            ]
         kind, value = err["type"], err.get("input")
         if loc and loc[-1] == "[key]":
             path = tuple(loc[:-1])
@@ -465,9 +477,21 @@ class Document:
                 action = next((a for a in ACTIONS if a in task), None)
                 return ACTIONS[action] if action else None
         if len(path) == 3 and path[0] == "tasks" and path[2] in ACTIONS:  # e.g. `mask:`'s keys
-            inner = ACTIONS[path[2]].model_fields[path[2]].annotation
-            return inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+            return action_model(str(path[2]))
+        if len(path) == 4 and path[0] == "tasks" and path[2] in ACTIONS:  # e.g. `copy.source`
+            model = action_model(str(path[2]))
+            info = model.model_fields.get(str(path[3])) if model is not None else None
+            if info is not None and "DatasetSpec" in str(info.annotation):
+                return DatasetSpec
+        if len(path) == 5 and path[0] == "tasks" and path[2:4] == ("sql", "inputs"):
+            return DatasetSpec
         return None
+
+
+def _is_dataset_slot(loc: list[Any], i: int) -> bool:
+    """Whether `loc[i]` holds a dataset (a URI or a mapping): `source`, `target` or `dataset`
+    of a data task, or one of an sql task's `inputs`."""
+    return loc[i] in ("source", "target", "dataset") or (i > 0 and loc[i - 1] == "inputs")
 
 
 def _clean(message: str) -> str:
@@ -758,6 +782,55 @@ class _Builder:
     def _redact(self, tid: str, spec: RedactTask) -> dict[str, Any]:
         return self._privacy(tid, "redact", dict(spec.redact))
 
+    def _data(self, tid: str, action: str, given: BaseModel) -> dict[str, Any]:
+        """A Python task calling `lockgate.io.tasks.<action>_task` with the action's values
+        (text values may be templates; `checks` are checked now and never templated)."""
+        from lockgate.io import tasks as io_tasks
+
+        where = ("tasks", tid, action)
+        values = given.model_dump(exclude_none=True)
+        mode, keys = values.get("mode", "overwrite"), values.get("keys")
+        if mode == "upsert" and not keys:
+            raise self.doc.error((*where, "mode"), "mode upsert needs the key columns: keys: [id]")
+        if "checks" in values:
+            self._checks(values["checks"], (*where, "checks"))
+        kwargs = {
+            name: value if name == "checks" else self._template(value, (*where, name), "text")
+            for name, value in values.items()
+        }
+        if "parameters" in kwargs:  # bound values: a lone {{ expr }} keeps its type
+            kwargs["parameters"] = self._template(
+                values["parameters"], (*where, "parameters"), "native"
+            )
+        return {
+            "kind": TaskKind.PYTHON,
+            "fn": getattr(io_tasks, f"{action}_task"),
+            "kwargs": kwargs,
+        }
+
+    def _checks(self, checks: list[dict[str, Any]], where: Path_) -> None:
+        """Parse the checks now, so a mistake is a load error at the check's line."""
+        from lockgate.quality import parse_checks
+
+        try:
+            parse_checks(checks, where=dotted(where))
+        except DefinitionError as exc:  # a CheckDefinitionError: `index` is the check's
+            index = getattr(exc, "index", None)
+            at = (*where, index) if isinstance(index, int) else where
+            raise DefinitionError(exc.detail, self.path, *self.doc.at(at)) from None
+
+    def _read(self, tid: str, spec: ReadTask) -> dict[str, Any]:
+        return self._data(tid, "read", spec.read)
+
+    def _copy(self, tid: str, spec: CopyTask) -> dict[str, Any]:
+        return self._data(tid, "copy", spec.copy_)
+
+    def _sql(self, tid: str, spec: SqlTask) -> dict[str, Any]:
+        return self._data(tid, "sql", spec.sql)
+
+    def _check(self, tid: str, spec: CheckTask) -> dict[str, Any]:
+        return self._data(tid, "check", spec.check)
+
     # values ---------------------------------------------------------------------------------
     def _template(self, value: Any, where: Path_, mode: str) -> Any:
         """`value` itself when it has no template syntax, else a checked `Template` (each
@@ -844,6 +917,10 @@ _ACTION_BUILDERS: dict[type[TaskSpec], Callable[[_Builder, str, Any], dict[str, 
     ScanTask: _Builder._scan,
     MaskTask: _Builder._mask,
     RedactTask: _Builder._redact,
+    ReadTask: _Builder._read,
+    CopyTask: _Builder._copy,
+    SqlTask: _Builder._sql,
+    CheckTask: _Builder._check,
 }
 """The Task fields of each task type (see `yaml_schema.ACTIONS`)."""
 assert set(_ACTION_BUILDERS) == set(ACTIONS.values())

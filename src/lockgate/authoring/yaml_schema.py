@@ -1,8 +1,9 @@
 """The YAML pipeline format as pydantic models: they validate a parsed file and give the JSON
 Schema that editors use for completion and help (`docs/pipeline.schema.json`).
 
-A task is one of the action models in `ACTIONS` (`shell`, `python`, and the privacy tasks
-`scan`, `mask` and `redact`), chosen by which action key it has; a new built-in task type is one
+A task is one of the action models in `ACTIONS` (`shell`, `python`, the privacy tasks
+`scan`, `mask` and `redact`, and the data tasks `read`, `copy`, `sql` and `check`), chosen by
+which action key it has; a new built-in task type is one
 more model here and one more builder in `yaml_loader`.
 Custom types check their values in a `BeforeValidator`, so an error says in plain words what
 was expected (the loader adds the file, line, column and field path).
@@ -26,6 +27,7 @@ from pydantic import (
 )
 
 from lockgate.errors import did_you_mean
+from lockgate.io.dataset import WRITE_MODES
 from lockgate.model.datasets import MAX_URI_LENGTH, URI_PATTERN, check_uri
 from lockgate.model.durations import parse_duration
 from lockgate.model.params import PARAM_TYPES
@@ -583,15 +585,238 @@ class RedactTask(TaskSpec):
     """The file to redact and the file to write."""
 
 
+# -- data-plane tasks ---------------------------------------------------------------------------
+class DatasetSpec(Spec):
+    """A dataset with options, where a URI alone is not enough."""
+
+    uri: str
+    """A dataset URI (file://, s3://, sqlite:///db#table, postgresql://...#table, https://) or
+    a file path relative to the project folder; may be a template."""
+    format: str | None = None
+    """csv, parquet or jsonl, when the file name does not say it."""
+    query: str | None = None
+    """A SQL query to read instead of the URI's table (sqlite, postgresql)."""
+    connection: str | None = None
+    """A named connection giving the endpoint and credentials."""
+    options: dict[str, Any] | None = None
+    """Options of the connector (CSV delimiter, S3 endpoint_url, HTTP pagination, ...)."""
+    tags: dict[str, str] | None = None
+    """Column -> classification (e.g. email: pii.email), for formats that do not carry it."""
+
+
+def _dataset_form(value: Any) -> str | None:
+    """A text value is a URI or path; a mapping (or a parsed `DatasetSpec`) the full form."""
+    if isinstance(value, str):
+        return "uri"
+    if isinstance(value, dict | DatasetSpec):
+        return "full"
+    return None
+
+
+DatasetRef = Annotated[
+    Union[  # noqa: UP007
+        Annotated[str, Tag("uri")],
+        Annotated[DatasetSpec, Tag("full")],
+    ],
+    Discriminator(
+        _dataset_form,
+        custom_error_type="dataset_form",
+        custom_error_message="expected a dataset URI or path, or a mapping with uri: and its "
+        "options",
+    ),
+]
+InputName = _name(NAME_PATTERN, "input name", "use letters, digits and '_' (an SQL identifier)")
+ParameterName = _name(
+    NAME_PATTERN, "parameter name", "use letters, digits and '_' (the query writes $name)"
+)
+WriteMode = _choice(WRITE_MODES)
+Columns = Annotated[
+    list[str],
+    BeforeValidator(_one_or_many),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
+
+
+def _checks(value: Any) -> Any:
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        return value
+    raise ValueError(
+        "expected a list of checks, each a mapping such as {not_null: [id]} or "
+        f"{{unique: id, severity: warn}}, got {show(value)}"
+    )
+
+
+Checks = Annotated[
+    list[dict[str, Any]],
+    BeforeValidator(_checks),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "Data-quality checks (see docs/quality.md): not_null, unique, "
+            "accepted_values, range, regex, row_count, freshness, references, schema, sql; "
+            "each with an optional severity (error or warn) and name.",
+        }
+    ),
+]
+
+
+class ReadAction(Spec):
+    """What a read task reads, and the checks it runs over it."""
+
+    source: DatasetRef
+    """The dataset to read: a URI, a path relative to the project folder, or a mapping with
+    uri and options; may be a template."""
+    format: str | None = None
+    """csv, parquet or jsonl, when the file name does not say it."""
+    query: str | None = None
+    """A SQL query to read instead of the URI's table; may be a template."""
+    connection: str | None = None
+    """A named connection giving the source's endpoint and credentials."""
+    options: dict[str, Any] | None = None
+    """Options of the source's connector."""
+    tags: dict[str, str] | None = None
+    """Column -> classification of the source's columns (formats that do not carry it)."""
+    checks: Checks | None = None
+    """Data-quality checks run over the data: a failed `error` check fails the task."""
+
+
+class CopyAction(Spec):
+    """What a copy task reads and writes, how, and the checks the data must pass first."""
+
+    source: DatasetRef
+    """The dataset to read (a URI, a path relative to the project folder, or a mapping with
+    uri and options); may be a template."""
+    target: DatasetRef
+    """The dataset to write; may be a template."""
+    mode: WriteMode | None = None
+    """overwrite (default), append, or upsert (SQL targets, with `keys`)."""
+    keys: Columns | None = None
+    """The key column(s) of an upsert."""
+    format: str | None = None
+    """The source's format (csv, parquet, jsonl) when its name does not say it."""
+    target_format: str | None = None
+    """The target's format when its name does not say it."""
+    query: str | None = None
+    """A SQL query to read instead of the source's table; may be a template."""
+    connection: str | None = None
+    """A named connection for the source."""
+    target_connection: str | None = None
+    """A named connection for the target."""
+    options: dict[str, Any] | None = None
+    """Options of the source's connector."""
+    target_options: dict[str, Any] | None = None
+    """Options of the target's connector."""
+    tags: dict[str, str] | None = None
+    """Column -> classification of the target's columns (declared tags win over inherited)."""
+    checks: Checks | None = None
+    """Data-quality checks run before anything is written: a failed `error` check writes
+    nothing and fails the task; `warn` results are recorded."""
+
+
+class SqlAction(Spec):
+    """A DuckDB SQL transform over named input datasets, written to a target."""
+
+    query: str
+    """One SELECT over the inputs, named as in `inputs`; may be a template (values that must
+    not become SQL go in `parameters`)."""
+    inputs: Annotated[dict[InputName, DatasetRef], Field(min_length=1)]
+    """Name -> dataset: each is streamed into DuckDB under its name."""
+    target: DatasetRef | None = None
+    """Where the result goes (default: nowhere; the task's result is a preview)."""
+    mode: WriteMode | None = None
+    """overwrite (default), append, or upsert (SQL targets, with `keys`)."""
+    keys: Columns | None = None
+    """The key column(s) of an upsert."""
+    target_format: str | None = None
+    """The target's format when its name does not say it."""
+    target_connection: str | None = None
+    """A named connection for the target."""
+    target_options: dict[str, Any] | None = None
+    """Options of the target's connector."""
+    tags: dict[str, str] | None = None
+    """Column -> classification of output columns (others inherit the tags of the input
+    columns they come from)."""
+    parameters: dict[ParameterName, Any] | None = None
+    """Values bound to `$name` placeholders in the query (never parsed as SQL); may be
+    templates."""
+    checks: Checks | None = None
+    """Data-quality checks run over the result before it is written."""
+
+
+class CheckAction(Spec):
+    """The dataset a check task reads and the checks it must pass."""
+
+    dataset: DatasetRef
+    """The dataset to check (a URI, a path relative to the project folder, or a mapping with
+    uri and options); may be a template."""
+    checks: Annotated[Checks, Field(min_length=1)]
+    """The checks: a failed `error` check fails the task (its downstream tasks do not run)."""
+    format: str | None = None
+    """csv, parquet or jsonl, when the file name does not say it."""
+    query: str | None = None
+    """A SQL query to check instead of the URI's table; may be a template."""
+    connection: str | None = None
+    """A named connection giving the endpoint and credentials."""
+    options: dict[str, Any] | None = None
+    """Options of the connector."""
+
+
+class ReadTask(TaskSpec):
+    """A task that reads a dataset (and checks it); its result is the rows and schema."""
+
+    read: ReadAction
+    """The dataset to read and its checks."""
+
+
+class CopyTask(TaskSpec):
+    """A task that copies any dataset to any other, optionally checking the data first."""
+
+    copy_: CopyAction = Field(alias="copy")
+    """The source, the target, the write mode and the checks. (The field is `copy_` in
+    Python: `copy` would shadow pydantic's `BaseModel.copy`.)"""
+
+
+class SqlTask(TaskSpec):
+    """A task that transforms datasets with DuckDB SQL and writes the result."""
+
+    sql: SqlAction
+    """The query, its inputs, the target and the checks."""
+
+
+class CheckTask(TaskSpec):
+    """A task that runs data-quality checks over a dataset."""
+
+    check: CheckAction
+    """The dataset and its checks."""
+
+
 ACTIONS: dict[str, type[TaskSpec]] = {
     "shell": ShellTask,
     "python": PythonTask,
     "scan": ScanTask,
     "mask": MaskTask,
     "redact": RedactTask,
+    "read": ReadTask,
+    "copy": CopyTask,
+    "sql": SqlTask,
+    "check": CheckTask,
 }
 """Task types by their action key: a task has exactly one of these keys."""
 ACTION_LIST = ", ".join(ACTIONS)
+
+
+def action_model(action: str) -> type[BaseModel] | None:
+    """The model of an action's mapping (e.g. `MaskAction` for `mask:`), None for actions
+    whose value is not a mapping (shell, python)."""
+    model = ACTIONS.get(action)
+    if model is None:
+        return None
+    for name, info in model.model_fields.items():
+        if (info.alias or name) == action:
+            inner = info.annotation
+            return inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+    return None
 
 
 def action_of(value: Any) -> str | None:
@@ -650,7 +875,8 @@ class PipelineSpec(Spec):
     defaults: TaskDefaults | None = None
     """Task settings applied to every task."""
     tasks: dict[TaskId, AnyTask] = Field(min_length=1)
-    """The tasks, by id. Each has exactly one action key: shell, python, scan, mask or redact."""
+    """The tasks, by id. Each has exactly one action key: shell, python, scan, mask, redact,
+    read, copy, sql or check."""
 
 
 def pipeline_json_schema() -> dict[str, Any]:

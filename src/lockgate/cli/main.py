@@ -842,6 +842,7 @@ def _root(
 
 
 from lockgate.cli import connections as _connections  # noqa: E402,F401  (registers its commands)
+from lockgate.cli import data as _data  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import privacy as _privacy  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import scheduling as _scheduling  # noqa: E402,F401  (registers its commands)
 

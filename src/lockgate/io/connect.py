@@ -40,7 +40,12 @@ def open_reader(dataset: Dataset, *, batch_rows: int = BATCH_ROWS) -> Reader:
     """A reader of `dataset`'s record batches; DataError naming the dataset when it cannot be
     opened (no such file or table, unreachable host, refused credentials)."""
     dataset = resolved(dataset)
-    return connector(dataset).open_reader(dataset, batch_rows=batch_rows)
+    reader = connector(dataset).open_reader(dataset, batch_rows=batch_rows)
+    if dataset.catalogued:
+        from lockgate.io.retag import with_catalogued_tags
+
+        return with_catalogued_tags(reader, dataset.catalogued)
+    return reader
 
 
 def open_writer(

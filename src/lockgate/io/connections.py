@@ -531,16 +531,10 @@ class _open_store:  # noqa: N801 (a context manager used like a function)
         self.store: Any = None
 
     def __enter__(self) -> Database | None:
-        from lockgate.store.db import sqlite_path
-
-        url = self.project.db_url
-        if url.startswith("sqlite") and not Path(sqlite_path(url)).exists():
-            return None
         from lockgate.store.store import Store
 
-        self.store = Store(url)
-        db: Database = self.store.db
-        return db
+        self.store = Store.if_exists(self.project.db_url)
+        return None if self.store is None else self.store.db
 
     def __exit__(self, *exc: object) -> None:
         if self.store is not None:

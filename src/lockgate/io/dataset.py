@@ -47,7 +47,8 @@ class Dataset:
 
     `options` are connector-specific (CSV delimiter, S3 `endpoint_url`, HTTP pagination, ...);
     `tags` declares column classifications (`{"email": "pii.email"}`) for formats that cannot
-    carry them. `query` reads a SQL query instead of the URI's table.
+    carry them (they win over tags the data carries). `query` reads a SQL query instead of the
+    URI's table.
     """
 
     uri: str
@@ -56,6 +57,9 @@ class Dataset:
     connection: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict, repr=False)  # may hold secrets
     tags: Mapping[str, str] = field(default_factory=dict)
+    catalogued: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Tags the store recorded when lockgate last wrote this dataset (for formats that cannot
+    carry them): applied on read to the columns that exist and carry no tag of their own."""
 
     @property
     def kind(self) -> str:

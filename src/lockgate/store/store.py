@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,16 @@ class Store(SchedulingStore, CatalogueStore):
         if self._engine is None:
             self._engine = create_db_engine(self.url)
         return self._engine
+
+    @classmethod
+    def if_exists(cls, url: str) -> Store | None:
+        """The store at `url`, or None when it is an SQLite file that does not exist yet: for
+        lookups, which must not create a database."""
+        from lockgate.store.db import sqlite_path
+
+        if url.startswith("sqlite") and not os.path.exists(sqlite_path(url)):
+            return None
+        return cls(url)
 
     def close(self) -> None:
         self.db.close()

@@ -1,0 +1,395 @@
+"""A DuckDB SQL transform over named input datasets, streamed: what the `sql` task runs.
+
+Each input is registered in DuckDB under its name as an Arrow stream (not a table): DuckDB
+pulls record batches from the input's reader as it needs them, so memory stays flat for
+filters and projections, and only what the query itself must hold (a join's build side, an
+aggregate's groups) is kept (DuckDB spills it to a private temporary folder when it is large).
+A query that scans an input twice (a self-join, a subquery) opens it again: each scan streams.
+
+The query must be one read-only query (SELECT, WITH ... SELECT, UNION ...). DuckDB runs with
+its file system, extensions and settings locked: the query sees its inputs and nothing else,
+so lineage (outputs made from the declared inputs) is exact.
+
+Classification travels: an output column that is an input column (`email`, `c.email AS
+contact`) keeps its tag; an output column named like a tagged input column gets that tag (a
+computed `lower(email) AS email` stays `pii.email`: erring on the safe side). Other columns are
+untagged unless `tags` declares them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from lockgate.errors import DataError
+from lockgate.io.base import BATCH_ROWS
+from lockgate.io.connect import open_reader
+from lockgate.io.copy import declared
+from lockgate.io.dataset import Dataset, display
+from lockgate.model.classification import is_raw, tag_of, with_tag
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from lockgate.io.base import Reader
+
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
+"""A quoted value in DuckDB's messages: data (maybe personal), never shown."""
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+"""An input's name: a plain SQL identifier, so the query can name it unquoted."""
+
+MEMORY_LIMIT = "1GB"
+"""DuckDB's memory for one transform (tasks may run side by side); past it, joins, sorts and
+aggregates spill to a private temporary folder."""
+_LOCKED = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+"""DuckDB settings of every transform: no files, URLs or extensions beyond the inputs."""
+
+
+def check_names(names: Any) -> list[str]:
+    """The input names, if each is an identifier and no two differ only in case (DuckDB's
+    names are case-insensitive); DataError otherwise."""
+    seen: dict[str, str] = {}
+    for name in names:
+        if not isinstance(name, str) or not NAME.match(name):
+            raise DataError(
+                f"sql: input name {name!r} is not an identifier; name inputs with letters, "
+                "digits and _ (e.g. orders), as the query refers to them"
+            )
+        if name.lower() in seen:
+            raise DataError(
+                f"sql: inputs {seen[name.lower()]!r} and {name!r} differ only in case; SQL names "
+                "are case-insensitive, so rename one"
+            )
+        seen[name.lower()] = name
+    return list(seen.values())
+
+
+class _Input:
+    """One input as DuckDB sees it: a schema, and a fresh stream of batches for each scan.
+
+    The reader opened for the schema serves the first scan; later scans reopen the dataset.
+    Errors of the dataset's reader are kept, so the task reports them (they name the dataset)
+    instead of DuckDB's wrapping of them."""
+
+    def __init__(self, name: str, dataset: Dataset, batch_rows: int) -> None:
+        self.name = name
+        self.dataset = dataset
+        self.batch_rows = batch_rows
+        self._first: Reader | None = open_reader(dataset, batch_rows=batch_rows)
+        self.schema: pa.Schema = declared(self._first.schema, dict(dataset.tags))
+        self.rows: int | None = None
+        """Rows of the first scan that ran to the end (None if none did)."""
+        self.error: BaseException | None = None
+        self._readers: list[Reader] = [self._first]
+
+    def __arrow_c_schema__(self) -> Any:
+        return self.schema.__arrow_c_schema__()
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        import pyarrow as pa
+
+        stream = pa.RecordBatchReader.from_batches(self.schema, self._batches())
+        return stream.__arrow_c_stream__(requested_schema)
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        reader, self._first = self._first, None
+        try:
+            if reader is None:
+                reader = open_reader(self.dataset, batch_rows=self.batch_rows)
+                self._readers.append(reader)
+            rows = 0
+            for batch in reader:
+                rows += batch.num_rows
+                yield conform(batch, self.schema)
+            if self.rows is None:
+                self.rows = rows
+        except Exception as exc:
+            self.error = self.error or exc
+            raise
+        finally:
+            if reader is not None:
+                reader.close()
+
+    def close(self) -> None:
+        for reader in self._readers:
+            reader.close()
+        self._readers.clear()
+        self._first = None
+
+
+class Transform:
+    """A running SQL transform: a reader of the query's result (see `io.base.Reader`), whose
+    schema carries the classification tags the columns inherit or are declared with.
+    `parameters` are bound to the query's `$name` placeholders: values, never SQL text.
+
+        with Transform("select ...", {"orders": Dataset(...)}) as result:
+            for batch in result: ...
+    """
+
+    def __init__(
+        self,
+        query: str,
+        inputs: Mapping[str, Dataset],
+        *,
+        tags: Mapping[str, str] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        batch_rows: int = BATCH_ROWS,
+        temp_dir: str | None = None,
+        memory_limit: str = MEMORY_LIMIT,
+    ) -> None:
+        if not isinstance(query, str) or not query.strip():
+            raise DataError("sql: the query is empty; give a SELECT over the inputs")
+        self.query = query
+        self.names = check_names(inputs)
+        self.datasets = dict(inputs)
+        self.declared = dict(tags or {})
+        self.parameters = dict(parameters or {})
+        self.batch_rows = batch_rows
+        self.temp_dir = temp_dir
+        self.memory_limit = memory_limit
+        self.inputs: list[_Input] = []
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._result: pa.RecordBatchReader | None = None
+        self._spill: str | None = None
+        self.schema: pa.Schema | None = None
+        self.rows = 0
+
+    # -- Reader protocol --------------------------------------------------------------------
+    def __enter__(self) -> Transform:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
+        if self._result is None or self.schema is None:
+            raise RuntimeError("use the transform inside `with Transform(...) as t:`")
+        schema = self.schema
+        while True:
+            try:
+                batch = self._result.read_next_batch()
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise self._error(exc) from None
+            if batch.num_rows == 0:
+                continue
+            self.rows += batch.num_rows
+            yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+
+    def close(self) -> None:
+        if self._result is not None:
+            self._result = None
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        for source in self.inputs:
+            source.close()
+        if self._spill is not None:
+            shutil.rmtree(self._spill, ignore_errors=True)
+            self._spill = None
+
+    # -- running ----------------------------------------------------------------------------
+    def _start(self) -> None:
+        import duckdb
+        import pyarrow as pa
+
+        for name in self.names:
+            self.inputs.append(_Input(name, self.datasets[name], self.batch_rows))
+        self._spill = tempfile.mkdtemp(prefix="lockgate-sql-", dir=self.temp_dir)
+        config: dict[str, Any] = dict(
+            _LOCKED, temp_directory=self._spill, memory_limit=self.memory_limit
+        )
+        self._con = con = duckdb.connect(":memory:", config=config)
+        for source in self.inputs:
+            con.register(source.name, source)
+        con.execute("SET TimeZone = 'UTC'")  # timestamps with a zone render the same anywhere
+        con.execute("SET lock_configuration = true")
+        tree = self._parse(con)
+        try:
+            relation = con.sql(self.query, params=self.parameters or None)
+            fetch = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch
+            self._result = fetch(self.batch_rows)
+        except Exception as exc:
+            raise self._error(exc) from None
+        assert self._result is not None
+        out = self._result.schema
+        carried = carried_tags(tree, {s.name: s.schema for s in self.inputs}, out.names)
+        fields = []
+        for i, field in enumerate(out):
+            tag = self.declared.get(field.name, carried[i])
+            fields.append(with_tag(field, tag) if tag else field)
+        self.schema = pa.schema(fields)
+
+    def _parse(self, con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+        """The query's syntax tree (DuckDB's JSON form); DataError unless it is one query."""
+        row = con.execute("SELECT json_serialize_sql(?)", [self.query]).fetchall()
+        tree: dict[str, Any] = json.loads(row[0][0])
+        if tree.get("error"):
+            message = str(tree.get("error_message") or "invalid SQL")
+            if tree.get("error_type") == "parser":
+                raise DataError(f"sql: {message}; check the query's syntax")
+            raise DataError(
+                "sql: the query must be one read-only query (SELECT, WITH ... SELECT, "
+                f"UNION ...): {message}"
+            )
+        statements = tree.get("statements") or []
+        if len(statements) != 1:
+            raise DataError(
+                f"sql: the query holds {len(statements)} statements; give exactly one SELECT"
+            )
+        node: dict[str, Any] = statements[0].get("node") or {}
+        return node
+
+    def _error(self, exc: BaseException) -> BaseException:
+        """The error to report: an input's own (it names the dataset), else DuckDB's first
+        line with a hint, as a DataError; quoted values in it are hidden (they are data)."""
+        for source in self.inputs:
+            if isinstance(source.error, DataError):
+                return source.error
+            if source.error is not None:
+                return DataError(
+                    f"sql: reading input {source.name!r} ({display(source.dataset.uri)}) "
+                    f"failed: {type(source.error).__name__}: {source.error}"
+                )
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = _LITERAL.sub("'***'", text)  # `Could not convert string '...'` quotes data
+        hint = ""
+        if "Did you mean" in str(exc) or "does not exist" in text:
+            hint = f"; the query can read its inputs: {', '.join(self.names) or 'none given'}"
+        elif "not found in FROM clause" in text or "Referenced column" in text:
+            hint = "; " + "; ".join(
+                f"{s.name} has {', '.join(s.schema.names)}" for s in self.inputs
+            )
+        return DataError(f"sql: {text}{hint}")
+
+    # -- what was read ----------------------------------------------------------------------
+    def read(self) -> list[tuple[str, Dataset, pa.Schema, int | None]]:
+        """Each input: its name, dataset, schema and the rows a complete scan read."""
+        return [(s.name, s.dataset, s.schema, s.rows) for s in self.inputs]
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """`batch` with `schema` (its tags): relabelled when only field metadata differs, cast
+    otherwise (a reader whose batches drift from its schema, e.g. a null-only column)."""
+    if batch.schema.equals(schema, check_metadata=True):
+        return batch
+    import pyarrow as pa
+
+    if batch.schema.equals(schema):
+        return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+    return batch.cast(schema)
+
+
+# -- classification -----------------------------------------------------------------------------
+def carried_tags(
+    tree: Mapping[str, Any], inputs: Mapping[str, pa.Schema], names: list[str]
+) -> list[str | None]:
+    """The tag each output column inherits from the inputs (see the module docstring): by
+    provenance for plain column references in the top SELECT, else by name."""
+    by_name = _tags_by_name(inputs)
+    direct = _direct_tags(tree, inputs, names)
+    return [direct[i] or by_name.get(name.lower()) for i, name in enumerate(names)]
+
+
+def _tags_by_name(inputs: Mapping[str, pa.Schema]) -> dict[str, str]:
+    """Column name (lower case) -> tag over all inputs; when inputs disagree, a raw tag wins
+    over a transformed one (the column may hold the raw values)."""
+    found: dict[str, str] = {}
+    for schema in inputs.values():
+        for field in schema:
+            tag = tag_of(field)
+            key = field.name.lower()
+            if tag and (key not in found or (is_raw(tag) and not is_raw(found[key]))):
+                found[key] = tag
+    return found
+
+
+def _direct_tags(
+    tree: Mapping[str, Any], inputs: Mapping[str, pa.Schema], names: list[str]
+) -> list[str | None]:
+    """Tags of output columns that are plain input columns in the top-level SELECT (position
+    by position when its list has no `*`; by alias otherwise)."""
+    out: list[str | None] = [None] * len(names)
+    if tree.get("type") != "SELECT_NODE":
+        return out
+    tables = _tables(tree.get("from_table") or {}, {n.lower(): n for n in inputs})
+    if not tables:
+        return out
+    items = tree.get("select_list") or []
+    star = any(item.get("class") == "STAR" for item in items)
+    if not star and len(items) != len(names):
+        return out
+    position = {name.lower(): i for i, name in enumerate(names)}
+    for i, item in enumerate(items):
+        if item.get("class") != "COLUMN_REF":
+            continue
+        parts = [str(p) for p in item.get("column_names") or []]
+        tag = _column_tag(parts, tables, inputs)
+        if not star:
+            out[i] = tag
+        else:
+            alias = str(item.get("alias") or (parts[-1] if parts else ""))
+            if alias.lower() in position:
+                out[position[alias.lower()]] = tag
+    return out
+
+
+def _tables(node: Mapping[str, Any], known: Mapping[str, str]) -> dict[str, str]:
+    """Qualifier (alias or table name, lower case) -> input name, for the inputs the FROM
+    clause names directly (joins included; subqueries and CTEs are left to name matching)."""
+    kind = node.get("type")
+    if kind == "BASE_TABLE":
+        table = str(node.get("table_name") or "")
+        if node.get("schema_name") or table.lower() not in known:
+            return {}
+        alias = str(node.get("alias") or table)
+        return {alias.lower(): known[table.lower()]}
+    if kind == "JOIN":
+        return {
+            **_tables(node.get("left") or {}, known),
+            **_tables(node.get("right") or {}, known),
+        }
+    return {}
+
+
+def _column_tag(
+    parts: list[str], tables: Mapping[str, str], inputs: Mapping[str, pa.Schema]
+) -> str | None:
+    if len(parts) == 2:
+        name = tables.get(parts[0].lower())
+        candidates = [name] if name is not None else []
+    elif len(parts) == 1:
+        candidates = list(dict.fromkeys(tables.values()))
+    else:
+        return None
+    column = parts[-1].lower()
+    tags = []
+    for name in candidates:
+        for field in inputs[name]:
+            if field.name.lower() == column:
+                tags.append(tag_of(field))
+    present = [t for t in tags if t]
+    return present[0] if len(tags) >= 1 and present else None
