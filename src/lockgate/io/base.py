@@ -10,10 +10,11 @@ call returns the first result), so `with open_writer(...) as w: ...; w.commit()`
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -77,6 +78,49 @@ class Writer(Protocol):
         tb: TracebackType | None,
     ) -> None:
         """Commit when the block ended normally, abort when it raised."""
+
+
+class ClosingReader(ABC):
+    """What readers share: `with reader:` closes it, whatever happened in the block."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AtomicWriter(ABC):
+    """What writers share: `with writer:` commits when the block ended normally and aborts
+    when it raised."""
+
+    @abstractmethod
+    def commit(self) -> WriteResult: ...
+
+    @abstractmethod
+    def abort(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
 
 
 class Connector(Protocol):

@@ -23,13 +23,12 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
 from lockgate.errors import DataError, describe, did_you_mean
-from lockgate.io.base import BATCH_ROWS, WriteResult
+from lockgate.io.base import BATCH_ROWS, AtomicWriter, ClosingReader, WriteResult
 from lockgate.io.dataset import Dataset, Location, check_mode, display, parse
 from lockgate.io.formats import (
     COMPRESSIONS,
@@ -197,7 +196,7 @@ def _tagged(schema: pa.Schema, tags: Mapping[str, str], label: str) -> pa.Schema
 # -- reading ------------------------------------------------------------------------------
 
 
-class FileReader:
+class FileReader(ClosingReader):
     """A file or S3 object being read: `schema` (declared tags applied), then its batches."""
 
     def __init__(self, batches: BatchReader, tags: Mapping[str, str], label: str) -> None:
@@ -221,17 +220,6 @@ class FileReader:
 
     def close(self) -> None:
         self._batches.close()
-
-    def __enter__(self) -> FileReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -392,7 +380,7 @@ class _S3Target:
         return self.store.error(exc, self.bucket, self.key)
 
 
-class FileWriter:
+class FileWriter(AtomicWriter):
     """A file or S3 object being written: batches in, the whole dataset visible on commit.
 
     `rows` counts the rows written through it (an append's old rows are not counted).
@@ -527,20 +515,6 @@ class FileWriter:
             with contextlib.suppress(Exception):
                 self._sink.close()
             self._sink = None
-
-    def __enter__(self) -> FileWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
     def __del__(self) -> None:
         # a writer dropped without commit or abort writes nothing

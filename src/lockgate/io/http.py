@@ -39,14 +39,13 @@ import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pyarrow as pa
 
 from lockgate.errors import DataError, did_you_mean
-from lockgate.io.base import BATCH_ROWS
+from lockgate.io.base import BATCH_ROWS, ClosingReader
 from lockgate.io.dataset import display
 from lockgate.model.classification import with_tag
 
@@ -274,7 +273,7 @@ def _auth(opts: Mapping[str, Any], url: httpx.URL, shown: str) -> dict[str, str]
 # -- the reader -----------------------------------------------------------------------------
 
 
-class HttpReader:
+class HttpReader(ClosingReader):
     """Pages of a JSON API as record batches of one schema (that of the first page)."""
 
     def __init__(self, dataset: Dataset, *, batch_rows: int = BATCH_ROWS) -> None:
@@ -303,17 +302,6 @@ class HttpReader:
     @property
     def schema(self) -> pa.Schema:
         return self._schema
-
-    def __enter__(self) -> HttpReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self._client.close()

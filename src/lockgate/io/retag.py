@@ -5,16 +5,15 @@ stale catalogue entry (a column dropped or renamed since) is harmless."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
 
-from lockgate.io.base import Reader
+from lockgate.io.base import ClosingReader, Reader
 from lockgate.model.classification import tag_of, with_tag
 
 
-class _Retagged:
+class _Retagged(ClosingReader):
     """A reader whose schema and batches carry the catalogued tags."""
 
     def __init__(self, reader: Reader, schema: pa.Schema) -> None:
@@ -31,17 +30,6 @@ class _Retagged:
 
     def close(self) -> None:
         self._reader.close()
-
-    def __enter__(self) -> _Retagged:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __getattr__(self, name: str) -> Any:  # e.g. a connector's progress counters
         return getattr(self._reader, name)

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from types import TracebackType
 from typing import Any, Protocol
 
 import pyarrow as pa
 
 from lockgate.errors import DataError
-from lockgate.io.base import BATCH_ROWS, WriteResult
+from lockgate.io.base import BATCH_ROWS, AtomicWriter, ClosingReader, WriteResult
 from lockgate.io.dataset import Dataset, check_mode, display
 from lockgate.io.sql_errors import write_error
 from lockgate.io.sql_threads import Background, Prefetch
@@ -102,7 +101,7 @@ def tagged(schema: pa.Schema, tags: Any) -> pa.Schema:
     )
 
 
-class SqlReader:
+class SqlReader(ClosingReader):
     """A table or query being read: `schema` first, then record batches of at most
     `batch_rows` rows, once."""
 
@@ -157,19 +156,8 @@ class SqlReader:
             _close(self._conn)
             self._conn = None
 
-    def __enter__(self) -> SqlReader:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class SqlWriter:
+class SqlWriter(AtomicWriter):
     """A table being written in one transaction: nothing is visible until `commit()`."""
 
     def __init__(
@@ -334,20 +322,6 @@ class SqlWriter:
         with contextlib.suppress(Exception):
             if getattr(self, "_conn", None) is not None:
                 self.abort()
-
-    def __enter__(self) -> SqlWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 def open_reader(dataset: Dataset, *, batch_rows: int = BATCH_ROWS) -> SqlReader:
