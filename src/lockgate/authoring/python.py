@@ -677,39 +677,62 @@ def redact(
 
 
 def _privacy_task(action: str, id: str, values: dict[str, Any], options: Any) -> TaskRef:
-    """A Python task calling `lockgate.privacy.tasks.<action>_task(**values)`. Text containing
-    `{{` is a template, rendered when the task starts (as Airflow renders templated fields)."""
-    builder = _current()
+    """A Python task calling `lockgate.privacy.tasks.<action>_task(**values)`."""
+    from lockgate.privacy import tasks as privacy_tasks  # light; the engine loads when it runs
+
     file, line = _caller_location()
+    fn = getattr(privacy_tasks, f"{action}_task")
+    return _library_task(fn, action, id, values, options, file, line, text_only=True)
+
+
+def _library_task(
+    fn: Callable[..., Any],
+    action: str,
+    id: str,
+    values: dict[str, Any],
+    settings: Any,
+    file: str | None,
+    line: int | None,
+    *,
+    text_only: bool = False,
+    raw: frozenset[str] = frozenset(),
+    native: frozenset[str] = frozenset(),
+) -> TaskRef:
+    """A Python task calling one of lockgate's task functions with `values`. A value holding
+    `{{` is a template rendered when the task starts (as Airflow renders templated fields):
+    strings only with `text_only`, else also inside mappings and lists; names in `raw` are
+    never templates, names in `native` keep their type (`"{{ x }}"` -> the value of x)."""
+    from lockgate.templating import compile_template, has_template
+
+    builder = _current()
     if builder is None:
         raise DefinitionError(
             f"{action} task {id!r} must be created inside a pipeline (`with pipeline(...)`)",
             file,
             line,
         )
-    from lockgate.privacy import tasks as privacy_tasks  # light; the engine loads when it runs
-    from lockgate.templating import compile_template, has_template
-
     kwargs = {}
     for name, value in values.items():
         if value is None:
             continue
-        if isinstance(value, str) and has_template(value):
-            where = f"{action} task {id!r}, {name}"
+        templated = (
+            isinstance(value, str) if text_only else not isinstance(value, TaskRef)
+        ) and name not in raw
+        if templated and has_template(value):
             value = compile_template(
-                value, mode="text", file=file, line=line, where=where, params=builder.params
+                value,
+                mode="native" if name in native else "text",
+                file=file,
+                line=line,
+                where=f"{action} task {id!r}, {name}",
+                params=builder.params,
             )
         kwargs[name] = value
     try:
-        spec = _task_spec(dict(options, id=id))
+        spec = _task_spec(dict(settings, id=id))
     except ValueError as exc:
         raise DefinitionError(str(exc), file, line) from None
-    fields = {
-        "id": id,
-        "kind": TaskKind.PYTHON,
-        "fn": getattr(privacy_tasks, f"{action}_task"),
-        "kwargs": kwargs,
-    }
+    fields = {"id": id, "kind": TaskKind.PYTHON, "fn": fn, "kwargs": kwargs}
     return builder._add_task(fields, spec, explicit_id=True)
 
 
@@ -850,12 +873,11 @@ def check(
 
 
 def _data_task(action: str, id: str, values: dict[str, Any], settings: Any) -> TaskRef:
-    """A Python task calling `lockgate.io.tasks.<action>_task(**values)`: like the privacy
-    tasks, text containing `{{` is a template rendered when the task starts (also inside
-    mappings such as `inputs`); `checks` are parsed now, so a mistake fails at this line."""
-    builder = _current()
+    """A Python task calling `lockgate.io.tasks.<action>_task(**values)`: text containing `{{`
+    is a template rendered when the task starts (also inside mappings such as `inputs`);
+    `checks` are parsed now, so a mistake fails at this line."""
     file, line = _caller_location()
-    if builder is None:
+    if _current() is None:
         raise DefinitionError(
             f"{action} task {id!r} must be created inside a pipeline (`with pipeline(...)`)",
             file,
@@ -863,7 +885,6 @@ def _data_task(action: str, id: str, values: dict[str, Any], settings: Any) -> T
         )
     from lockgate.io import tasks as io_tasks  # light; connectors load when the task runs
     from lockgate.io.dataset import check_mode
-    from lockgate.templating import compile_template, has_template
 
     where = f"{action} task {id!r}"
     try:
@@ -878,32 +899,18 @@ def _data_task(action: str, id: str, values: dict[str, Any], settings: Any) -> T
         raise DefinitionError(exc.detail, file, line) from None
     except LockgateError as exc:
         raise DefinitionError(f"{where}: {exc}", file, line) from None
-    kwargs = {}
-    for name, value in values.items():
-        if value is None:
-            continue
-        if name != "checks" and not isinstance(value, TaskRef) and has_template(value):
-            native = name == "parameters"
-            value = compile_template(
-                value,
-                mode="native" if native else "text",
-                file=file,
-                line=line,
-                where=f"{where}, {name}",
-                params=builder.params,
-            )
-        kwargs[name] = value
-    try:
-        spec = _task_spec(dict(settings, id=id))
-    except ValueError as exc:
-        raise DefinitionError(str(exc), file, line) from None
-    fields = {
-        "id": id,
-        "kind": TaskKind.PYTHON,
-        "fn": getattr(io_tasks, f"{action}_task"),
-        "kwargs": kwargs,
-    }
-    return builder._add_task(fields, spec, explicit_id=True)
+    fn = getattr(io_tasks, f"{action}_task")
+    return _library_task(
+        fn,
+        action,
+        id,
+        values,
+        settings,
+        file,
+        line,
+        raw=frozenset({"checks"}),
+        native=frozenset({"parameters"}),
+    )
 
 
 @contextlib.contextmanager
