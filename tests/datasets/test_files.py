@@ -323,7 +323,7 @@ def test_local_errors_are_one_line_naming_the_dataset(tmp_path: Path) -> None:
         ),
         (
             lambda: open_reader(Dataset(str(tmp_path / "bad.csv"), options={"delimiter": ";"})),
-            r"bad\.csv: unknown option 'delimiter' for a file dataset; files take no options",
+            r"bad\.csv: unknown option 'delimiter' for a file dataset; use one of types",
         ),
         (
             lambda: open_writer(Dataset(str(tmp_path / "t.xlsx")), schema),
@@ -351,3 +351,34 @@ def test_large_file_streams_in_bounded_batches(tmp_path: Path) -> None:
     copied = copy(dataset, Dataset(str(tmp_path / "big.csv")), batch_rows=50_000)
     assert copied.rows == rows
     assert os.path.getsize(tmp_path / "big.csv") == copied.written.bytes
+
+
+def test_the_types_option_converts_text_columns(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    (tmp_path / "o.csv").write_text(
+        "id,amount,day,zip,note\n1,120.50,2024-01-31,01234,\n2,,2024-02-01,99501,x\n"
+    )
+    types = {"id": "int64", "amount": "decimal(10,2)", "day": "date", "note": "string"}
+    with open_reader(Dataset(str(tmp_path / "o.csv"), options={"types": types})) as reader:
+        assert str(reader.schema.field("amount").type) == "decimal128(10, 2)"
+        table = pa.Table.from_batches(list(reader), schema=reader.schema)
+    assert table.column("id").to_pylist() == [1, 2]
+    assert table.column("amount").to_pylist() == [Decimal("120.50"), None]  # empty: null
+    assert str(table.column("day").type) == "date32[day]"
+    assert table.column("zip").to_pylist() == ["01234", "99501"], "untyped columns stay text"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,amount\n1,12 EUR\n")
+    with (
+        pytest.raises(DataError) as exc,
+        open_reader(Dataset(str(bad), options={"types": {"amount": "double"}})) as reader,
+    ):
+        list(reader)
+    assert "column 'amount' holds a value that is not double" in str(exc.value)
+    assert "12 EUR" not in str(exc.value), "the value is data: never in the message"
+    with pytest.raises(DataError, match=r"'money' \(column 'amount'\) is not a column type"):
+        open_reader(Dataset(str(bad), options={"types": {"amount": "money"}}))
+    with pytest.raises(DataError, match="types name column 'amt'.*did you mean 'amount'"):
+        open_reader(Dataset(str(bad), options={"types": {"amt": "double"}}))
+    with pytest.raises(DataError, match="the types option is for reading"):
+        open_writer(Dataset(str(tmp_path / "t.csv"), options={"types": {}}), pa.schema([]))

@@ -430,10 +430,16 @@ def test_missing_sqlite_file_is_an_error_and_is_not_created(tmp_path: Path) -> N
     assert not path.exists()
 
 
-def test_sqlite_target_folder_must_exist_and_the_file_is_created(tmp_path: Path) -> None:
-    with pytest.raises(DataError) as exc:
-        _write(f"sqlite:///{tmp_path / 'no' / 'x.db'}#t", _table(1))
-    assert "does not exist; create it" in _one_line(exc)
+def test_sqlite_target_folders_and_file_are_created(tmp_path: Path) -> None:
+    nested = tmp_path / "no" / "such" / "x.db"
+    with (
+        pytest.raises(RuntimeError),
+        open_writer(Dataset(f"sqlite:///{nested}#t"), _table(1).schema),
+    ):
+        raise RuntimeError("no data after all")
+    assert not (tmp_path / "no").exists()  # an aborted write removes the folders it made
+    _write(f"sqlite:///{nested}#t", _table(1))
+    assert _read(f"sqlite:///{nested}#t").num_rows == 1
     path = tmp_path / "new.db"
     with pytest.raises(RuntimeError), open_writer(Dataset(f"sqlite:///{path}#t"), _table(1).schema):
         raise RuntimeError("no data after all")

@@ -57,7 +57,7 @@ def test_unique_over_a_column_set() -> None:
     assert (result.name, result.failing_rows) == ("unique(order_id, line)", 4)
     assert [(r["order_id"], r["line"]) for r in result.examples] == [(1, 2), (1, 2), (2, 1), (2, 1)]
     (ok,) = run([{"unique": [["order_id", "line"]]}], data.slice(0, 2))
-    assert ok.passed and ok.message == "0 row(s) share a order_id, line value"
+    assert ok.passed and ok.message == "0 row(s) share one order_id, line value"
 
 
 def test_accepted_values_ignore_nulls() -> None:
@@ -315,3 +315,17 @@ def test_a_reader_gives_the_same_results_as_a_table(batch_rows: int) -> None:
     assert [sorted(map(str, r["examples"])) for r in from_reader] == [
         sorted(map(str, r["examples"])) for r in from_table
     ]
+
+
+def test_range_over_a_text_column_says_how_to_type_it() -> None:
+    import pyarrow as pa
+
+    from lockgate.quality import parse_checks, run_checks
+
+    table = pa.table({"amount": ["120.50", "80"]})
+    [result] = run_checks(
+        table, parse_checks([{"range": {"column": "amount", "min": 0}}]), dataset="o.csv"
+    )
+    assert not result.passed
+    assert "column 'amount' is text" in result.message
+    assert "types: {amount: double}" in result.message

@@ -108,6 +108,8 @@ def copy(
     keys = tuple(key or ())
     if mode == "upsert" and not keys:
         fail("--mode upsert needs the key columns: --key id (repeat for several)")
+    if keys and mode != "upsert":
+        fail(f"--key is for --mode upsert; with --mode {mode} it would be ignored")
     # a dataset named through a connection is resolved first, so it is shown and recorded
     # by its full URI (password hidden)
     src = resolved(Dataset(source, format=format_, connection=source_connection))

@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from lockgate.errors import DataError, describe, did_you_mean
 from lockgate.io.base import BATCH_ROWS, AtomicWriter, ClosingReader, WriteResult
+from lockgate.io.coltypes import convert, typed_schema
 from lockgate.io.dataset import Dataset, Location, check_mode, display, parse
 from lockgate.io.formats import (
     COMPRESSIONS,
@@ -46,6 +47,8 @@ from lockgate.model.classification import tag_of, with_tag
 if TYPE_CHECKING:
     from s3fs import S3FileSystem
 
+READ_OPTIONS = ("types",)
+"""Options of every file dataset being read: `types` (io/coltypes.py)."""
 S3_OPTIONS = ("endpoint_url", "key", "secret", "token", "region")
 """Options of an S3 dataset; each falls back to the usual AWS variable."""
 S3_PART = 16 << 20
@@ -103,13 +106,13 @@ def open_reader(dataset: Dataset, *, batch_rows: int = BATCH_ROWS) -> FileReader
             parquet_buffer=S3_PARQUET_BUFFER,
         )
     else:
-        _check_options(dataset, (), label)
+        _check_options(dataset, READ_OPTIONS, label, "a file")
         if os.path.isdir(loc.path):
             raise DataError(f"{label}: is a folder; name a file in it")
         fmt = _format(dataset, loc, label)
         batches = BatchReader(loc.path, fmt=fmt, batch_rows=batch_rows, label=label)
     try:
-        return FileReader(batches, dataset.tags, label)
+        return FileReader(batches, dataset.tags, label, (dataset.options or {}).get("types"))
     except BaseException:
         batches.close()
         raise
@@ -127,6 +130,10 @@ def open_writer(
     loc, label = _where(dataset)
     if mode == "upsert":
         raise DataError(f"{label}: {UPSERT_REFUSED}")
+    if "types" in (dataset.options or {}):
+        raise DataError(
+            f"{label}: the types option is for reading; a target takes its types from the data"
+        )
     check_mode(mode, keys)
     check_unique_names(label, schema.names)
     schema = _tagged(schema, dataset.tags, label)
@@ -143,7 +150,7 @@ def open_writer(
         )
         target = _S3Target(store, loc.bucket, loc.key)
     else:
-        _check_options(dataset, (), label)
+        _check_options(dataset, (), label, "a file target")
         if os.path.isdir(loc.path):
             raise DataError(f"{label}: is a folder; give a file name to write")
         fmt = _format(dataset, loc, label)
@@ -172,11 +179,10 @@ def _format(dataset: Dataset, loc: Location, label: str) -> str:
         raise DataError(f"{label}: {text}") from None
 
 
-def _check_options(dataset: Dataset, known: tuple[str, ...], label: str) -> None:
+def _check_options(dataset: Dataset, known: tuple[str, ...], label: str, kind: str) -> None:
     for key in dataset.options or {}:
         if key not in known:
-            kind = "an S3" if known else "a file"
-            hint = did_you_mean(key, known) if known else "; files take no options"
+            hint = did_you_mean(key, known) if known else f"; {kind} takes no options"
             raise DataError(f"{label}: unknown option {key!r} for {kind} dataset{hint}")
 
 
@@ -199,13 +205,21 @@ def _tagged(schema: pa.Schema, tags: Mapping[str, str], label: str) -> pa.Schema
 class FileReader(ClosingReader):
     """A file or S3 object being read: `schema` (declared tags applied), then its batches."""
 
-    def __init__(self, batches: BatchReader, tags: Mapping[str, str], label: str) -> None:
+    def __init__(
+        self,
+        batches: BatchReader,
+        tags: Mapping[str, str],
+        label: str,
+        types: Mapping[str, Any] | None = None,
+    ) -> None:
         self._batches = batches
         self.label = label
         self.format = batches.format
         self.num_rows = batches.num_rows
         """Rows in the dataset when known before reading (Parquet), else None."""
-        self._schema = _tagged(batches.schema, tags, label)
+        schema = batches.schema if types is None else typed_schema(batches.schema, types, label)
+        self._typed = types is not None
+        self._schema = _tagged(schema, tags, label)
         self._retag = not self._schema.equals(batches.schema, check_metadata=True)
 
     @property
@@ -214,7 +228,9 @@ class FileReader(ClosingReader):
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         for batch in self._batches:
-            if self._retag:  # the declared tags ride on every batch (no copy)
+            if self._typed:
+                batch = convert(batch, self._schema, self.label)
+            elif self._retag:  # the declared tags ride on every batch (no copy)
                 batch = pa.RecordBatch.from_arrays(batch.columns, schema=self._schema)
             yield batch
 
@@ -575,7 +591,7 @@ def _check_append(label: str, before: pa.Schema, new: pa.Schema, fmt: str) -> No
 
 def s3_settings(dataset: Dataset, label: str) -> dict[str, str | None]:
     """Endpoint, credentials and region: the dataset's options, else the AWS variables."""
-    _check_options(dataset, S3_OPTIONS, label)
+    _check_options(dataset, S3_OPTIONS + READ_OPTIONS, label, "an S3")
     opts: Mapping[str, Any] = dataset.options or {}
     for name, value in opts.items():
         if value is not None and not isinstance(value, str):

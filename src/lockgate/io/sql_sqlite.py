@@ -144,6 +144,7 @@ class SQLite:
         self.where = where
         self.path = path
         self.created = False
+        self.made_folder: str | None = None
 
     def table(self, text: str | None) -> Table:
         if text is None:
@@ -163,10 +164,16 @@ class SQLite:
 
         folder = os.path.dirname(self.path) or "."
         if write and not os.path.isdir(folder):
-            raise DataError(
-                f"{self.where}: folder {folder} does not exist; create it first (the database "
-                "file is created on write)"
-            )
+            missing = folder
+            while not os.path.isdir(os.path.dirname(missing) or "."):
+                missing = os.path.dirname(missing)
+            self.made_folder = missing  # removed again if the write does not happen
+            try:  # like a file target: missing folders are created
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:
+                raise DataError(
+                    f"{self.where}: cannot create folder {folder}: {exc.strerror or exc}"
+                ) from None
         if not write and not os.path.isfile(self.path):
             raise DataError(f"{self.where}: no SQLite database file at {self.path}; check the path")
         self.created = write and not os.path.exists(self.path)
@@ -208,6 +215,13 @@ class SQLite:
                 with contextlib.suppress(OSError):
                     os.unlink(self.path + suffix)
             self.created = False
+            if self.made_folder is not None:
+                with contextlib.suppress(OSError):  # only while still empty
+                    folder = os.path.dirname(self.path)
+                    while len(folder) >= len(self.made_folder):
+                        os.rmdir(folder)
+                        folder = os.path.dirname(folder)
+                self.made_folder = None
 
     # -- tables -----------------------------------------------------------------------------
 

@@ -166,6 +166,13 @@ class _Runner:
                 return self.result(
                     check, False, f"column {column!r} not found in {self.dataset}{hint}"
                 )
+        if isinstance(check, Range) and _text_against_numbers(self.s.schema, check):
+            return self.result(
+                check,
+                False,
+                f"column {check.column!r} is text and the bounds are numbers (CSV columns are "
+                f"read as text): give the source the option types: {{{check.column}: double}}",
+            )
         return None
 
     def _guarded(self, check: Check, body: Callable[[], CheckResult]) -> CheckResult:
@@ -284,7 +291,7 @@ class _Runner:
         )
         label = ", ".join(check.columns)
         if not failing:
-            return self.result(check, True, f"0 row(s) share a {label} value")
+            return self.result(check, True, f"0 row(s) share one {label} value")
         join = " AND ".join(f"d.{quote(c)} = g.{quote(c)}" for c in check.columns)
         order = ", ".join(f"d.{quote(c)}" for c in check.columns)
         examples = self._examples(
@@ -462,3 +469,14 @@ def _interval(check: Range) -> str:
     if check.min is not None:
         return f"{'>=' if check.inclusive else '>'} {check.min}"
     return f"{'<=' if check.inclusive else '<'} {check.max}"
+
+
+def _text_against_numbers(schema: Any, check: Range) -> bool:
+    """A text column given numeric bounds: DuckDB would refuse to compare them."""
+    import pyarrow as pa
+
+    kind = schema.field(check.column).type
+    bounds = [b for b in (check.min, check.max) if b is not None]
+    text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    numeric = all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
+    return text and bool(bounds) and numeric
