@@ -13,6 +13,13 @@ from lockgate.model import facts
 
 
 @task
+def frame():
+    import pandas as pd
+
+    return pd.DataFrame({"n": [1, 2, 3]})
+
+
+@task
 def load() -> None:
     facts.report(
         facts.DATASET_WRITTEN,
@@ -32,6 +39,7 @@ def load() -> None:
 
 with pipeline("provision") as p:
     load()
+    frame()
 """
 
 
@@ -46,13 +54,15 @@ def test_show_run_lists_datasets_and_checks(tmp_path: Path) -> None:
     assert doc.code == 0, doc
     found = doc.json()
     assert found["run"]["run_id"] == run_id and found["run"]["state"] == "success"
-    assert [t["task_id"] for t in found["tasks"]] == ["load"]
+    tasks = {t["task_id"]: t for t in found["tasks"]}
+    assert set(tasks) == {"load", "frame"} and "table" not in tasks["load"]
+    assert tasks["frame"]["table"]["rows"] == 3 and tasks["frame"]["table"]["frame"] == "pandas"
     [written] = found["datasets"]
     assert written["uri"] == "sqlite:///staging.db#customers" and written["rows"] == 120
     assert written["inputs"] == ["postgresql://app@db:5432/prod#customers"]
     assert [(c["name"], c["passed"], c["failing_rows"]) for c in found["checks"]] == [
-        ("unique(id)", 1, 0),
-        ("not_null(email)", 0, 2),
+        ("unique(id)", True, 0),
+        ("not_null(email)", False, 2),
     ]
 
     text = lockgate(tmp_path, "show", run_id)
@@ -62,6 +72,7 @@ def test_show_run_lists_datasets_and_checks(tmp_path: Path) -> None:
     assert "postgresql://app@db:5432/prod#customers" in text.out
     assert "not_null(email)" in text.out and "failed (2 row(s))" in text.out
     assert '"email": "***"' in text.out
+    assert "table: 3 row(s) (pandas)" in text.out
 
     listed = lockgate(tmp_path, "runs")
     assert "checks" in listed.out and "1/2 passed" in listed.out, listed
@@ -75,3 +86,27 @@ def test_show_run_lists_datasets_and_checks(tmp_path: Path) -> None:
     assert "--json is for runs" in one_line_error(lockgate(tmp_path, "show", "provision", "--json"))
     # an id shaped like a run that matches none is looked up as a pipeline
     assert "20991231T000000" in one_line_error(lockgate(tmp_path, "show", "20991231T000000"))
+
+
+def test_run_output_names_failed_warn_checks(tmp_path: Path) -> None:
+    assert lockgate(tmp_path, "init").code == 0
+    (tmp_path / "orders.csv").write_text("id,country\n1,DE\n2,XX\n3,YY\n")
+    write(
+        tmp_path / "pipelines",
+        "stage.yaml",
+        """
+        tasks:
+          stage:
+            copy:
+              source: orders.csv
+              target: orders.parquet
+              checks:
+                - accepted_values: {column: country, values: [DE, FR]}
+                  severity: warn
+                - not_null: id
+        """,
+    )
+    ran = lockgate(tmp_path, "run", "stage")
+    assert ran.code == 0, ran
+    [line] = [x for x in ran.out.splitlines() if " stage " in x and " ok " in x]
+    assert line.endswith("1 warning(s): accepted_values(country) failed on 2 row(s)"), line

@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from lockgate.engine import events as ev
 from lockgate.engine.events import Event
+from lockgate.model.facts import QUALITY_CHECKED
 
 _SHOWN = {
     ev.TASK_SUCCEEDED: "ok",
@@ -32,6 +33,16 @@ _STYLE = {
 }
 
 
+def check_warning(e: Event) -> str | None:
+    """`accepted_values(country) failed on 338 row(s)` for a failed warn-severity check."""
+    data = e.data or {}
+    if e.kind != QUALITY_CHECKED or data.get("passed") or data.get("severity") != "warn":
+        return None
+    failing = data.get("failing_rows")
+    rows = f" on {failing} row(s)" if isinstance(failing, int) and failing else ""
+    return f"{data.get('name') or data.get('check')} failed{rows}"
+
+
 def state_text(state: str) -> str:
     """A state with its colour as rich markup."""
     return f"[{_STYLE.get(state, 'white')}]{state}[/]"
@@ -43,11 +54,17 @@ class PlainProgress:
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self._started: dict[str, float] = {}
+        self._warnings: dict[str, list[str]] = {}
         self._closed = False
 
     def __call__(self, e: Event) -> None:
         if e.kind == ev.TASK_STARTED and e.task_id:
             self._started[e.task_id] = e.ts
+            self._warnings.pop(e.task_id, None)
+            return
+        warning = check_warning(e)
+        if warning is not None and e.task_id:
+            self._warnings.setdefault(e.task_id, []).append(warning)
             return
         if e.kind == ev.CALLBACK_FAILED and e.data:
             self._write(
@@ -68,6 +85,9 @@ class PlainProgress:
             detail += f"  (retry in {data.get('retry_in_s', 0):.1f}s)"
         if e.kind == ev.TASK_SKIPPED and data.get("reason"):
             detail = f"  {data['reason']}"
+        warnings = self._warnings.pop(e.task_id, [])
+        if warnings and e.kind == ev.TASK_SUCCEEDED:
+            detail += f"  {len(warnings)} warning(s): {'; '.join(warnings)}"
         attempt = f" #{e.attempt}" if e.attempt > 1 else ""
         timing = f" {took:.2f}s" if e.attempt else ""
         self._write(f"{clock} {label:<15} {e.task_id}{attempt}{timing}{detail}\n")
@@ -98,6 +118,7 @@ class LiveProgress:
         self.states: dict[str, str] = dict.fromkeys(task_ids, "pending")
         self.attempts: dict[str, int] = dict.fromkeys(task_ids, 0)
         self.errors: dict[str, str] = {}
+        self.warnings: list[str] = []
         self.started = time.time()
         self._lock = threading.Lock()
         self.console = Console(file=sys.__stdout__)
@@ -107,6 +128,11 @@ class LiveProgress:
         self.live.start()
 
     def __call__(self, e: Event) -> None:
+        warning = check_warning(e)
+        if warning is not None:
+            with self._lock:
+                self.warnings.append(f"warning: task {e.task_id}: {warning}")
+            return
         if e.task_id is None or e.state is None:
             return
         with self._lock:
@@ -141,3 +167,5 @@ class LiveProgress:
 
     def stop(self) -> None:
         self.live.stop()
+        for line in self.warnings:  # failed warn-severity checks: the run went on
+            self.console.print(line, style="yellow", markup=False, highlight=False)

@@ -3,6 +3,7 @@ and inputs) and its data-quality results."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -19,14 +20,37 @@ def run_doc(store: Any, run: dict[str, Any]) -> dict[str, Any]:
     """Everything `show RUN --json` prints."""
     run_id = run["id"]
     tasks = sorted(store.task_states(run_id), key=lambda t: t["updated_at"])
+    tables = _tables(store.results(run_id))
+    docs = []
+    for t in tasks:
+        doc = {k: t[k] for k in ("task_id", "state", "attempts", "error")}
+        if t["task_id"] in tables:
+            doc["table"] = tables[t["task_id"]]
+        docs.append(doc)
     return {
         "run": _run_doc(run),
-        "tasks": [{k: t[k] for k in ("task_id", "state", "attempts", "error")} for t in tasks],
+        "tasks": docs,
         "datasets": store.datasets_written(run_id),
         "checks": [
-            {k: v for k, v in c.items() if k != "run_id"} for c in store.quality_results(run_id)
+            {**{k: v for k, v in c.items() if k != "run_id"}, "passed": bool(c["passed"])}
+            for c in store.quality_results(run_id)
         ],
     }
+
+
+def _tables(results: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The tasks whose result is a table in the artifact store: its reference (uri, rows,
+    columns, frame)."""
+    from lockgate.io.artifacts import REF_KEY, is_ref
+
+    out = {}
+    for task_id, text in results.items():
+        if REF_KEY in text:
+            with contextlib.suppress(ValueError):
+                value = json.loads(text)
+                if is_ref(value):
+                    out[task_id] = value
+    return out
 
 
 def _tags(schema: list[dict[str, Any]] | None) -> str:
@@ -63,11 +87,13 @@ def show_run(store: Any, run: dict[str, Any], json_out: bool) -> None:
     if run["error"]:
         console.print(_plain(f"error: {run['error']}"))
     tasks = Table(box=None, pad_edge=False, title="tasks", title_justify="left")
-    for col in ("task", "state", "tries", "error"):
+    for col in ("task", "state", "tries", "error or table"):
         tasks.add_column(col, overflow="fold")
     for t in doc["tasks"]:
+        ref = t.get("table")
+        shown = f"table: {ref['rows']} row(s) ({ref['frame']}) {ref['uri']}" if ref else t["error"]
         tasks.add_row(
-            t["task_id"], state_text(t["state"]), str(t["attempts"] or 0), _plain(t["error"] or "")
+            t["task_id"], state_text(t["state"]), str(t["attempts"] or 0), _plain(shown or "")
         )
     console.print(tasks)
     if doc["datasets"]:
