@@ -110,3 +110,33 @@ def test_run_output_names_failed_warn_checks(tmp_path: Path) -> None:
     assert ran.code == 0, ran
     [line] = [x for x in ran.out.splitlines() if " stage " in x and " ok " in x]
     assert line.endswith("1 warning(s): accepted_values(country) failed on 2 row(s)"), line
+
+
+def test_show_describes_data_tasks_by_what_they_read_and_write(tmp_path: Path) -> None:
+    assert lockgate(tmp_path, "init").code == 0
+    write(
+        tmp_path / "pipelines",
+        "move.yaml",
+        """
+        tasks:
+          pull:
+            copy:
+              source: "postgresql://etl:hunter2@db:5432/shop#orders"
+              target: lake/orders.parquet
+          join:
+            depends_on: pull
+            sql:
+              query: select * from o join c using (id)
+              inputs: {o: lake/orders.parquet, c: lake/customers.parquet}
+              target: "sqlite:///dw.db#joined"
+          hide:
+            depends_on: join
+            mask: {input: lake/orders.parquet, output: lake/masked.parquet, auto: true}
+        """,
+    )
+    shown = lockgate(tmp_path, "show", "move")
+    assert shown.code == 0, shown
+    assert "copy postgresql://etl:***@db:5432/shop#orders -> lake/orders.parquet" in shown.out
+    assert "sql over o, c -> sqlite:///dw.db#joined" in shown.out
+    assert "mask lake/orders.parquet -> lake/masked.parquet" in shown.out
+    assert "hunter2" not in shown.out

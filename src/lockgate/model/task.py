@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -11,6 +12,11 @@ from lockgate.model.refs import TaskOutput, Template
 from lockgate.model.settings import TaskSettings
 
 Callback = Callable[..., Any]
+
+
+_LIBRARY_TASKS = frozenset({"lockgate.io.tasks", "lockgate.privacy.tasks"})
+"""Modules of lockgate's own task functions (copy, sql, mask, ...), shown by what they do."""
+_PASSWORD = re.compile(r"(://[^/:@\s]*:)[^@/\s]*@")
 
 
 class TaskKind(StrEnum):
@@ -80,6 +86,32 @@ class Task:
             return cmd if isinstance(cmd, str) else " ".join(cmd or ())
         fn = self.fn
         module = str(getattr(fn, "__module__", "?"))
+        if module in _LIBRARY_TASKS:
+            return self._describe_library_task(str(getattr(fn, "__name__", "?")))
         name = f"{getattr(fn, '__qualname__', repr(fn))}()"
         # functions of pipeline files live in synthetic modules; their file is shown elsewhere
         return name if module.startswith("lockgate_pipelines.") else f"{module}.{name}"
+
+    def _describe_library_task(self, function: str) -> str:
+        """`copy orders.csv -> sqlite:///shop.db#orders`, `sql over orders, customers -> x`:
+        lockgate's data and privacy tasks by what they read and write (passwords hidden)."""
+        kwargs = self.kwargs or {}
+
+        def shown(value: Any) -> str:
+            if isinstance(value, Template):
+                value = value.source
+            if isinstance(value, Mapping):
+                value = value.get("uri", "?")
+            return _PASSWORD.sub(r"\1***@", str(value))
+
+        action = function.removesuffix("_task")
+        read = next((kwargs[k] for k in ("source", "input", "dataset") if k in kwargs), None)
+        inputs = kwargs.get("inputs")
+        if isinstance(inputs, Template):
+            inputs = inputs.source
+        if action == "sql" and isinstance(inputs, Mapping):
+            text = "sql over " + ", ".join(map(str, inputs))
+        else:
+            text = action if read is None else f"{action} {shown(read)}"
+        written = next((kwargs[k] for k in ("target", "output") if k in kwargs), None)
+        return text if written is None else f"{text} -> {shown(written)}"
