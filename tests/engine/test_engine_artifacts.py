@@ -102,3 +102,19 @@ def test_artifacts_can_live_in_s3(aws: str, tmp_path: Path) -> None:
     ref = artifacts.store(table, "s3://arts/runs")
     assert ref["uri"].startswith("s3://arts/runs/")
     assert artifacts.load(ref).equals(table)
+
+
+def test_threads_storing_the_same_table_at_once_all_succeed(tmp_path: Path) -> None:
+    import stat
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+
+    table = pa.table({"a": list(range(1000))})
+    with ThreadPoolExecutor(8) as pool:
+        refs = list(pool.map(lambda _: artifacts.store(table, str(tmp_path)), range(64)))
+    assert len({r["uri"] for r in refs}) == 1
+    [file] = list(tmp_path.rglob("*.parquet"))
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [file.name], "no temp left"
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(file.parent.stat().st_mode) == 0o700

@@ -9,6 +9,7 @@ twice is stored once. Classification tags ride in the Parquet field metadata.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -75,12 +76,11 @@ def store(value: Any, root: str) -> dict[str, Any]:
     path = f"{base}/{digest[:2]}/{digest}.parquet"
     uri = f"s3://{path}" if root.startswith("s3://") else path
     try:
-        if not fs.exists(path):
-            fs.makedirs(f"{base}/{digest[:2]}", exist_ok=True)
-            tmp = f"{path}.tmp-{os.getpid()}"
-            with fs.open(tmp, "wb") as out:
-                out.write(data)
-            fs.mv(tmp, path)
+        if root.startswith("s3://"):
+            if not fs.exists(path):
+                fs.pipe_file(path, data)  # one PUT: atomic, visible whole or not at all
+        elif not os.path.exists(path):
+            _write_private(path, data)
     except OSError as exc:
         raise DataError(f"artifact store {root}: cannot write {uri}: {exc}") from None
     return {
@@ -90,6 +90,26 @@ def store(value: Any, root: str) -> dict[str, Any]:
         "columns": table.column_names,
         "frame": frame,
     }
+
+
+def _write_private(path: str, data: bytes) -> None:
+    """Write `path` durably, readable by its owner only (artifacts are task data, maybe
+    personal): a private temporary file of its own (several threads may store the same
+    table at once), fsynced, then renamed into place."""
+    from lockgate.io.formats import private_temp
+
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    tmp = private_temp(path)
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def load(ref: dict[str, Any]) -> Any:
