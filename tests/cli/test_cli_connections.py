@@ -86,7 +86,9 @@ def test_add_list_show_rm_never_show_or_store_a_secret(root: Path) -> None:
         stdin=f'{TOKEN}\n{{"X-Api-Key": "{HEADER_KEY}"}}\n',
     )
     assert api.code == 0, api
-    assert "password in the URL was encrypted and removed" in api.err
+    assert (
+        api.err.startswith("warning: the URL holds a password") and "--secret password" in api.err
+    )
     lake = lockgate(
         root, "connections", "add", "lake", "s3://bucket/exports", "-o", "region=eu-west-1"
     )
@@ -257,3 +259,32 @@ def test_a_plain_password_in_lockgate_toml_is_refused(root: Path) -> None:
     line = one_line_error(lockgate(root, "connections", "list"))
     assert "[connections.warehouse]: password must not be written in lockgate.toml" in line
     assert 'password_env = "VARIABLE"' in line and PG_PASSWORD not in line
+
+
+def test_a_password_on_the_command_line_is_taken_with_a_clear_warning(root: Path) -> None:
+    added = lockgate(
+        root, "connections", "add", "wh", f"postgresql://etl:{PG_PASSWORD}@db.internal/dw"
+    )
+    assert added.code == 0, added
+    warning = added.err.splitlines()
+    assert len(warning) == 1 and warning[0].startswith("warning: the URL holds a password")
+    assert "shell history and `ps`" in warning[0] and "--secret password" in warning[0]
+    assert "stores it encrypted" in warning[0]
+    assert lockgate(root, "connections", "show", "wh", "--json").json()["secrets"] == ["password"]
+    query = lockgate(
+        root, "connections", "add", "wq", f"postgresql://etl@db/dw?password={URL_PASSWORD}"
+    )
+    assert query.code == 0 and query.err.startswith("warning: the URL holds a password"), query
+    shown = lockgate(root, "connections", "show", "wq", "--json").json()
+    assert shown["url"] == "postgresql://etl@db/dw" and shown["secrets"] == ["password"]
+    lake = lockgate(root, "connections", "add", "lake", f"s3://AKIA1:{TOKEN}@bucket/x")
+    assert lake.code == 0 and "--secret key --secret secret" in lake.err, lake
+    plain = lockgate(root, "connections", "add", "ok", "postgresql://etl@db/dw")
+    assert plain.code == 0 and plain.err == "", plain
+    twice = lockgate(root, "connections", "add", "wh", f"postgresql://etl:{PG_PASSWORD}@db/dw")
+    assert twice.code == 2 and twice.err.startswith("warning: the URL holds a password"), twice
+    assert "error: connection 'wh' exists already" in twice.err
+    no_secret_in(*(d.out + d.err for d in (added, query, lake, plain, twice)))
+    stored = db_bytes(root)
+    for secret in (PG_PASSWORD, URL_PASSWORD, TOKEN):
+        assert secret.encode() not in stored

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator
+from dataclasses import replace
+from urllib.parse import quote
 
 import pyarrow as pa
 import pytest
@@ -77,6 +79,7 @@ def test_sqlite_connection_from_toml_is_relative_to_the_project(proj: Project) -
     query = apply(Dataset("", connection="app", query="select 1 as x"), proj)
     assert parse(query.uri).table is None and query.query == "select 1 as x"
     assert apply(Dataset("#orders", connection="app"), proj).uri == out.uri
+    assert apply(out, proj) == out  # a full sqlite:////absolute URI under the connection
 
 
 def test_postgresql_from_toml_gets_its_password_from_the_environment(
@@ -179,7 +182,9 @@ def test_http_secret_headers_and_username_in_the_url(proj: Project, db: Database
     out = apply(Dataset("", connection="api"), proj)
     assert out.uri == "https://api.example.com/v1"
     assert out.options["username"] == "ann" and out.options["password"] == "pw-in-url"
-    assert out.options["headers"] == {"X-Api-Key": "hk-1", "Accept": "application/json"}
+    assert out.options["headers"] == {"Accept": "application/json"}
+    assert out.options["auth_headers"] == {"X-Api-Key": "hk-1"}  # to the API's origin only
+    assert apply(out, proj) == out
 
 
 # -- the store -------------------------------------------------------------------------------------
@@ -301,6 +306,7 @@ def test_toml_is_read_first_and_refuses_plain_secrets(proj: Project, db: Databas
         ('url = "s3://b"\npassword_env = "X"', "password_env names no secret field"),
         ('url = "ftp://host/x"', "unknown scheme 'ftp'"),
         ('url = "postgresql://db/dw#orders"', "names a table"),
+        ('url = "https://h"\nauth_headers = {X-Key = "hunter2"}', "--secret headers"),
     ]
     for body, expected in bad:
         project = with_toml(proj, f"[connections.bad]\n{body}\n")
@@ -402,3 +408,215 @@ def test_writing_and_reading_s3_through_a_connection_alone(
         "s3", endpoint_url=aws, aws_access_key_id="x", aws_secret_access_key="y"
     ).list_objects_v2(Bucket="lake-conn")
     assert [o["Key"] for o in listed["Contents"]] == ["exports/daily/orders.parquet"]
+
+
+# -- credentials stay with the connection's own server -------------------------------------------
+
+
+class _PasswordCatcher:
+    """A TCP server on 127.0.0.1 that plays the start of the PostgreSQL protocol: it refuses
+    TLS, asks for a cleartext password and records what it is sent (a stand-in for a server an
+    attacker controls)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.received: list[bytes] = []
+        self.connections = 0
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(4)
+        self._sock.settimeout(0.1)
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        import socket
+        import struct
+
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.settimeout(5)
+                try:
+                    while True:  # SSLRequest / GSSENCRequest first: refuse them
+                        size, code = struct.unpack("!ii", conn.recv(8, socket.MSG_WAITALL))
+                        conn.recv(size - 8, socket.MSG_WAITALL)
+                        if code in (80877103, 80877104):
+                            conn.sendall(b"N")
+                            continue
+                        break
+                    conn.sendall(b"R" + struct.pack("!ii", 8, 3))  # AuthenticationCleartext
+                    kind = conn.recv(1, socket.MSG_WAITALL)
+                    size = struct.unpack("!i", conn.recv(4, socket.MSG_WAITALL))[0]
+                    self.received.append(kind + conn.recv(size - 4, socket.MSG_WAITALL))
+                except (OSError, struct.error):
+                    pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def catcher() -> Iterator[_PasswordCatcher]:
+    server = _PasswordCatcher()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_a_full_postgresql_uri_cannot_send_the_password_elsewhere(
+    proj: Project, db: Database, catcher: _PasswordCatcher
+) -> None:
+    save(
+        db,
+        proj,
+        "warehouse",
+        "postgresql://etl@db.internal:5432/warehouse",
+        secrets={"password": PASSWORD},
+    )
+    base = "postgresql://etl@db.internal:5432/warehouse"
+    for query in (
+        f"host=127.0.0.1&port={catcher.port}",
+        f"hostaddr=127.0.0.1&port={catcher.port}",
+        "sslmode=disable",
+        "service=other",
+        "user=postgres",
+    ):
+        dataset = Dataset(f"{base}?{query}#orders", connection="warehouse")
+        with pytest.raises(DataError) as exc:
+            open_reader(dataset)
+        message = one_line(exc)
+        assert "a full URI under a connection cannot carry query parameters" in message
+        assert query.split("=")[0] in message and PASSWORD not in message
+    assert catcher.connections == 0 and catcher.received == []
+    with pytest.raises(DataError) as exc:  # another user than the connection's
+        apply(
+            Dataset(
+                "postgresql://postgres@db.internal:5432/warehouse#orders", connection="warehouse"
+            ),
+            proj,
+        )
+    assert "the URI names user 'postgres'" in one_line(exc)
+
+
+def test_the_password_catcher_does_catch_a_password(catcher: _PasswordCatcher) -> None:
+    """The stand-in server works: a dataset without a connection that points at it (the user's
+    own choice) does deliver its password, so the test above proves something."""
+    uri = f"postgresql://etl:plain-pw@127.0.0.1:{catcher.port}/db?sslmode=disable#t"
+    with pytest.raises(DataError) as exc:
+        open_reader(Dataset(uri))
+    assert "plain-pw" not in str(exc.value)
+    assert catcher.connections == 1 and catcher.received == [b"pplain-pw\x00"]
+
+
+def test_a_full_uri_keeps_the_connections_own_parameters(proj: Project, db: Database) -> None:
+    base = "postgresql://etl@db.internal:5432/warehouse?sslmode=require&application_name=lg"
+    save(db, proj, "warehouse", base, secrets={"password": PASSWORD})
+    full = apply(
+        Dataset(
+            "postgresql://etl@db.internal:5432/warehouse#public.orders", connection="warehouse"
+        ),
+        proj,
+    )
+    relative = apply(Dataset("public.orders", connection="warehouse"), proj)
+    assert full.uri == relative.uri
+    assert "?sslmode=require&application_name=lg#public.orders" in full.uri
+    assert apply(full, proj) == full  # the connection's own parameters are not "other" ones
+    no_user = apply(
+        Dataset("postgresql://db.internal:5432/warehouse#public.orders", connection="warehouse"),
+        proj,
+    )
+    assert no_user.uri == relative.uri  # the connection's user, with its password
+    stale = full.uri.replace(quote(PASSWORD, safe=""), "stale")
+    assert apply(replace(full, uri=stale), proj).uri == full.uri  # the connection's password
+
+
+def test_a_password_in_the_query_of_a_connection_url(proj: Project, db: Database) -> None:
+    conn = save(db, proj, "wh", "postgresql://etl@db:5432/dw?sslmode=require&password=q-pw")
+    assert conn.url == "postgresql://etl@db:5432/dw?sslmode=require"
+    assert conn.secret_fields == ("password",)
+    assert secrets_of(lookup(proj, "wh"), proj) == {"password": "q-pw"}
+    rows = db.rows("SELECT url FROM connections")
+    assert "q-pw" not in rows[0]["url"]
+    with pytest.raises(ConfigError) as exc:
+        save(db, proj, "wh2", "postgresql://etl:a@db/dw?password=b")
+    assert "gives two passwords" in one_line(exc)
+    with pytest.raises(ConfigError) as exc:
+        save(db, proj, "wh3", "postgresql://etl@db/dw?sslpassword=kp")
+    assert "sslpassword" in one_line(exc) and "kp" not in str(exc.value)
+    toml = with_toml(proj, '[connections.t]\nurl = "postgresql://etl@db/dw?password=in-toml"\n')
+    with pytest.raises(ConfigError) as exc:
+        toml_connections(toml)
+    assert "holds a password in plain text" in one_line(exc) and "in-toml" not in str(exc.value)
+
+
+def test_an_s3_dataset_cannot_redirect_the_connections_credentials(
+    proj: Project, db: Database
+) -> None:
+    save(
+        db,
+        proj,
+        "lake",
+        "s3://bucket/exports",
+        options={"endpoint_url": "http://127.0.0.1:9000"},
+        secrets={"key": "AKIAEXAMPLE", "secret": "s3-secret-value"},
+    )
+    evil = Dataset("x.parquet", connection="lake", options={"endpoint_url": "https://evil"})
+    with pytest.raises(DataError) as exc:
+        apply(evil, proj)
+    message = one_line(exc)
+    assert "option endpoint_url 'https://evil' would send the connection's credentials" in message
+    assert "s3-secret-value" not in message
+    same = Dataset(
+        "x.parquet", connection="lake", options={"endpoint_url": "http://127.0.0.1:9000"}
+    )
+    assert apply(same, proj).options["endpoint_url"] == "http://127.0.0.1:9000"
+    save(db, proj, "aws", "s3://bucket", secrets={"key": "AKIAEXAMPLE", "secret": "s"})
+    with pytest.raises(DataError) as exc:  # a connection to AWS itself: no endpoint either
+        apply(Dataset("x", connection="aws", options={"endpoint_url": "http://127.0.0.1:1"}), proj)
+    assert "than its own (AWS S3)" in one_line(exc)
+
+
+def test_http_secret_headers_never_follow_a_next_link_elsewhere(
+    proj: Project, db: Database
+) -> None:
+    thief = Api({})
+    thief.routes = {"/steal": lambda r: (200, {}, {"items": [{"id": 2}]})}
+    with serving(thief) as other:
+        home = Api({})
+        home.routes = {
+            "/v1/orders": lambda r: (
+                200,
+                {},
+                {"items": [{"id": 1}], "next": other.url("/steal")},
+            )
+        }
+        with serving(home) as api:
+            save(
+                db,
+                proj,
+                "shop",
+                api.url("/v1"),
+                options={"headers": {"Accept": "application/json"}},
+                secrets={"headers": '{"X-Api-Key": "hk-secret-1", "X-Tenant": "t-7"}'},
+            )
+            dataset = Dataset("orders", connection="shop", options={"paginate": "next"})
+            assert _read_all(dataset) == [{"id": 1}, {"id": 2}]
+            mine = api.hits("/v1/orders")[0].headers
+            assert mine["x-api-key"] == "hk-secret-1" and mine["x-tenant"] == "t-7"
+            stolen = other.hits("/steal")[0].headers
+            assert "x-api-key" not in stolen and "x-tenant" not in stolen
+            assert stolen["accept"] == "application/json"

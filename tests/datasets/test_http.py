@@ -410,6 +410,51 @@ def test_credentials_never_go_to_another_origin() -> None:
             assert "authorization" not in moved and moved["x-trace"] == "t1"
 
 
+def test_credential_headers_stay_with_the_datasets_origin() -> None:
+    """Headers whose names look like credentials, and `auth_headers`, go only to the dataset's
+    own origin: not along a redirect, nor to a next link on another host."""
+    other = Api({})
+    other.routes = {
+        "/data": lambda r: (200, {}, [{"id": 1}]),
+        "/steal": lambda r: (200, {}, {"items": [{"id": 3}]}),
+    }
+    with serving(other) as served:
+        home = Api({})
+        target = served.url("/data")
+        steal = served.url("/steal")
+        home.routes = {
+            "/start": lambda r: (302, {"Location": target}, b""),
+            "/pages": lambda r: (200, {}, {"items": [{"id": 2}], "next": steal}),
+        }
+        headers = {
+            "X-Api-Key": "k-1",
+            "authorization": "Bearer b-1",
+            "Cookie": "sid=c-1",
+            "X-Auth-Token": "t-1",
+            "Client-Secret": "s-1",
+            "X-Trace": "t1",
+        }
+        with serving(home) as api:
+            _, table = read(api.url("/start"), headers=headers, auth_headers={"X-Tenant": "tn"})
+            assert table.num_rows == 1
+            _, table = read(
+                api.url("/pages"), paginate="next", headers=headers, auth_headers={"X-Tenant": "tn"}
+            )
+            assert table.column("id").to_pylist() == [2, 3]
+            for path in ("/start", "/pages"):
+                sent = api.hits(path)[0].headers
+                assert sent["x-api-key"] == "k-1" and sent["authorization"] == "Bearer b-1"
+                assert sent["cookie"] == "sid=c-1" and sent["x-auth-token"] == "t-1"
+                assert sent["client-secret"] == "s-1" and sent["x-tenant"] == "tn"
+            for path in ("/data", "/steal"):
+                moved = served.hits(path)[0].headers
+                assert moved["x-trace"] == "t1"
+                for name in headers.keys() - {"X-Trace"} | {"X-Tenant"}:
+                    assert name.lower() not in moved, (path, name)
+            _, table = read(api.url("/start"), headers={"X-Api-Key": "k-1"}, token="tok")
+            assert api.hits("/start")[-1].headers["authorization"] == "Bearer tok"
+
+
 # -- retries and errors ----------------------------------------------------------------------------
 
 

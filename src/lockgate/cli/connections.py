@@ -118,12 +118,18 @@ def add(
     ] = False,
 ) -> None:
     """Add a connection (help: ADD_HELP)."""
-    from urllib.parse import urlsplit
-
-    from lockgate.io.connections import check_name, kind_of, save
+    from lockgate.io.connections import check_name, kind_of, save, split_password
 
     check_name(name)
-    kind_of(url)
+    kind = kind_of(url)
+    if split_password(url)[1] is not None:  # said first: it holds even if the add fails
+        fields = "--secret key --secret secret" if kind == "s3" else "--secret password"
+        sys.stderr.write(
+            "warning: the URL holds a password, which the command line exposes to shell "
+            "history and `ps`; lockgate stores it encrypted and keeps it out of the stored "
+            f"URL, but give it with {fields} (read from standard input or a hidden prompt) "
+            "instead, and change it if others can read this machine's history\n"
+        )
     options = {k: _option_value(v) for k, v in _pairs(option, "--option").items()}
     secrets = _read_secrets(list(secret or []), name)
     project = Project.load()
@@ -134,11 +140,6 @@ def add(
     _console().print(
         f"connection {_plain(name)} {verb} ({conn.kind}, {_plain(conn.url)}; secrets: {fields})"
     )
-    if urlsplit(url).password is not None:
-        sys.stderr.write(
-            "note: the password in the URL was encrypted and removed from the stored URL, but "
-            "your shell history may keep it; prefer --secret password\n"
-        )
 
 
 @connections_app.command("list", help=LIST_HELP)

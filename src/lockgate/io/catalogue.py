@@ -5,15 +5,30 @@ run (`lockgate copy`) are recorded. Neither creates a metadata database that doe
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import TYPE_CHECKING, Any
 
-from lockgate.io.dataset import Dataset, display
+from lockgate.io.dataset import Dataset, display, parse
 
 if TYPE_CHECKING:
     from lockgate.config import Project
 
 _SELF_TAGGED = ("parquet",)
 """Formats that keep tags in the data itself: nothing to look up."""
+
+
+def key(uri: str) -> str:
+    """The one spelling of a dataset in the store (catalogue, lineage, facts), so that
+    `out.csv`, `./out.csv` and `file:///abs/out.csv` are one dataset: files by absolute path,
+    SQLite by its absolute database path, others as `display` shows them (no password).
+    Relative paths are taken from the working folder: give tasks' URIs rooted already."""
+    loc = parse(uri)
+    if loc.kind == "file":
+        return os.path.normpath(loc.path)
+    if loc.kind == "sqlite":
+        table = f"#{loc.table}" if loc.table else ""
+        return f"sqlite:///{os.path.normpath(loc.path)}{table}"
+    return display(uri)
 
 
 def _self_tagged(dataset: Dataset) -> bool:
@@ -31,7 +46,7 @@ def with_catalogue_tags(dataset: Dataset, project: Project) -> Dataset:
     if store is None:
         return dataset
     try:
-        row = store.dataset(display(dataset.uri))
+        row = store.dataset(key(dataset.uri))
     finally:
         store.close()
     tags = {f["name"]: f["tag"] for f in (row or {}).get("schema") or () if f.get("tag")}
@@ -49,7 +64,7 @@ def record_write(
     if store is None:
         return False
     try:
-        store.record_dataset(display(dataset.uri), dataset.kind, schema, rows)
+        store.record_dataset(key(dataset.uri), dataset.kind, schema, rows)
     finally:
         store.close()
     return True

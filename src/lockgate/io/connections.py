@@ -29,10 +29,16 @@ A dataset names its part relative to its connection (`Dataset(uri=..., connectio
 - HTTP: `uri` is the path (and query) under the base URL, `orders?status=open`:
   `https://api.example.com/v1/orders?status=open`, with options headers and token.
 
-A full URI (`scheme://...`) is taken as it is when it lies under the connection (same database,
-bucket or API origin), which only adds the credentials; `apply` is therefore idempotent. The
-resolved dataset keeps its `connection` (messages name it); its options are the connection's,
-overridden by the dataset's own, plus the secrets. Secrets live in memory only.
+A full URI (`scheme://...`) is accepted when it lies under the connection (same database,
+bucket or API origin), which only adds the credentials; `apply` is therefore idempotent. For a
+database, only its table is taken from it: the connection's URL (its user and libpq parameters
+such as `sslmode`) is always the one used, and a full URI with other query parameters (`host=`,
+`port=`, `sslmode=`, ...: libpq would let them send the password elsewhere or without TLS) is
+refused. The resolved dataset keeps its `connection` (messages name it); its options are the
+connection's, overridden by the dataset's own, plus the secrets, except options that would send
+the credentials elsewhere (an S3 dataset's `endpoint_url`), which are refused. An HTTP
+connection's secret headers travel as option `auth_headers`, sent only to the dataset's own
+origin (never along a redirect or a next link to another host). Secrets live in memory only.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 from lockgate.errors import ConfigError, DataError, KeyringError, did_you_mean
 from lockgate.io.dataset import Dataset, display, parse
@@ -179,20 +185,50 @@ def kind_of(url: str) -> str:
 
 
 def split_password(url: str) -> tuple[str, str | None]:
-    """`url` without its password, and the password (None when it has none)."""
+    """`url` without its password, and the password (None when it has none): the one in the
+    user info, or (for PostgreSQL, which libpq reads there too) a `password` query parameter.
+    ConfigError when the URL gives two passwords or an `sslpassword`."""
     parts = urlsplit(url)
-    if parts.password is None:
+    found: str | None = None
+    if _SCHEMES.get(parts.scheme.lower()) == "postgresql" and parts.query:
+        kept: list[str] = []
+        for item in parts.query.split("&"):
+            key, _, value = item.partition("=")
+            key = unquote_plus(key)
+            if key == "sslpassword":
+                raise ConfigError(
+                    f"connection URL {display(url)!r} holds an sslpassword; lockgate cannot keep "
+                    "it secret: use a client key without a passphrase, or set PGSSLPASSWORD "
+                    "where lockgate runs"
+                )
+            if key == "password":
+                if found is not None:
+                    raise ConfigError(f"connection URL {display(url)!r} gives two passwords")
+                found = unquote_plus(value)
+            else:
+                kept.append(item)
+        parts = parts._replace(query="&".join(kept))
+    if parts.password is not None:
+        if found is not None:
+            raise ConfigError(f"connection URL {display(url)!r} gives two passwords")
+        found = unquote(parts.password)
+        user = parts.username or ""
+        host = parts.netloc.rsplit("@", 1)[1]
+        parts = parts._replace(netloc=f"{user}@{host}" if user else host)
+    if found is None:
         return url, None
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    netloc = f"{user}@{host}" if user else host
-    return urlunsplit(parts._replace(netloc=netloc)), unquote(parts.password)
+    return urlunsplit(parts), found
 
 
 def check_options(options: Mapping[str, Any], kind: str, where: str) -> dict[str, Any]:
     """Options of a connection: plain values, never a secret field."""
     out: dict[str, Any] = {}
     for key, value in options.items():
+        if key == "auth_headers":
+            raise ConfigError(
+                f"{where}: headers that hold credentials are a secret: use `lockgate "
+                f"connections add NAME URL --secret headers` or headers_env in {TOML}"
+            )
         if key in _ALL_SECRETS:
             raise ConfigError(
                 f"{where}: {key!r} is a secret; keep it out of plain options: use "
@@ -315,7 +351,11 @@ def _from_toml(name: str, table: Any, file: Path) -> Connection:
         kind = kind_of(url)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    if urlsplit(url).password is not None:
+    try:
+        _, given = split_password(url)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if given is not None:
         raise ConfigError(
             f"{where}: the url holds a password in plain text; remove it and name an "
             "environment variable with password_env, or use `lockgate connections add`"
@@ -344,7 +384,7 @@ def _from_toml(name: str, table: Any, file: Path) -> Connection:
                     f'{key}_env = "VARIABLE" (an environment variable holding it) or use '
                     f"`lockgate connections add {name} URL --secret {key}`"
                 )
-            options[key] = value
+            options.update(check_options({key: value}, kind, where))
     return Connection(
         name, kind, url, options, tuple(sorted(secret_env)), TOML, secret_env=secret_env
     )
@@ -593,7 +633,10 @@ def _shown(dataset: Dataset, conn: Connection) -> str:
 
 def _full(dataset: Dataset, conn: Connection, base: str) -> str | None:
     """A full URI of `dataset` lying under the connection's place, or None for a relative one;
-    DataError for a URI elsewhere (the connection's credentials must not go there)."""
+    DataError for a URI elsewhere (the connection's credentials must not go there). For a
+    database it is the connection's URL with the table of the given one: query parameters other
+    than the connection's own, or another user, are refused (libpq's `host=`, `port=`,
+    `hostaddr=`, `sslmode=`, ... would send the password elsewhere or in clear)."""
     uri = dataset.uri
     if "://" not in uri:
         return None
@@ -621,7 +664,39 @@ def _full(dataset: Dataset, conn: Connection, base: str) -> str | None:
                 "s3": "exports/orders.parquet",
             }.get(conn.kind, "orders?status=open")
         )
+    if conn.kind in ("sqlite", "postgresql"):
+        return _under_database(dataset, conn, base, a, b)
     return uri
+
+
+def _under_database(
+    dataset: Dataset, conn: Connection, base: str, mine: SplitResult, theirs: SplitResult
+) -> str:
+    """`base` with the table of the full URI `theirs`, which must not change how or as whom
+    the connection connects."""
+    if theirs.query and theirs.query != mine.query:
+        raise DataError(
+            f"{_shown(dataset, conn)}: a full URI under a connection cannot carry query "
+            f"parameters ({_param_names(theirs.query)}): they could send the connection's "
+            f"password to another server or without TLS; give the table alone (orders), and "
+            f"set connection parameters in the connection ({display(conn.url)})"
+        )
+    if theirs.username is not None and unquote(theirs.username) != unquote(mine.username or ""):
+        raise DataError(
+            f"{_shown(dataset, conn)}: the URI names user {unquote(theirs.username)!r}, but "
+            f"the connection connects as {unquote(mine.username or '') or 'the default user'}; "
+            "give the table alone (orders) or use a connection for that user"
+        )
+    table = urlsplit(dataset.uri).fragment  # `theirs` is the URL without the table
+    full = base.split("#", 1)[0] + (f"#{table}" if table else "")  # not urlunsplit: sqlite:////
+    if theirs.password is not None:  # kept when the connection has no password of its own
+        full = _with_password(full, unquote(theirs.password))
+    return full
+
+
+def _param_names(query: str) -> str:
+    names = [unquote_plus(item.partition("=")[0]) for item in query.split("&") if item]
+    return ", ".join(dict.fromkeys(n for n in names if n)) or "?"
 
 
 def _sql(
@@ -648,7 +723,7 @@ def _sql(
             raise DataError(f"{_shown(dataset, conn)}: name a table (uri: orders) or give a query")
     password = secrets.get("password")
     if password is not None and conn.kind == "postgresql":
-        full = _with_password(full, password)
+        full = _with_password(full, password, replace=True)
     try:
         parse(full)
     except DataError:
@@ -675,6 +750,14 @@ def _s3(
                 "exports/orders.parquet"
             )
         full = base.rstrip("/") + "/" + key
+    own = dataset.options.get("endpoint_url") if dataset.options else None
+    if own is not None and own != conn.options.get("endpoint_url"):
+        where = conn.options.get("endpoint_url") or "AWS S3"
+        raise DataError(
+            f"{_shown(dataset, conn)}: option endpoint_url {display(str(own))!r} would send the "
+            f"connection's credentials to another server than its own ({display(str(where))}); "
+            "remove the option, or define another connection for that endpoint"
+        )
     for secret in ("key", "secret", "token"):
         if secret in secrets:
             options.setdefault(secret, secrets[secret])
@@ -704,16 +787,22 @@ def _http(
         options.setdefault("token", secrets["token"])
     if "password" in secrets:
         options.setdefault("password", secrets["password"])
-    if "headers" in secrets:
+    if "headers" in secrets:  # sent only to the dataset's own origin, like Authorization
         secret_headers = _header_secret(secrets["headers"], f"connection {conn.name!r}")
-        options["headers"] = {**secret_headers, **dict(options.get("headers") or {})}
+        own = options.get("auth_headers")
+        options["auth_headers"] = {
+            **secret_headers,
+            **(dict(own) if isinstance(own, Mapping) else {}),
+        }
     parse(full)
     return replace(dataset, uri=full, options=options)
 
 
-def _with_password(url: str, password: str) -> str:
+def _with_password(url: str, password: str, *, replace: bool = False) -> str:
+    """`url` with `password` in its user info (a password already there is kept unless
+    `replace`)."""
     parts = urlsplit(url)
-    if parts.password is not None:
+    if parts.password is not None and not replace:
         return url
     user = quote(unquote(parts.username or ""), safe="")
     host = parts.netloc.rsplit("@", 1)[-1]

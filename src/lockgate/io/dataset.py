@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from lockgate.errors import DataError
 
@@ -111,7 +111,7 @@ def parse(uri: str, root: Path | None = None) -> Location:
         )
     if kind == "file":
         if parts.netloc not in ("", "localhost"):
-            raise DataError(f"{uri}: file URIs name a local path: file:///absolute/path")
+            raise DataError(f"{display(uri)}: file URIs name a local path: file:///absolute/path")
         return Location(kind, uri, path=unquote(parts.path))
     if kind == "s3":
         key = parts.path.lstrip("/")
@@ -146,19 +146,55 @@ def parse(uri: str, root: Path | None = None) -> Location:
     return Location(kind, base, table=table)
 
 
+_SECRET_PARAM = re.compile(
+    r"^(?:key|pass|pwd|sig|auth|code|passfile)$"
+    r"|passw|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|signature|credential"
+    r"|authorization|session[-_]?id",
+    re.IGNORECASE,
+)
+"""Query parameter names whose values are credentials (`password`, `sslpassword`, `passfile`,
+`token`, `access_token`, `api_key`, `apikey`, `client_secret`, `X-Amz-Signature`, `key`, ...)."""
+
+
+def secret_param(name: str) -> bool:
+    """A query parameter of this name holds a credential (case-insensitive)."""
+    return bool(_SECRET_PARAM.search(unquote_plus(name).strip()))
+
+
+def _masked_query(query: str) -> str:
+    """`query` with the values of credential parameters replaced by `***`, the rest as is."""
+    if not query:
+        return query
+    out = []
+    for item in query.split("&"):
+        name, eq, value = item.partition("=")
+        out.append(f"{name}=***" if eq and value and secret_param(name) else item)
+    return "&".join(out)
+
+
 def display(uri: str) -> str:
-    """`uri` with any password replaced by `***`, for messages, logs and the store."""
-    if "://" not in uri:
+    """`uri` with any password replaced by `***`, for messages, logs and the store: the one in
+    the user info and the values of query parameters that hold credentials (`?password=`,
+    `?token=`, ...); the rest of the URI is kept as it is."""
+    if not isinstance(uri, str) or "://" not in uri:
         return uri
     try:
         parts = urlsplit(uri)
+        has_password = parts.password is not None
     except ValueError:
         return uri.split("://", 1)[0] + "://***"
-    if parts.password is None:
+    masked = _masked_query(parts.query)
+    if not has_password and masked == parts.query:
         return uri
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    netloc = parts.netloc
+    if has_password:
+        user = parts.username or ""
+        netloc = f"{user}:***@{netloc.rsplit('@', 1)[1]}"
+    rest = uri.split("://", 1)[1][len(parts.netloc) :]  # path, query and fragment, as given
+    path = rest.split("?", 1)[0].split("#", 1)[0]
+    query = f"?{masked}" if masked else ""
+    fragment = f"#{parts.fragment}" if "#" in uri else ""
+    return f"{uri.split('://', 1)[0]}://{netloc}{path}{query}{fragment}"
 
 
 def check_mode(mode: str, keys: tuple[str, ...] = ()) -> str:

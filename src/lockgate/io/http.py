@@ -14,9 +14,12 @@ Read only. Options (`Dataset.options`):
   default 30), `max_pages` (default 10,000: more pages is an error, never a silent cut),
   `retries` (default 3), `fields` (the columns to keep, in order), `types` (column -> string,
   int64, float64 or bool, overriding what the first page suggests).
-- Auth: `token` (a bearer token) or `username` + `password` (basic), normally filled in by a
-  named connection. Credentials go only to the dataset URL's own origin (scheme, host, port),
-  never to another host a redirect or a next link points to, and never into a message.
+- Auth: `token` (a bearer token) or `username` + `password` (basic), and `auth_headers`
+  (headers holding credentials, e.g. `X-Api-Key`), normally filled in by a named connection.
+  Credentials go only to the dataset URL's own origin (scheme, host, port), never to another
+  host a redirect or a next link points to, and never into a message. Entries of `headers`
+  whose names look like credentials (`Authorization`, `Cookie`, names holding auth, key, token,
+  secret, session, password or signature) are treated the same way.
 
 Columns are the records' top-level keys, typed from the first page (fetched when the reader
 opens, so `schema` is known before iterating): booleans, int64, float64, strings; nested
@@ -36,6 +39,7 @@ import base64
 import email.utils
 import json
 import random
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +78,7 @@ _OPTIONS = (
     "cursor_param",
     "cursor_path",
     "headers",
+    "auth_headers",
     "params",
     "max_pages",
     "timeout",
@@ -98,6 +103,8 @@ _TYPES: dict[str, pa.DataType] = {
     "boolean": pa.bool_(),
 }
 _INT64 = (-(2**63), 2**63 - 1)
+SENSITIVE_HEADER = re.compile(r"auth|key|token|secret|cookie|session|passw|signature", re.I)
+"""Header names taken for credentials: sent to the dataset's own origin only."""
 
 
 # -- the connector --------------------------------------------------------------------------
@@ -199,6 +206,7 @@ def _settings(dataset: Dataset, shown: str, url: httpx.URL) -> _Settings:
         or not all(isinstance(f, str) and f for f in fields)
     ):
         raise DataError(f"{shown}: option fields must be a list of column names")
+    headers = _string_map(opts.get("headers"), "headers", shown)
     types = opts.get("types") or {}
     if not isinstance(types, Mapping):
         raise DataError(f"{shown}: option types must map column names to types")
@@ -221,14 +229,18 @@ def _settings(dataset: Dataset, shown: str, url: httpx.URL) -> _Settings:
         limit=whole("limit", 100, 1),
         cursor_param=text("cursor_param", "cursor"),
         cursor_path=cursor_path or (),
-        headers=_string_map(opts.get("headers"), "headers", shown),
+        headers={k: v for k, v in headers.items() if not SENSITIVE_HEADER.search(k)},
         params=_string_map(opts.get("params"), "params", shown),
         max_pages=whole("max_pages", MAX_PAGES, 1),
         timeout=float(timeout),
         retries=whole("retries", RETRIES, 0),
         fields=tuple(fields) if fields is not None else None,
         types=arrow_types,
-        auth=_auth(opts, url, shown),
+        auth={
+            **{k: v for k, v in headers.items() if SENSITIVE_HEADER.search(k)},
+            **_string_map(opts.get("auth_headers"), "auth_headers", shown),
+            **_auth(opts, url, shown),
+        },
     )
 
 
@@ -525,8 +537,8 @@ class HttpReader(ClosingReader):
         credentials dropped when the redirect leaves the dataset's origin."""
         seen = {str(url)}
         for _ in range(MAX_REDIRECTS + 1):
-            headers = dict(self._settings.headers)
-            if _origin(url) == self._origin:
+            headers = httpx.Headers(self._settings.headers)
+            if _origin(url) == self._origin:  # credentials: the dataset's own origin only
                 headers.update(self._settings.auth)
             request = self._client.build_request("GET", url, headers=headers)
             response = self._client.send(request)  # read whole: a page is parsed whole

@@ -4,7 +4,7 @@ wrong in plain words and how to fix it."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from lockgate.errors import DataError
 
@@ -14,6 +14,8 @@ _NOISE = re.compile(
     r"execute statement|bind parameters)[^:]*: )?(?:PGRES_[A-Z_]+ )?"
 )
 _LEVEL = re.compile(r"^(?:ERROR|FATAL|PANIC):\s+")
+_CONNINFO_PASSWORD = re.compile(r"\b((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'\"]+)", re.I)
+"""`password=...` or `sslpassword=...` as a driver may echo a connection string."""
 
 
 def message(exc: BaseException, secret: str | None = None) -> str:
@@ -28,8 +30,9 @@ def message(exc: BaseException, secret: str | None = None) -> str:
         line = line.split("failed: ", 1)[1]
     line = _LEVEL.sub("", line).rstrip(". ")
     if secret:
-        line = line.replace(secret, "***")
-    return line
+        for form in sorted({secret, quote(secret, safe=""), quote(secret)}, key=len, reverse=True):
+            line = line.replace(form, "***")
+    return _CONNINFO_PASSWORD.sub(r"\1***", line)
 
 
 def sqlstate(exc: BaseException) -> str:
@@ -42,10 +45,18 @@ def sqlstate(exc: BaseException) -> str:
 
 
 def password(url: str) -> str | None:
+    """The password `url` gives libpq (decoded): its `password` query parameter, which libpq
+    takes over the one in the user info, else the user info's; None when it has none."""
     try:
-        return urlsplit(url).password
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        given = parts.password
     except ValueError:
         return None
+    found = [value for key, value in query if key.lower() == "password" and value]
+    if found:
+        return found[-1]
+    return unquote(given) if given else None
 
 
 def connect_error(where: str, url: str, exc: BaseException, timeout: float) -> DataError:

@@ -13,7 +13,7 @@ import functools
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -65,12 +65,14 @@ _SQL_TYPES = {
 
 
 def libpq_url(url: str) -> str:
-    """`url` as libpq takes it: scheme postgresql://, a connect timeout unless one is set."""
+    """`url` as libpq takes it: scheme postgresql://, a connect timeout unless one is set.
+    The query is kept byte for byte: libpq decodes only %XX (a `+` stays a `+`), so decoding
+    and re-encoding it would change a `?password=` holding a space or a plus sign."""
     parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if not any(k == "connect_timeout" for k, _ in query):
-        query.append(("connect_timeout", str(CONNECT_TIMEOUT_S)))
-    return urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query)))
+    query = parts.query
+    if not any(item.partition("=")[0] == "connect_timeout" for item in query.split("&")):
+        query = "&".join(q for q in (query, f"connect_timeout={CONNECT_TIMEOUT_S}") if q)
+    return urlunsplit(parts._replace(scheme="postgresql", query=query))
 
 
 def numeric_type(typmod: int) -> pa.DataType:
