@@ -5,6 +5,7 @@ later task reads it; datasets named through a connection are reported by their f
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -79,3 +80,22 @@ def test_a_connection_dataset_is_reported_by_its_full_uri(project: Project) -> N
     [edge] = store.lineage(result.run_id)
     assert edge["input_uri"] == f"sqlite:///{project.root / 'shop.db'}#orders"
     assert edge["output_uri"].endswith("orders.parquet")
+
+
+def test_one_dataset_however_its_path_is_written(project: Project, monkeypatch) -> None:
+    import subprocess
+    import sys
+
+    schema = pa.schema([with_tag(pa.field("email", pa.string()), "pii.email")])
+    pq.write_table(pa.table({"email": ["a@x.io"]}, schema=schema), project.root / "users.parquet")
+    monkeypatch.chdir(project.root)
+    open_store(project)  # the CLI records into an existing metadata DB, never creates one
+    lockgate_bin = str(Path(sys.executable).parent / "lockgate")
+    done = subprocess.run(
+        [lockgate_bin, "copy", "users.parquet", "./users.csv"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    with pipeline("again") as p:
+        copy("c", source=f"file://{project.root}/users.csv", target="back.parquet")
+    assert lockgate.run(p, project=project).ok
+    assert tag_of(pq.read_schema(project.root / "back.parquet").field("email")) == "pii.email"

@@ -103,10 +103,96 @@ def test_tags_follow_columns_by_provenance_and_by_name(files: dict[str, Dataset]
     assert _tags(star)["email"] == "pii.email"
 
 
-def test_carried_tags_prefer_a_raw_tag_when_inputs_disagree():
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [  # each of these once lost the tag of `email`
+        ("select upper(email) as contact from orders", {"contact": "pii.email"}),
+        ("select email || '' as contact from orders", {"contact": "pii.email"}),
+        ("with x as (select email as e from orders) select e from x", {"e": "pii.email"}),
+        ("select * from (select email as e from orders)", {"e": "pii.email"}),
+        (
+            "select id, s.e from orders, lateral (select orders.email as e) s",
+            {"id": None, "e": "pii.email"},
+        ),
+        ("select (select max(email) from orders) as top", {"top": "pii.email"}),
+        (
+            "select email as e, upper(e) as shout from orders",
+            {"e": "pii.email", "shout": "pii.email"},
+        ),
+        ("select list_transform([email], lambda x: upper(x)) as l from orders", {"l": "pii.email"}),
+        ("select v from orders, unnest([email]) as u(v)", {"v": "pii.email"}),
+        (
+            "select case when email like '%.org' then 'org' else 'other' end as kind from orders",
+            {"kind": "pii.email"},  # computed from the e-mail address: it may reveal it
+        ),
+        (
+            "select id from orders where id < 0 union all select length(email) from orders",
+            {"id": "pii.email"},  # a set operation's column: every part's tags
+        ),
+        (
+            "with recursive r(n, e) as (select 1, ''::varchar union all "
+            "select n + 1, e || (select min(email) from orders) from r where n < 3) "
+            "select n, e from r",
+            {"n": None, "e": "pii.email"},
+        ),
+        (
+            "select * exclude (id) rename (email as contact) from orders",
+            {"contact": "pii.email", "customer": None, "amount": None},
+        ),
+        (
+            "select * exclude (id) replace (upper(email) as email, 0 as amount) from orders",
+            {"email": "pii.email", "customer": None, "amount": None},
+        ),
+        ("select struct_pack(*) as row from orders", {"row": "pii.email"}),
+        (  # counting passes no tag; every other aggregate keeps it
+            "select count(email) as n, count(distinct email) as d, min(email) as m from orders",
+            {"n": None, "d": None, "m": "pii.email"},
+        ),
+        (  # what cannot be traced takes the most sensitive tag of the inputs
+            "select * from query_table('orders') limit 1",
+            {
+                "id": "pii.email",
+                "email": "pii.email",
+                "customer": "pii.email",
+                "amount": "pii.email",
+            },
+        ),
+    ],
+)
+def test_tags_follow_every_expression_through_ctes_and_subqueries(
+    files: dict[str, Dataset], query: str, expected: dict[str, str | None]
+):
+    out, _ = _run(query, {"orders": files["orders"]})
+    assert _tags(out) == expected
+
+
+def test_the_most_sensitive_tag_wins(files: dict[str, Dataset]):
+    orders = Dataset(files["orders"].uri, tags={"customer": "pii.name/tokenized"})
+    customers = files["customers"]  # name: pii.name, raw
+    out, _ = _run(
+        """
+        select coalesce(o.customer, o.email) as either, o.customer || '' as token,
+               c.name || o.email as name_first, o.email || c.name as email_first,
+               o.customer || c.customer as plain_and_token
+        from orders o join customers c on o.customer = c.customer
+        """,
+        {"orders": orders, "customers": customers},
+    )
+    assert _tags(out) == {
+        "either": "pii.email",  # raw beats transformed
+        "token": "pii.name/tokenized",  # transformed beats none
+        "name_first": "pii.name",  # two raw classes: the first in reading order
+        "email_first": "pii.email",
+        "plain_and_token": "pii.name/tokenized",
+    }
+
+
+def test_carried_tags_assume_the_worst_when_the_query_is_not_understood():
     a = pa.schema([with_tag(pa.field("email", pa.string()), "pii.email/tokenized")])
     b = pa.schema([with_tag(pa.field("EMAIL", pa.string()), "pii.email")])
-    assert carried_tags({}, {"a": a, "b": b}, ["email", "other"]) == ["pii.email", None]
+    assert carried_tags({}, {"a": a, "b": b}, ["email", "other"]) == ["pii.email", "pii.email"]
+    assert carried_tags({"type": "SOMETHING_NEW"}, {"a": a}, ["x"]) == ["pii.email/tokenized"]
+    assert carried_tags({}, {"a": pa.schema([pa.field("x", pa.int64())])}, ["x"]) == [None]
 
 
 def test_parameters_are_bound_values_never_sql(files: dict[str, Dataset]):

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -343,6 +344,100 @@ def test_read_and_check_tasks_report_rows_schema_and_results(data: Path, project
     assert checked["checks"][2]["examples"][0]["name"] == "***"  # declared pii.name
     read_uris = [Path(d["uri"]).name for k, d in seen if k == facts.DATASET_READ]
     assert read_uris == ["orders.csv", "customers.csv"]
+
+
+def test_sql_previews_mask_every_column_computed_from_a_raw_one(data: Path, project: Project):
+    orders = {"uri": "data/orders.csv", "tags": {"email": "pii.email"}}
+    for query in [
+        "select upper(email) as contact from orders",
+        "select email || '' as contact from orders",
+        "with x as (select email as e from orders) select e as contact from x",
+        "select * from (select email as contact from orders)",
+    ]:
+        doc = io_tasks.sql_task(query, {"orders": orders})
+        assert doc["preview"][0] == {"contact": "***"}, query
+        assert {c["name"]: c["tag"] for c in doc["schema"]}["contact"] == "pii.email"
+    counted = io_tasks.sql_task("select count(email) as n from orders", {"orders": orders})
+    assert counted["preview"] == [{"n": 4}]  # a count is not an e-mail address
+
+
+# -- private temporary data ---------------------------------------------------------------------
+def test_temporary_data_is_owner_only_and_what_a_killed_task_left_is_swept(
+    data: Path, project: Project
+):
+    from lockgate.store.owners import process_owner
+
+    tmp = io_tasks._tmp_dir(project)
+    # a task killed by SIGKILL while it holds its temporary folder (the processes executor kills
+    # on every timeout and cancel): no clean-up runs
+    code = (
+        "import sys\nfrom lockgate.config import Project\nfrom lockgate.io import tasks\n"
+        "with tasks._scratch(Project.load(sys.argv[1])) as folder:\n"
+        "    print(folder.name, flush=True)\n    sys.stdin.read()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(data)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stdin is not None
+    killed = child.stdout.readline().strip()
+    child.kill()
+    child.wait()
+    child.stdout.close()
+    child.stdin.close()
+    assert killed.startswith("task-") and (tmp / killed / "owner").exists()
+    old = tmp / "spool-old"  # an older version's spool: no owner file, a day old
+    old.mkdir()
+    (old / "data.arrow").write_bytes(b"rows")
+    day_ago = datetime.now().timestamp() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    (tmp / "spool-new").mkdir()  # no owner file yet, just made: maybe being set up
+    (tmp / "task-live").mkdir()
+    (tmp / "task-live" / "owner").write_text(process_owner() + "\n")
+    (tmp / "task-elsewhere").mkdir()  # another host's: its pid means nothing here
+    (tmp / "task-elsewhere" / "owner").write_text("otherhost:1:1:x\n")
+    (tmp / "unrelated").mkdir()
+
+    with lockgate.pipeline("checked") as p:
+        copy(
+            "stage", source="data/orders.csv", target="out.parquet", checks=[{"unique": "order_id"}]
+        )
+    _run(p, project)
+    assert sorted(os.listdir(tmp)) == ["spool-new", "task-elsewhere", "task-live", "unrelated"]
+
+    mask = os.umask(0o022)
+    try:
+        with io_tasks._scratch(project) as folder, io_tasks._spool(folder) as spool:
+            spool.fill([pa.record_batch({"a": [1]})], pa.schema([("a", pa.int64())]))
+            assert stat.S_IMODE(tmp.stat().st_mode) == 0o700
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+            assert stat.S_IMODE((folder / "owner").stat().st_mode) == 0o600
+            assert stat.S_IMODE(os.stat(spool.path).st_mode) == 0o600
+            assert (folder / "owner").read_text().strip() == process_owner()
+    finally:
+        os.umask(mask)
+    assert not folder.exists()
+
+
+def test_duckdb_spills_into_the_task_s_private_folder(data: Path, project: Project):
+    """Spilled data is data in clear: never in the shared system /tmp."""
+    setting = "select current_setting('temp_directory') as t"
+    probe = [{"sql": setting, "severity": "warn"}]
+    spills = [
+        io_tasks.sql_task(setting, {"orders": "data/orders.csv"})["preview"][0]["t"],
+        io_tasks.copy_task("data/orders.csv", "out.parquet", checks=probe)["checks"][0],
+        io_tasks.read_task("data/orders.csv", checks=probe)["checks"][0],
+        io_tasks.sql_task("select * from orders", {"orders": "data/orders.csv"}, checks=probe)[
+            "checks"
+        ][0],
+    ]
+    tmp = (project.state_dir / "tmp").resolve()
+    for spill in spills:
+        path = Path(spill if isinstance(spill, str) else spill["examples"][0]["t"]).resolve()
+        assert path.parent.parent == tmp and path.parent.name.startswith("task-"), path
+    assert not os.listdir(tmp)
 
 
 # -- YAML ---------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -262,6 +263,31 @@ def test_custom_sql_is_one_select(query: str, message: str) -> None:
     result, after = run([{"sql": query}, {"sql": "SELECT * FROM data WHERE id IS NULL"}])
     assert not result.passed and result.message.startswith(message)
     assert after.failing_rows == 1  # runs after it: the data is still there
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM data WHERE amount < 0 -- negative",
+        "SELECT * FROM data WHERE amount < 0;",
+        "SELECT * FROM data WHERE amount < 0; -- negative\n",
+        "-- refunds\nSELECT *\nFROM data\nWHERE amount < 0 /* not NaN */",
+    ],
+)
+def test_custom_sql_may_end_in_a_comment_or_a_semicolon(query: str) -> None:
+    result = one({"sql": query})
+    assert (result.passed, result.failing_rows) == (False, 1), result.message
+    assert result.examples[0]["amount"] == -1.0
+
+
+def test_duckdb_spills_into_the_folder_given(tmp_path: Path) -> None:
+    data = pa.table({"n": [1]})
+    (result,) = run(
+        [{"sql": "SELECT current_setting('temp_directory') AS t"}], data, temp_dir=tmp_path
+    )
+    spill = Path(result.examples[0]["t"])
+    assert spill.parent == tmp_path and spill.name.startswith("lockgate-quality-")
+    assert not spill.exists()  # removed with the session
 
 
 def test_custom_sql_cannot_read_files() -> None:

@@ -20,6 +20,11 @@ opened and written from it. So:
 Memory stays flat (the spool is file-backed pages the kernel can drop); the cost is one local
 write of the data. Without checks, data streams straight from source to target. `read` and
 `check` tasks write nothing: their checks read the source directly (one pass, counted).
+
+Temporary data stays private. A task's spool and DuckDB's spill files (checks, SQL) live in
+its own folder under `.lockgate/tmp` (0700, files 0600), never in the shared system /tmp; the
+folder names its owning process, and a folder left by a killed task (its process gone, or 24 h
+old when it names none) is removed when the next one is made.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import DataError
+from lockgate.io.catalogue import key
 from lockgate.io.dataset import Dataset, check_mode, display
 from lockgate.model import facts
 
@@ -79,7 +85,8 @@ def read_task(
     with open_reader(src) as reader:
         counted = _Counted(reader, declared(reader.schema, dict(src.tags)))
         if plan:
-            results = _check(counted, plan, display(src.uri), project.root)
+            with _scratch(project) as scratch:
+                results = _check(counted, plan, display(src.uri), project.root, scratch)
         counted.drain()
     _read_fact(src, counted.schema, counted.rows)
     doc: dict[str, Any] = {
@@ -147,11 +154,11 @@ def copy_task(
         from lockgate.io.connect import open_reader
         from lockgate.io.copy import declared
 
-        with open_reader(src) as reader, _spool(project) as spool:
+        with open_reader(src) as reader, _scratch(project) as scratch, _spool(scratch) as spool:
             schema = declared(reader.schema, {**dict(src.tags), **dict(dst.tags)})
             table = spool.fill(reader, schema)
             _read_fact(src, schema, table.num_rows)
-            results = _check(table, plan, display(dst.uri), project.root)
+            results = _check(table, plan, display(dst.uri), project.root, scratch)
             written = _land(table.to_batches(), schema, dst, mode=mode, keys=key_columns)
         described = _describe(schema)
     else:
@@ -220,21 +227,16 @@ def sql_task(
     written: WriteResult | None = None
     preview: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
+        scratch = stack.enter_context(_scratch(project))
         transform = stack.enter_context(
-            Transform(
-                query,
-                sources,
-                tags=tags,
-                parameters=parameters,
-                temp_dir=str(_tmp_dir(project)),
-            )
+            Transform(query, sources, tags=tags, parameters=parameters, temp_dir=str(scratch))
         )
         assert transform.schema is not None
         schema: pa.Schema = transform.schema
         batches: Any = transform
         if plan:
-            table = stack.enter_context(_spool(project)).fill(transform, schema)
-            results = _check(table, plan, named, project.root)
+            table = stack.enter_context(_spool(scratch)).fill(transform, schema)
+            results = _check(table, plan, named, project.root, scratch)
             batches = table.to_batches()
         if dst is None:
             preview = _preview(batches, schema)
@@ -266,11 +268,13 @@ def _parse_checks(checks: Checks) -> list[Any]:
     return list(parse_checks(list(checks)))
 
 
-def _check(data: Any, plan: list[Any], named: str, root: Path) -> list[dict[str, Any]]:
+def _check(
+    data: Any, plan: list[Any], named: str, root: Path, scratch: Path
+) -> list[dict[str, Any]]:
     """Run `plan` over `data` (a table or a reader), reported as checks of `named`; raises
     `QualityCheckFailed` (a DataError naming the dataset and the failed checks) when an
     `error` check failed. Datasets that `references` checks name are opened like the task's
-    own (paths relative to the project folder)."""
+    own (paths relative to the project folder); DuckDB spills into `scratch`."""
     from lockgate.io.connect import open_reader
     from lockgate.quality import enforce, run_checks
 
@@ -278,7 +282,7 @@ def _check(data: Any, plan: list[Any], named: str, root: Path) -> list[dict[str,
         return open_reader(_dataset(uri, root, None, None, None, None, None))
 
     try:
-        results = run_checks(data, plan, dataset=named, sources=source)
+        results = run_checks(data, plan, dataset=named, sources=source, temp_dir=scratch)
     except Exception as exc:
         error = getattr(data, "error", None)  # the source failed while the checks read it
         if error is not None:
@@ -331,17 +335,84 @@ class _Counted:
 
 
 # -- spooling and writing -----------------------------------------------------------------------
+SCRATCH_PREFIXES = ("task-", "spool-", "lockgate-sql-", "lockgate-quality-")
+"""Names of the temporary folders lockgate makes under `.lockgate/tmp` (older versions made
+`spool-` folders there)."""
+OWNER_FILE = "owner"
+"""The file in a temporary folder naming the process that made it (`store.owners` form)."""
+STALE_AFTER_S = 24 * 3600
+"""Age after which a temporary folder whose owner cannot be told (no owner file, or another
+host's) is taken for stale."""
+
+
 def _tmp_dir(project: Project) -> Path:
     """The project's folder for temporary data (owner-only)."""
     folder = project.state_dir / "tmp"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(OSError):
+        if folder.stat().st_mode & 0o077:
+            folder.chmod(0o700)
     return folder
 
 
-class _Spool:
-    """A private local Arrow IPC file holding one task's data, read back memory-mapped."""
+@contextlib.contextmanager
+def _scratch(project: Project) -> Iterator[Path]:
+    """A new owner-only folder for one task's temporary data (its spool, DuckDB's spill files),
+    naming this process in its owner file, removed afterwards. Folders left by killed tasks
+    are swept first (`_sweep`)."""
+    from lockgate.store.owners import process_owner
 
-    def __init__(self, folder: str) -> None:
+    parent = _tmp_dir(project)
+    _sweep(parent)
+    folder = Path(tempfile.mkdtemp(prefix="task-", dir=parent))  # 0700
+    try:
+        fd = os.open(folder / OWNER_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(process_owner() + "\n")
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sweep(parent: Path, now: float | None = None) -> list[str]:
+    """Remove the temporary folders in `parent` whose owner is gone (a SIGKILL skips every
+    clean-up, and the processes executor kills on each timeout and cancel); the names of
+    those removed. A folder is stale when its owner file names a process of this host that no
+    longer runs (a reused pid is told apart by its start time), or, when the owner cannot be
+    told (no readable owner file, another host's process), once it is `STALE_AFTER_S` old."""
+    from lockgate.store.owners import local_owner, owner_alive
+
+    moment = time.time() if now is None else now
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(SCRATCH_PREFIXES) or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            owner = Path(entry.path, OWNER_FILE).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            owner = ""
+        if owner and local_owner(owner):
+            stale = not owner_alive(owner, None, moment)
+        else:
+            try:
+                stale = moment - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S
+            except OSError:
+                stale = False
+        if stale:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
+
+
+class _Spool:
+    """A private local Arrow IPC file (0600) holding one task's data, read back
+    memory-mapped."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.path = os.path.join(folder, "data.arrow")
         self._map: Any = None
 
@@ -351,6 +422,8 @@ class _Spool:
 
         from lockgate.io.sqltransform import conform
 
+        # created owner-only before Arrow opens it (Arrow would create it 0666 minus umask)
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         with pa.OSFile(self.path, "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
             for batch in batches:
                 if batch.num_rows:
@@ -366,15 +439,13 @@ class _Spool:
 
 
 @contextlib.contextmanager
-def _spool(project: Project) -> Iterator[_Spool]:
-    """A spool in its own owner-only folder, removed afterwards."""
-    folder = tempfile.mkdtemp(prefix="spool-", dir=_tmp_dir(project))
+def _spool(folder: Path) -> Iterator[_Spool]:
+    """A spool in `folder` (a task's scratch folder, which removes it), closed afterwards."""
     spool = _Spool(folder)
     try:
         yield spool
     finally:
         spool.close()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _land(
@@ -429,10 +500,11 @@ def _describe(schema: Any) -> list[dict[str, Any]]:
     return describe_schema(schema)
 
 
+# facts name datasets as the store's catalogue does (io.catalogue.key): one spelling each
 def _read_fact(src: Dataset, schema: Any, rows: int | None) -> None:
     facts.report(
         facts.DATASET_READ,
-        {"uri": display(src.uri), "kind": src.kind, "rows": rows, "schema": _describe(schema)},
+        {"uri": key(src.uri), "kind": src.kind, "rows": rows, "schema": _describe(schema)},
     )
 
 
@@ -447,12 +519,12 @@ def _written_fact(
     facts.report(
         facts.DATASET_WRITTEN,
         {
-            "uri": display(dst.uri),
+            "uri": key(dst.uri),
             "kind": dst.kind,
             "rows": written.rows,
             "mode": written.mode,
             "schema": _describe(schema),
-            "inputs": [display(d.uri) for d in inputs],
+            "inputs": [key(d.uri) for d in inputs],
         },
     )
 

@@ -11,6 +11,7 @@ referenced dataset fails that check with a message; the other checks still run.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -52,6 +53,7 @@ def run_checks(
     sources: Sources | None = None,
     tags: Mapping[str, str] | None = None,
     memory_limit: str = MEMORY_LIMIT,
+    temp_dir: str | os.PathLike[str] | None = None,
 ) -> list[CheckResult]:
     """Every check's result over `data` (a `pyarrow.Table` or a reader, read once), in order;
     each is also reported as a `QualityChecked` fact of the running task.
@@ -60,7 +62,9 @@ def run_checks(
     (default: the current UTC time; a naive datetime is UTC). `sources` opens the datasets that
     `references` checks name by URI: a mapping URI -> table/reader, or a function of the URI
     (lockgate's connectors when omitted); readers opened here are closed here. `tags` adds
-    classifications (`{"email": "pii.email"}`) to those the schema's fields carry.
+    classifications (`{"email": "pii.email"}`) to those the schema's fields carry. DuckDB
+    spills to a private folder made in `temp_dir` (default: the system's temporary folder;
+    tasks give the project's private one, since spilled data is the data in clear).
     """
     from lockgate.io.dataset import display
 
@@ -69,7 +73,7 @@ def run_checks(
     all_tags: dict[str, str | None] = {f.name: tag_of(f) for f in arrow.schema}
     all_tags.update(tags or {})
     moment = _utc(now)
-    with Session(arrow, all_tags, memory_limit=memory_limit) as session:
+    with Session(arrow, all_tags, memory_limit=memory_limit, temp_dir=temp_dir) as session:
         runner = _Runner(session, display(dataset), moment, sources)
         results = runner.run(parsed)
     for result in results:
@@ -372,15 +376,33 @@ class _Runner:
             return self.result(
                 check, False, "the query must be one SELECT statement returning the failing rows"
             )
-        (failing,) = self.s.scalars(f"SELECT count(*) FROM ({check.query}) AS failing", [])
+        query = _subquery(statements[0].query)
+        (failing,) = self.s.scalars(f"SELECT count(*) FROM {query} AS failing", [])
         examples = (
-            self._examples(f"SELECT * FROM ({check.query}) AS failing", [], derived=True)
-            if failing
-            else []
+            self._examples(f"SELECT * FROM {query} AS failing", [], derived=True) if failing else []
         )
         return self.result(
             check, not failing, f"the query returned {int(failing)} row(s)", int(failing), examples
         )
+
+
+def _subquery(query: str) -> str:
+    """A SELECT's text as a parenthesised subquery: a trailing `;` dropped and the text on
+    lines of its own, so a trailing `-- comment` cannot swallow the closing parenthesis."""
+    import duckdb
+
+    text = query.encode()  # token positions count bytes
+    tokens = duckdb.tokenize(query)
+    while tokens:
+        at, kind = tokens[-1]
+        if kind == duckdb.token_type.comment:
+            tokens.pop()
+        elif kind == duckdb.token_type.operator and text[at:].lstrip().startswith(b";"):
+            text = text[:at]
+            tokens.pop()
+        else:
+            break
+    return f"(\n{text.decode()}\n)"
 
 
 def _scan_of(check: Check, runner: _Runner) -> _Scan | None:

@@ -4,11 +4,13 @@
 A `pyarrow.Table` is scanned in place (zero copy). A reader can be read only once, so it is
 spooled into a DuckDB table in one pass, batch by batch (DuckDB spills to a private temporary
 folder past its memory limit, so a dataset larger than memory is fine); no row ever becomes a
-Python object.
+Python object. The spill folder (0700) is made in the folder the caller gives (tasks give the
+project's private `.lockgate/tmp`), else in the system's temporary folder.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -67,13 +69,14 @@ class Session:
         tags: Mapping[str, str | None],
         *,
         memory_limit: str = MEMORY_LIMIT,
+        temp_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         import duckdb
 
         self.data = data
         self.schema: pa.Schema = data.schema
         self.masker = Masker(tags)
-        self._folder = tempfile.mkdtemp(prefix="lockgate-quality-")
+        self._folder = tempfile.mkdtemp(prefix="lockgate-quality-", dir=temp_dir)  # 0700
         try:
             self.con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
             folder = self._folder.replace("'", "''")
