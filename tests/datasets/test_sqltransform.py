@@ -17,7 +17,8 @@ from lockgate.io import tasks as io_tasks
 from lockgate.io.copy import copy
 from lockgate.io.dataset import Dataset
 from lockgate.io.formats import write_table
-from lockgate.io.sqltransform import Transform, carried_tags, check_names
+from lockgate.io.sqltags import carried_tags
+from lockgate.io.sqltransform import Transform, check_names
 from lockgate.model.classification import tag_of, with_tag
 
 ROWS = 5000
