@@ -492,3 +492,219 @@ def test_tables_need_a_name_and_sqlite_has_no_schemas(tmp_path: Path) -> None:
         _write(f"sqlite:///{tmp_path / 'a.db'}#sales.t", _table(1))
     with pytest.raises(DataError, match="cannot hold column.*tags"):
         _write(f"sqlite:///{tmp_path / 'a.db'}#t", pa.table({"tags": [["a"], ["b"]]}))
+
+
+# -- what the review found --------------------------------------------------------------------
+
+
+def _sqlite_path(uri: str) -> str:
+    return uri.split("sqlite:///", 1)[1].split("#")[0]
+
+
+def _execute(uri: str, *statements: str) -> None:
+    """Run DDL/DML on the database of `uri` with its own driver (another tool)."""
+    if uri.startswith("sqlite"):
+        with sqlite3.connect(_sqlite_path(uri)) as con:
+            for statement in statements:
+                con.execute(statement)
+        return
+    import psycopg
+
+    with psycopg.connect(uri.split("#")[0]) as con:
+        for statement in statements:
+            con.execute(statement)
+
+
+def test_sqlite_numeric_columns_are_read_without_rounding(tmp_path: Path) -> None:
+    """SQLite does not enforce NUMERIC(5,2): a value that does not fit is an error naming the
+    column (never the value), not 0.00 or 0.12."""
+    path = tmp_path / "n.db"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE ok (id INTEGER, amount NUMERIC(5,2))")
+        con.executemany("INSERT INTO ok VALUES (?, ?)", [(1, 1.5), (2, 0.1), (3, 0.29), (4, 7)])
+        for name, value in (("big", 123456.78), ("fine", 0.125), ("nan", float("inf"))):
+            con.execute(f"CREATE TABLE {name} (id INTEGER, amount NUMERIC(5,2))")
+            con.executemany(f"INSERT INTO {name} VALUES (?, ?)", [(1, 1.5), (2, value)])
+        con.execute("CREATE TABLE text (amount DECIMAL_TEXT(5,2))")
+        con.execute("INSERT INTO text VALUES ('0.125')")
+    back = _read(f"sqlite:///{path}#ok")
+    assert back.schema.field("amount").type == pa.decimal128(5, 2)
+    assert back.column("amount").to_pylist() == [
+        Decimal("1.50"),
+        Decimal("0.10"),
+        Decimal("0.29"),
+        Decimal("7.00"),
+    ]
+    for name, value in (("big", "123456"), ("fine", "0.125"), ("nan", "inf"), ("text", "0.125")):
+        with pytest.raises(DataError) as exc:
+            _read(f"sqlite:///{path}#{name}")
+        text = _one_line(exc)
+        assert text.startswith(f"sqlite:///{path}#{name}: column amount holds a value that")
+        assert value not in text.lower()
+
+
+def test_sqlite_numeric_columns_refuse_decimals_they_would_round(tmp_path: Path) -> None:
+    """A NUMERIC(p,s) column of another tool keeps numbers as integers or doubles (15
+    significant digits): lockgate refuses what it would round instead of losing digits."""
+    uri = f"sqlite:///{tmp_path / 'n.db'}#n"
+    _execute(uri, "CREATE TABLE n (id INTEGER, amount NUMERIC(20,2))")
+    exact = [Decimal("1.50"), Decimal("3.00"), Decimal("-0.05"), Decimal("1234567890123.45")]
+    exact += [Decimal("123456789012345678.00")]  # a whole number: kept as a 64-bit integer
+    good = pa.table(
+        {"id": pa.array(range(5), pa.int64()), "amount": pa.array(exact, pa.decimal128(20, 2))}
+    )
+    _write(uri, good, mode="append")
+    assert _read(uri).column("amount").to_pylist() == exact
+    long = good.slice(0, 1).set_column(
+        1, "amount", pa.array([Decimal("12345678901234567.89")], pa.decimal128(20, 2))
+    )
+    for mode in ("append", "overwrite"):
+        with pytest.raises(DataError) as exc:
+            _write(uri, long, mode=mode)
+        text = _one_line(exc)
+        assert "column amount has 1 value(s) with more than 15 significant digits" in text
+        assert "DECIMAL_TEXT" in text and "12345678901234567" not in text
+    finer = pa.table({"id": [9], "amount": pa.array([Decimal("1.234")], pa.decimal128(10, 3))})
+    with pytest.raises(DataError, match="column amount .* does not fit"):
+        _write(uri, finer, mode="append")
+    assert _read(uri).column("amount").to_pylist() == exact
+
+
+def test_copy_between_two_tables_of_one_sqlite_file(tmp_path: Path) -> None:
+    """The reader of the source holds the file while the target is written: in a file of
+    another tool (rollback journal) and in one lockgate made (WAL) alike."""
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as con:
+        con.execute("CREATE TABLE t (id INTEGER, name TEXT)")
+        con.executemany("INSERT INTO t VALUES (?, ?)", ((i, "x" * 80) for i in range(60_000)))
+    source, target = Dataset(f"sqlite:///{other}#t"), Dataset(f"sqlite:///{other}#t2")
+    assert copy(source, target, batch_rows=4096).rows == 60_000  # hung before
+    assert _read(f"sqlite:///{other}#t2").equals(_read(f"sqlite:///{other}#t"))
+    own = f"sqlite:///{tmp_path / 'own.db'}"
+    copy(Dataset(f"sqlite:///{other}#t"), Dataset(f"{own}#t"))
+    with sqlite3.connect(tmp_path / "own.db") as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    for mode in ("overwrite", "append"):
+        copy(Dataset(f"{own}#t"), Dataset(f"{own}#t2"), mode=mode)
+    assert _read(f"{own}#t2").num_rows == 120_000
+
+
+_LONG_READER = textwrap.dedent(
+    """
+    import sqlite3, sys, time
+    con = sqlite3.connect(sys.argv[1], isolation_level=None)
+    con.execute("BEGIN")
+    con.execute("SELECT count(*) FROM t").fetchall()  # a read transaction, held
+    print("reading", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_a_write_blocked_by_a_long_read_fails_within_the_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lockgate.io import sql_sqlite
+
+    monkeypatch.setattr(sql_sqlite, "BUSY_TIMEOUT_MS", 300)
+    old, new = _table(3), _table(20_000, start=100).select(["id"])
+    journal = f"sqlite:///{tmp_path / 'journal.db'}#t"
+    _execute(journal, "CREATE TABLE t (id INTEGER)", "INSERT INTO t VALUES (1)")
+    wal = f"sqlite:///{tmp_path / 'wal.db'}#t"
+    _write(wal, old.select(["id"]))
+    for uri in (journal, wal):
+        reader = subprocess.Popen(
+            [sys.executable, "-c", _LONG_READER, _sqlite_path(uri)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert reader.stdout is not None and reader.stdout.readline().strip() == "reading"
+            if uri == journal:  # rollback journal: the write waits, then fails, cleanly
+                with pytest.raises(DataError) as exc:
+                    _write(uri, new)
+                text = _one_line(exc)
+                assert "stayed locked by another connection" in text and "WAL" in text
+                assert _read(uri).column("id").to_pylist() == [1]
+            else:  # WAL: reads never block a write
+                assert _write(uri, new).rows == 20_000  # type: ignore[attr-defined]
+        finally:
+            reader.kill()
+            reader.wait()
+    assert _read(wal).num_rows == 20_000
+
+
+def test_overwrite_keeps_an_existing_tables_definition(sql_uri: Uri) -> None:
+    uri = sql_uri("people")
+    pg = not uri.startswith("sqlite")
+    _execute(
+        uri,
+        "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+        "CREATE INDEX people_name ON people (name)",
+        "CREATE VIEW named AS SELECT name FROM people",
+        "INSERT INTO people VALUES (1, 'old')",
+        *(["COMMENT ON TABLE people IS 'kept'"] if pg else []),
+    )
+
+    def definition() -> object:
+        if not pg:
+            with sqlite3.connect(_sqlite_path(uri)) as con:
+                return con.execute(
+                    "SELECT type, name, sql FROM sqlite_master ORDER BY 2"
+                ).fetchall()
+        import psycopg
+
+        with psycopg.connect(uri.split("#")[0]) as con:
+            return con.execute(
+                "SELECT indexdef, obj_description('people'::regclass) FROM pg_indexes "
+                "WHERE tablename = 'people' ORDER BY 1"
+            ).fetchall()
+
+    before = definition()
+    data = pa.table({"name": ["a", "b"], "id": pa.array([2, 3], pa.int64())})
+    assert _write(uri, data).rows == 2  # type: ignore[attr-defined]
+    assert definition() == before
+    assert _sorted(_read(uri)).to_pydict() == {"id": [2, 3], "name": ["a", "b"]}
+    upsert = pa.table({"id": pa.array([3, 4], pa.int64()), "name": ["B", "c"]})
+    _write(uri, upsert, mode="upsert", keys=("id",))  # the primary key is still there
+    assert _sorted(_read(uri)).column("name").to_pylist() == ["a", "B", "c"]
+    with pytest.raises(DataError) as exc:
+        _write(uri, data.append_column("extra", pa.array([1, 2])))
+    assert "column(s) extra not in the table" in _one_line(exc)
+    with pytest.raises(DataError):  # NOT NULL still holds; the old rows stay
+        _write(
+            uri, pa.table({"id": pa.array([9], pa.int64()), "name": pa.array([None], pa.string())})
+        )
+    assert _read(uri).num_rows == 3 and definition() == before
+
+
+def test_upsert_refuses_null_and_repeated_keys(sql_uri: Uri) -> None:
+    uri = sql_uri("kv")
+    base = pa.table({"id": pa.array([1, 2], pa.int64()), "v": ["a", "b"]})
+    _write(uri, base, mode="upsert", keys=("id",))
+    bad = pa.table({"id": pa.array([None, 2, 2, 3, 3, 3, None], pa.int64()), "v": list("xyzuvwt")})
+    with pytest.raises(DataError) as exc:
+        _write(uri, bad, mode="upsert", keys=("id",))
+    text = _one_line(exc)
+    assert text.startswith(uri.split("#")[0]) and "one row per key (id)" in text
+    assert "2 row(s) have a null key" in text and "5 row(s) share 2 key value(s)" in text
+    repeated = pa.table({"id": pa.array([5, 5], pa.int64()), "v": ["p", "q"]})
+    with pytest.raises(DataError, match=r"2 row\(s\) share 1 key value"):
+        _write(uri, repeated, mode="upsert", keys=("id",))
+    assert _sorted(_read(uri)).equals(base)
+
+
+def test_sql_datasets_reject_unknown_options_and_tags_of_missing_columns(sql_uri: Uri) -> None:
+    uri = sql_uri("t")
+    _write(uri, _table(2))
+    with pytest.raises(DataError) as exc:
+        _read(uri, options={"delimiter": ";"})
+    assert "unknown option 'delimiter' for an SQL dataset" in _one_line(exc)
+    with pytest.raises(DataError, match="unknown option 'batch'"):
+        open_writer(Dataset(uri, options={"batch": 5}), _table(1).schema)
+    with pytest.raises(DataError) as exc:
+        _read(uri, tags={"emial": "pii.email"})
+    assert "tags name column 'emial', which it does not have" in _one_line(exc)
+    with pytest.raises(DataError, match="tags name column 'nope'"):
+        open_writer(Dataset(uri, tags={"nope": "pii.email"}), _table(1).schema)
+    assert _read(uri).num_rows == 2

@@ -3,14 +3,21 @@
 ADBC, the drivers' Arrow-native fast path.
 
 Reads stream (memory flat in table size). Every write is one transaction, so readers see the
-old table until the commit and a failure, an abort or a killed process leaves it as it was:
+old rows until the commit and a failure, an abort or a killed process leaves the table as it
+was. An existing table keeps its definition in every mode (keys, constraints, indexes, grants,
+triggers, views on it): the data must have its columns (by name) and is cast to their types.
 
-- overwrite fills a new table under a temporary name, then drops the old table and renames the
-  new one, in the same transaction;
+- overwrite deletes the table's rows and inserts the new ones (DELETE, not TRUNCATE, so
+  PostgreSQL readers are not blocked); a missing table is filled under a temporary name and
+  renamed at commit;
 - append inserts into the table (created when missing);
-- upsert fills a temporary staging table, then `INSERT ... SELECT ... ON CONFLICT (keys) DO
-  UPDATE` sets every other column; the table needs a unique index on the keys (lockgate creates
-  one whenever it creates a table and keys are given).
+- upsert fills a temporary staging table, checks that no key is null or repeated, then
+  `INSERT ... SELECT ... ON CONFLICT (keys) DO UPDATE` sets every other column; the table needs
+  a unique index on the keys (lockgate creates one whenever it creates a table and keys are
+  given).
+
+SQL datasets take no `options`. SQLite locking (WAL for files lockgate creates, deferred
+writes to rollback-journal files) is described in sql_sqlite.py.
 
 SQL tables cannot carry classification tags: the reader puts the dataset's declared `tags` on
 its schema, and the task layer records them in the store. The dialects live in sql_sqlite.py and
@@ -25,10 +32,9 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from lockgate.errors import DataError
+from lockgate.errors import DataError, did_you_mean
 from lockgate.io.base import BATCH_ROWS, AtomicWriter, ClosingReader, WriteResult
 from lockgate.io.dataset import Dataset, check_mode, display
-from lockgate.io.sql_errors import write_error
 from lockgate.io.sql_threads import Background, Prefetch
 from lockgate.io.sql_types import (
     Column,
@@ -50,16 +56,21 @@ class Dialect(Protocol):
     where: str
     secret: str | None
     """The password, kept out of every message."""
+    deferred: bool
+    """After `connect(write=True)`: the rows go to a staging table and reach the table only
+    at commit, after `lock` (SQLite files in rollback-journal mode)."""
 
     def table(self, text: str | None) -> Table: ...
     def connect(self, *, write: bool) -> Any: ...
     def commit(self, conn: Any, cur: Any) -> None: ...
     def rollback(self, conn: Any, cur: Any) -> None: ...
     def discard(self) -> None: ...
+    def lock(self, cur: Any) -> None: ...
+    def write_error(self, exc: BaseException) -> DataError: ...
     def columns(self, cur: Any, table: Table, schema: pa.Schema) -> list[Column] | None: ...
     def new_column(self, field: pa.Field) -> Column: ...
     def create(self, cur: Any, table: Table, columns: list[Column], *, temporary: bool) -> None: ...
-    def staging(self, cur: Any, table: Table) -> Table: ...
+    def staging(self, cur: Any, table: Table, columns: list[Column]) -> Table: ...
     def drop_staging(self, cur: Any, stage: Table) -> None: ...
     def temporary_name(self, table: Table) -> Table: ...
     def replace(self, cur: Any, new: Table, table: Table) -> None: ...
@@ -91,10 +102,24 @@ def _close(handle: Any) -> None:
         handle.close()
 
 
-def tagged(schema: pa.Schema, tags: Any) -> pa.Schema:
-    """`schema` with the declared tags (column -> classification) on its fields."""
+def check_options(dataset: Dataset, where: str) -> None:
+    """DataError for any option: SQL datasets take none (a query goes in `query`)."""
+    for key in dataset.options or {}:
+        raise DataError(
+            f"{where}: unknown option {key!r} for an SQL dataset; an SQL dataset takes no "
+            "options (a query goes in `query`, the table after # in the URI)"
+        )
+
+
+def tagged(schema: pa.Schema, tags: Any, where: str) -> pa.Schema:
+    """`schema` with the declared tags (column -> classification) on its fields; DataError
+    when a tag names a column the schema does not have."""
     if not tags:
         return schema
+    for column in tags:
+        if column not in schema.names:
+            hint = did_you_mean(column, schema.names, "its columns are")
+            raise DataError(f"{where}: tags name column {column!r}, which it does not have{hint}")
     return pa.schema(
         [with_tag(f, tags[f.name]) if f.name in tags else f for f in schema],
         metadata=schema.metadata,
@@ -110,6 +135,7 @@ class SqlReader(ClosingReader):
             raise DataError(f"{display(dataset.uri)}: batch_rows must be at least 1")
         self.dataset = dataset
         sql = dialect_for(dataset)
+        check_options(dataset, sql.where)
         location = dataset.location
         if dataset.query is None and location.table is None:
             sql.table(None)  # the "name the table" error
@@ -122,7 +148,12 @@ class SqlReader(ClosingReader):
             _close(self._cur)
             _close(self._conn)
             raise
-        self._schema = tagged(schema, dataset.tags)
+        try:
+            self._schema = tagged(schema, dataset.tags, sql.where)
+        except BaseException:
+            _close(self._cur)
+            _close(self._conn)
+            raise
         self._batches = rechunk(batches, batch_rows)
         self._prefetch: Prefetch | None = None
         self._used = False
@@ -175,11 +206,14 @@ class SqlWriter(AtomicWriter):
         self.rows = 0
         self._sql = sql = dialect_for(dataset)
         self.where = sql.where
+        check_options(dataset, self.where)
         if dataset.query is not None:
             raise DataError(f"{self.where}: a query cannot be written to; name a table with #")
         self.table = sql.table(dataset.location.table)
         check_storable(schema, self.where)
         check_names(schema, self.keys, self.where)
+        tagged(schema, dataset.tags, self.where)  # tags must name columns of the data
+        self._schema = schema
         self._result: WriteResult | None = None
         self._done = False
         self._pipe: Background | None = None
@@ -193,31 +227,38 @@ class SqlWriter(AtomicWriter):
             self.abort()
             if isinstance(exc, DataError) or not isinstance(exc, Exception):
                 raise
-            raise write_error(self.where, exc) from None
+            raise sql.write_error(exc) from None
 
     def _prepare(self, schema: pa.Schema) -> None:
-        """Check or create the tables this write fills, inside the transaction."""
+        """Check the table (or plan its creation) and open what the rows go into, inside the
+        transaction (a deferred SQLite write: a temporary table, checked again at commit)."""
         sql, cur = self._sql, self._cur
-        self._create_index = False
         self._stage: Table | None = None
-        existing = None if self.mode == "overwrite" else sql.columns(cur, self.table, schema)
+        self._existing = existing = sql.columns(cur, self.table, schema)
         if existing is None:
             self.columns = [sql.new_column(f) for f in schema]
-            if self.mode == "overwrite":
-                self.target = sql.temporary_name(self.table)
-                sql.create(cur, self.target, self.columns, temporary=False)
-                self._create_index = bool(self.keys)
-                return
-            sql.create(cur, self.table, self.columns, temporary=False)
-            if self.keys:
-                self._index()
         else:
+            # every mode writes into the table as it is: keys, constraints, indexes, grants,
+            # triggers stay; the data is cast to its column types
             self.columns = match_table(schema, existing, self.where, str(self.table))
             if self.mode == "upsert":
                 self._check_conflict_target()
         self.target = self.table
+        if sql.deferred:  # everything happens at commit
+            self._stage = self.target = sql.staging(cur, self.table, self.columns)
+            return
+        if existing is None:
+            if self.mode == "overwrite":  # filled under another name, renamed at commit
+                self.target = sql.temporary_name(self.table)
+                sql.create(cur, self.target, self.columns, temporary=False)
+                return
+            sql.create(cur, self.table, self.columns, temporary=False)
+            if self.keys:
+                self._index()
+        elif self.mode == "overwrite":  # readers keep the old rows until the commit
+            cur.execute(f"DELETE FROM {self.table.sql}")
         if self.mode == "upsert":
-            self._stage = self.target = sql.staging(cur, self.table)
+            self._stage = self.target = sql.staging(cur, self.table, self.columns)
 
     def _index(self) -> None:
         keys = ", ".join(quote(k) for k in self.keys)
@@ -241,6 +282,33 @@ class SqlWriter(AtomicWriter):
                 f"which has none; create one (CREATE UNIQUE INDEX {index} ON {self.table} "
                 f"({keys})) or write with mode append or overwrite"
             ) from None
+
+    def _check_keys(self, stage: Table) -> None:
+        """DataError when rows to upsert have a null key or share a key: a null key never
+        matches (the row would be added again on every run) and two rows for one key leave
+        the result to chance."""
+        cur = self._cur
+        null = " OR ".join(f"{quote(k)} IS NULL" for k in self.keys)
+        keys = ", ".join(quote(k) for k in self.keys)
+        cur.execute(f"SELECT CAST(count(*) AS BIGINT) FROM {stage.sql} WHERE {null}")
+        nulls = int(cur.fetchone()[0] or 0)
+        cur.execute(
+            "SELECT CAST(count(*) AS BIGINT), CAST(coalesce(sum(n), 0) AS BIGINT) FROM "
+            f"(SELECT count(*) AS n FROM {stage.sql} WHERE NOT ({null}) GROUP BY {keys} "
+            "HAVING count(*) > 1) AS repeated"
+        )
+        shared, rows = (int(v or 0) for v in cur.fetchone())
+        problems = []
+        if nulls:
+            problems.append(f"{nulls} row(s) have a null key")
+        if shared:
+            problems.append(f"{rows} row(s) share {shared} key value(s)")
+        if problems:
+            raise DataError(
+                f"{self.where}: upsert needs exactly one row per key ({', '.join(self.keys)}) "
+                f"and no null keys, but {' and '.join(problems)}; drop or fill the null keys "
+                "and keep one row per key in the data"
+            )
 
     def _upsert_sql(self, source: Table, where: str) -> str:
         cols = ", ".join(quote(c.name) for c in self.columns)
@@ -272,10 +340,31 @@ class SqlWriter(AtomicWriter):
             raise
         except Exception as exc:
             self.abort()
-            raise write_error(self.where, exc, self._sql.secret) from None
+            raise self._sql.write_error(exc) from None
 
     def _ingest(self, data: pa.RecordBatch) -> None:
         self._sql.ingest(self._cur, self.target, data, temporary=self._stage is not None)
+
+    def _apply_deferred(self) -> None:
+        """A deferred write's commit: lock the file, check the table did not change since the
+        write began, then move the staged rows in."""
+        sql, cur, stage = self._sql, self._cur, self._stage
+        assert stage is not None
+        sql.lock(cur)
+        if sql.columns(cur, self.table, self._schema) != self._existing:
+            raise DataError(
+                f"{self.where}: table {self.table} was created, dropped or altered by someone "
+                "else while lockgate wrote it; nothing was written: retry"
+            )
+        if self._existing is None:
+            sql.create(cur, self.table, self.columns, temporary=False)
+            if self.keys:
+                self._index()
+        elif self.mode == "overwrite":
+            cur.execute(f"DELETE FROM {self.table.sql}")
+        if self.mode != "upsert":
+            cols = ", ".join(quote(c.name) for c in self.columns)
+            cur.execute(f"INSERT INTO {self.table.sql} ({cols}) SELECT {cols} FROM {stage.sql}")
 
     def commit(self) -> WriteResult:
         """Make the write visible (once; later calls return the same result)."""
@@ -287,17 +376,23 @@ class SqlWriter(AtomicWriter):
         try:
             assert self._pipe is not None
             self._pipe.finish()
-            if self.mode == "overwrite":
+            if sql.deferred:
+                self._apply_deferred()
+            elif self.mode == "overwrite" and self._existing is None:
                 sql.replace(cur, self.target, self.table)
-                if self._create_index:
+                if self.keys:
                     self._index()
-            elif self._stage is not None:
+            if self.mode == "upsert" and self._stage is not None:
+                self._check_keys(self._stage)
                 cur.execute(self._upsert_sql(self._stage, "1 = 1"))
+            if self._stage is not None:
                 sql.drop_staging(cur, self._stage)
             sql.commit(self._conn, self._cur)
         except Exception as exc:
             self.abort()
-            raise write_error(self.where, exc, sql.secret) from None
+            if isinstance(exc, DataError):
+                raise
+            raise sql.write_error(exc) from None
         self._done = True
         _close(self._cur)
         _close(self._conn)

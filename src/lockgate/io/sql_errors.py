@@ -127,11 +127,10 @@ def write_error(where: str, exc: BaseException, secret: str | None = None) -> Da
         return DataError(f"{where}: duplicate key ({text}); make the keys unique in the data")
     if state == "2BP01":
         return DataError(
-            f"{where}: other objects depend on the table ({text}); overwrite replaces the "
-            "table: drop them first, or write with mode append"
+            f"{where}: other objects depend on the table ({text}); drop or change them first"
         )
     if "database is locked" in text:
         return DataError(
-            f"{where}: the database stayed locked by another writer; retry when it is done"
+            f"{where}: the database stayed locked by another connection (a writer or a long read); retry when it is done"
         )
     return DataError(f"{where}: the write failed: {text}")

@@ -25,6 +25,7 @@ from lockgate.io.sql_errors import (
     missing_table,
     password,
     query_error,
+    write_error,
 )
 from lockgate.io.sql_types import Column, Table, canonical_type, kind_of, literal, quote
 
@@ -149,6 +150,8 @@ class PostgreSQL:
     """The PostgreSQL side of lockgate's SQL connector (one dataset)."""
 
     dialect = "postgresql"
+    deferred = False
+    """Writes go straight into the table: PostgreSQL readers never block them."""
 
     def __init__(self, where: str, url: str) -> None:
         self.where = where
@@ -188,6 +191,13 @@ class PostgreSQL:
 
     def discard(self) -> None:
         """Nothing to remove: an aborted transaction leaves nothing behind."""
+
+    def lock(self, cur: Any) -> None:
+        """Never called: PostgreSQL writes are not deferred."""
+
+    def write_error(self, exc: BaseException) -> DataError:
+        """A failed write as a one-line DataError (the password never in it)."""
+        return write_error(self.where, exc, self.secret)
 
     # -- tables -----------------------------------------------------------------------------
 
@@ -236,7 +246,8 @@ class PostgreSQL:
         body = ", ".join(f"{quote(c.name)} {c.sql_type}" for c in columns)
         cur.execute(f"CREATE {'TEMP ' if temporary else ''}TABLE {table.sql} ({body})")
 
-    def staging(self, cur: Any, table: Table) -> Table:
+    def staging(self, cur: Any, table: Table, columns: list[Column]) -> Table:
+        """A temporary table like `table` (its column types), dropped at commit."""
         stage = Table(f"_lockgate_stage_{secrets.token_hex(4)}")
         cur.execute(f"CREATE TEMP TABLE {stage.sql} (LIKE {table.sql}) ON COMMIT DROP")
         return stage

@@ -5,7 +5,21 @@ result column's Arrow type from the first rows it sees. So lockgate declares typ
 back (BOOLEAN, DATE, TIMESTAMP, TIMESTAMPTZ, TIME, DECIMAL_TEXT(p,s): decimals as exact text)
 and reads every column through a first row of the right storage class (dropped before it is
 handed out), then converts text and integers to dates, timestamps, decimals and booleans in
-Arrow. A column with no usable declared type is typed from the values it holds.
+Arrow. A column with no usable declared type is typed from the values it holds. A value that
+does not fit its column's declared type (SQLite does not enforce it) is an error naming the
+column, never a silently rounded or zeroed value.
+
+Locking. A database file lockgate creates is switched to WAL mode (`PRAGMA journal_mode=WAL`)
+once its first write is committed (that write goes through a rollback journal, which costs
+nothing on a new file, where WAL would write every page twice). In WAL mode readers never block
+a write and a write never blocks readers; the mode is persistent, so other tools then see a WAL
+database with its -wal and -shm files (same host only, not on network file systems). lockgate
+leaves the journal mode of other files alone. In rollback-journal mode a write would wait, page
+by page, for every reader of the file (a long read in another process, or the reader of a copy
+between two tables of the same file), so there the writer first fills a temporary table
+(SQLite's temp database, which no other connection locks) and moves the rows into the file at
+commit, in one `BEGIN EXCLUSIVE` transaction. Every lock wait is bounded by `BUSY_TIMEOUT_MS`;
+a database that stays locked longer fails the write with a one-line error and is left as it was.
 """
 
 from __future__ import annotations
@@ -23,11 +37,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lockgate.errors import DataError
-from lockgate.io.sql_errors import message, missing_table, query_error
+from lockgate.io.sql_errors import message, missing_table, query_error, write_error
 from lockgate.io.sql_types import Column, Table, canonical_type, kind_of, literal, quote
 
 BUSY_TIMEOUT_MS = 30_000
-"""How long a statement waits for another process's write lock before giving up."""
+"""How long a statement waits for a lock another connection holds before giving up."""
 STORAGE = {"integer": pa.int64(), "real": pa.float64(), "text": pa.string(), "blob": pa.binary()}
 _SENTINEL = {"integer": "0", "real": "0.0", "text": "''", "blob": "X''"}
 _DECIMAL = re.compile(r"^(?:DECIMAL_TEXT|DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$")
@@ -122,12 +136,15 @@ def existing_column(name: str, decl: str, field: pa.Field | None) -> Column:
     declared type does not say)."""
     d = declared(decl)
     sql_type = decl or "no declared type"
-    if d.kind == "any" or (d.kind == "decimal" and d.storage is None):
+    if d.kind == "any":
         incoming = new_column(field) if field is not None else None
         storage = incoming.storage if incoming is not None else pa.string()
-        return Column(name, "any" if d.kind == "any" else "decimal", storage, sql_type)
-    storage = _WRITE_STORAGE[d.kind]
-    return Column(name, d.kind, storage, sql_type)
+        return Column(name, "any", storage, sql_type)
+    if d.kind == "decimal":
+        # values must fit the declared (p,s); NUMERIC affinity keeps numbers as integers or
+        # doubles, DECIMAL_TEXT as exact text
+        return Column(name, "decimal", pa.string(), sql_type, fit=d.type, numeric=d.storage is None)
+    return Column(name, d.kind, _WRITE_STORAGE[d.kind], sql_type)
 
 
 def _uri(path: str, mode: str) -> str:
@@ -145,6 +162,8 @@ class SQLite:
         self.path = path
         self.created = False
         self.made_folder: str | None = None
+        self.deferred = False
+        """A writer of a rollback-journal file: rows go to a temporary table until commit."""
 
     def table(self, text: str | None) -> Table:
         if text is None:
@@ -185,11 +204,15 @@ class SQLite:
             raise DataError(
                 f"{self.where}: cannot open the SQLite database {self.path}: {message(exc)}"
             ) from None
+        cur = conn.cursor()
         try:
-            cur = conn.cursor()
-            cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
             cur.fetchall()
-            cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            if write and not self.created:  # a new file has no readers to wait for
+                cur.execute("PRAGMA journal_mode")
+                self.deferred = str(cur.fetchall()[0][0]).lower() != "wal"
+            if not self.deferred:  # a deferred writer locks the file only at commit
+                cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             cur.execute("SELECT count(*) FROM sqlite_master")  # not a database file: fail now
             cur.fetchall()
             cur.close()
@@ -197,13 +220,36 @@ class SQLite:
             cur.close()
             conn.close()
             self.discard()
+            if _busy(exc):
+                raise self.locked() from None
             raise DataError(
                 f"{self.where}: cannot open the SQLite database {self.path}: {message(exc)}"
             ) from None
         return conn
 
+    def lock(self, cur: Any) -> None:
+        """Start the commit of a deferred write: the file's write lock, readers gone."""
+        cur.execute("BEGIN EXCLUSIVE")
+
+    def locked(self) -> DataError:
+        seconds = BUSY_TIMEOUT_MS / 1000
+        return DataError(
+            f"{self.where}: the database file stayed locked by another connection (a write, "
+            f"or a long read in rollback-journal mode) for {seconds:g} s; retry when it is "
+            "done, or switch the file to WAL mode (PRAGMA journal_mode=WAL), where reads never "
+            "block a write"
+        )
+
+    def write_error(self, exc: BaseException) -> DataError:
+        """A failed write as a one-line DataError."""
+        return self.locked() if _busy(exc) else write_error(self.where, exc)
+
     def commit(self, conn: Any, cur: Any) -> None:
         cur.execute("COMMIT")
+        if self.created:  # lockgate's own file: from now on reads and writes never wait
+            with contextlib.suppress(Exception):  # another connection already: next time
+                cur.execute("PRAGMA journal_mode = WAL")
+                cur.fetchall()
 
     def rollback(self, conn: Any, cur: Any) -> None:
         cur.execute("ROLLBACK")
@@ -246,9 +292,10 @@ class SQLite:
         body = ", ".join(f"{quote(c.name)} {c.sql_type}" for c in columns)
         cur.execute(f"CREATE {'TEMP ' if temporary else ''}TABLE {table.sql} ({body})")
 
-    def staging(self, cur: Any, table: Table) -> Table:
+    def staging(self, cur: Any, table: Table, columns: list[Column]) -> Table:
+        """A temporary table (SQLite's temp database) with `columns`, as declared."""
         stage = Table(f"_lockgate_stage_{secrets.token_hex(4)}")
-        cur.execute(f"CREATE TEMP TABLE {stage.sql} AS SELECT * FROM {table.sql} WHERE 0")
+        self.create(cur, stage, columns, temporary=True)
         return stage
 
     def drop_staging(self, cur: Any, stage: Table) -> None:
@@ -292,7 +339,11 @@ class SQLite:
         plans = [declared(t) for _, t in found]
         classes = self._probe(cur, source, [n for n, _ in found], plans)
         selects, sentinels, types, storages, convert = [], [], [], [], []
-        for (name, _), plan in zip(found, plans, strict=True):
+        wholes: list[str] = []
+        whole_of: dict[int, int] = {}
+        """Decimal columns holding integers and doubles: the integers again, exactly (their
+        CAST to REAL keeps 53 bits), as extra columns after the table's."""
+        for i, ((name, _), plan) in enumerate(zip(found, plans, strict=True)):
             storage, cast = plan.storage, False
             if storage is None:
                 storage, cast = _storage_of(classes[name], plan.kind)
@@ -305,7 +356,14 @@ class SQLite:
             types.append(pa.field(name, logical))
             storages.append(STORAGE[storage])
             convert.append(_converter(STORAGE[storage], logical))
-        sql = f"SELECT {', '.join(sentinels)} UNION ALL SELECT {', '.join(selects)} FROM {source}"
+            if pa.types.is_decimal(logical) and storage == "real" and cast:
+                whole_of[i] = len(found) + len(wholes)
+                wholes.append(f"CASE WHEN typeof({column}) = 'integer' THEN {column} END")
+                sentinels.append(f"0 AS {quote(f'_lockgate_whole_{i}')}")
+        sql = (
+            f"SELECT {', '.join(sentinels)} UNION ALL "
+            f"SELECT {', '.join(selects + wholes)} FROM {source}"
+        )
         cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_rows)})
         try:
             cur.execute(sql)
@@ -313,8 +371,8 @@ class SQLite:
         except Exception as exc:
             raise self.read_error(exc, [n for n, _ in found], query) from None
         schema = pa.schema(types)
-        names = [n for n, _ in found]
-        return schema, self._batches(stream, schema, storages, convert, names, query)
+        batches = self._batches(stream, schema, storages, convert, found, query, whole_of)
+        return schema, batches
 
     def _probe(
         self, cur: Any, source: str, names: list[str], plans: list[Declared]
@@ -338,9 +396,12 @@ class SQLite:
         schema: pa.Schema,
         storage: list[pa.DataType],
         convert: list[Callable[[Any], Any]],
-        names: list[str],
+        found: list[tuple[str, str]],
         query: str | None,
+        whole_of: dict[int, int],
     ) -> Iterator[pa.RecordBatch]:
+        names = [n for n, _ in found]
+        declared_as = [f"declared {t}" if t else "no declared type" for _, t in found]
         first = True
         while True:
             try:
@@ -359,13 +420,29 @@ class SQLite:
                 if column.type != storage[i] and column.null_count < len(column):
                     raise self.mixed(names[i], f"{column.type} where {storage[i]} was expected")
                 try:
-                    arrays.append(convert[i](column.cast(storage[i])))
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    if i in whole_of:
+                        arrays.append(self._whole_or_real(batch, i, whole_of[i], convert[i]))
+                    else:
+                        arrays.append(convert[i](column.cast(storage[i])))
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, _Unfit) as exc:
+                    # never the value itself: it may be personal data
+                    what = exc.reason if isinstance(exc, _Unfit) else f"is not a {field.type}"
                     raise DataError(
-                        f"{self.where}: column {field.name} holds a value that is not a "
-                        f"{field.type}: {str(exc).splitlines()[0]}"
+                        f"{self.where}: column {field.name} holds a value that {what} "
+                        f"({declared_as[i]}; SQLite does not enforce declared types): fix the "
+                        f"value, or read the column with a query that casts it (SELECT "
+                        f"CAST({quote(field.name)} AS TEXT) ...)"
                     ) from None
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    def _whole_or_real(self, batch: Any, i: int, whole: int, convert: Callable[[Any], Any]) -> Any:
+        """A decimal column's integers from their exact copy, the rest from the doubles."""
+        ints = batch.column(whole)
+        if ints.null_count == len(ints):
+            return convert(batch.column(i).cast(pa.float64()))
+        ints = ints.cast(pa.int64())
+        reals = pc.if_else(pc.is_null(ints), batch.column(i), pa.scalar(None, pa.float64()))
+        return pc.coalesce(convert(ints), convert(reals))
 
     def mixed(self, name: str, detail: str) -> DataError:
         return DataError(
@@ -398,10 +475,43 @@ def _storage_of(classes: set[str], kind: str) -> tuple[str, bool]:
     return ("real" if kind == "decimal" else "text"), True
 
 
+def _busy(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database is busy" in text or "sqlite_busy" in text
+
+
+class _Unfit(Exception):
+    """A stored value does not fit the column's declared type (`reason` never shows it)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _decimals(array: Any, to: pa.DataType) -> Any:
+    """Integers, doubles or text as decimals of type `to`, or _Unfit: never rounded or
+    truncated. A double fits when it is the double nearest a decimal of `to`'s scale (0.1 is
+    0.10; 0.125 does not fit a scale of 2), and Arrow then rounds it to that decimal."""
+    if pa.types.is_floating(array.type):
+        same = pc.equal(pc.round(array, to.scale), array)
+        if not pc.all(pc.fill_null(same, True)).as_py():
+            raise _Unfit(f"has more than {to.scale} decimal places or is not a number")
+    try:
+        if pa.types.is_integer(array.type):  # Arrow checks int64 -> decimal by type, not value
+            array = pc.cast(array, pa.decimal128(19, 0))
+        return pc.cast(array, to)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if pa.types.is_string(array.type):
+            raise _Unfit(f"is not a number that fits {to}") from None
+        raise _Unfit(f"has more than {to.precision} digits") from None
+
+
 def _converter(storage: pa.DataType, logical: pa.DataType) -> Callable[[Any], Any]:
     """Storage array -> the Arrow type handed out."""
     if storage == logical:
         return lambda a: a
+    if pa.types.is_decimal(logical):
+        return lambda a: _decimals(a, logical)
     if pa.types.is_boolean(logical):
         return lambda a: pc.not_equal(a, 0)
     if pa.types.is_timestamp(logical):
@@ -410,7 +520,7 @@ def _converter(storage: pa.DataType, logical: pa.DataType) -> Callable[[Any], An
         return _dates
     if pa.types.is_time(logical):
         return lambda a: _times(a, logical)
-    return lambda a: pc.cast(a, logical, safe=not pa.types.is_floating(storage))
+    return lambda a: pc.cast(a, logical)
 
 
 def _times(text: Any, to: pa.DataType) -> Any:

@@ -73,6 +73,11 @@ class Column:
     kind: str
     storage: pa.DataType
     sql_type: str
+    fit: pa.DataType | None = None
+    """The declared decimal type values must fit first (a value that does not is an error)."""
+    numeric: bool = False
+    """SQLite NUMERIC affinity: decimal text becomes a 64-bit integer or a double, so values
+    that would lose digits on the way are refused."""
 
 
 def kind_of(t: pa.DataType) -> str:
@@ -163,7 +168,8 @@ def match_table(
     schema: pa.Schema, table_columns: Sequence[Column], where: str, table: str
 ) -> list[Column]:
     """The table's columns in the table's order after checking that `schema` has exactly these
-    columns, each of a kind the table column accepts; one-line DataError otherwise."""
+    columns, each of a kind the table column accepts; one-line DataError otherwise (every mode
+    writes into an existing table as it is: its definition is never replaced)."""
     names = set(schema.names)
     have = {c.name: c for c in table_columns}
     missing = [c.name for c in table_columns if c.name not in names]
@@ -183,7 +189,8 @@ def match_table(
     if problems:
         raise DataError(
             f"{where}: the data does not match table {table}: {'; '.join(problems)}; make the "
-            "columns match, or write with mode overwrite to replace the table"
+            "columns match (lockgate keeps an existing table's definition in every mode; drop "
+            "the table to have it created from the data)"
         )
     return list(table_columns)
 
@@ -227,13 +234,48 @@ def conform(batch: pa.RecordBatch, columns: Sequence[Column], where: str) -> pa.
             raise DataError(
                 f"{where}: a batch lacks column {column.name} (columns: {', '.join(names)})"
             )
-        arrays.append(
-            cast_array(batch.column(names.index(column.name)), column.storage, column.name, where)
-        )
+        array = batch.column(names.index(column.name))
+        if column.fit is not None:
+            array = cast_array(array, column.fit, column.name, where)
+        if column.numeric and pa.types.is_decimal(array.type):
+            array = numeric_text(array, column, where)
+        arrays.append(cast_array(array, column.storage, column.name, where))
     if len(names) != len(columns):
         extra = sorted(set(names) - {c.name for c in columns})
         raise DataError(f"{where}: a batch has column(s) {', '.join(extra)} not being written")
     return pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
+
+
+NUMERIC_DIGITS = 15
+"""Significant digits a double keeps exactly (decimal -> double -> decimal)."""
+
+
+def numeric_text(array: Any, column: Column, where: str) -> Any:
+    """Decimals as the text an SQLite NUMERIC-affinity column stores without loss: whole values
+    without a fraction (kept as 64-bit integers), others with it (kept as doubles, so at most 15
+    significant digits); DataError naming the column when a value would lose digits."""
+    text = pc.cast(array, pa.string())  # Arrow writes tiny values as 1E-8
+    if array.type.scale > 0:
+        text = pc.replace_substring_regex(text, r"\.0+$", "")  # 3.00 -> 3: an integer
+    mantissa = pc.replace_substring_regex(text, r"E.*$", "")
+    fraction = pc.or_(pc.match_substring(text, "."), pc.match_substring(text, "E"))
+    digits = pc.replace_substring_regex(mantissa, r"[-.]", "")
+    significant = pc.utf8_length(pc.utf8_trim(digits, "0"))
+    whole = pc.replace_substring_regex(pc.replace_substring_regex(mantissa, r"\..*$", ""), "-", "")
+    # integers beyond 18 digits may not fit 64 bits: SQLite keeps them as doubles too
+    lossy = pc.and_(
+        pc.greater(significant, NUMERIC_DIGITS),
+        pc.or_(fraction, pc.greater(pc.utf8_length(whole), 18)),
+    )
+    count = pc.sum(pc.cast(lossy, pa.int64())).as_py() or 0
+    if count:
+        raise DataError(
+            f"{where}: column {column.name} has {count} value(s) with more than "
+            f"{NUMERIC_DIGITS} significant digits, which its {column.sql_type} column would "
+            "round (SQLite keeps such numbers as doubles); write them to a DECIMAL_TEXT(p,s) "
+            "column, which keeps exact text, or cast the column to float64 first"
+        )
+    return text
 
 
 def rechunk(batches: Any, rows: int) -> Any:
