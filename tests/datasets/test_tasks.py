@@ -705,3 +705,33 @@ def test_defining_data_tasks_loads_no_pyarrow_or_duckdb(tmp_path: Path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_table_a_python_task_returned_is_written_by_copy(project: Project) -> None:
+    """`write` in the issue's words: a Python task's table goes to any dataset through copy
+    (and sql/check read it too), streamed from its artifact, tags and lineage kept."""
+    from lockgate import pipeline, task
+
+    @task
+    def build() -> pa.Table:
+        from lockgate.model.classification import with_tag
+
+        schema = pa.schema(
+            [pa.field("id", pa.int64()), with_tag(pa.field("email", pa.string()), "pii.email")]
+        )
+        return pa.table({"id": [1, 2], "email": ["a@x.io", "b@y.io"]}, schema=schema)
+
+    with pipeline("write_table") as p:
+        table = build()
+        copy("store", source=table, target="sqlite:///out.db#people")
+        check("gate", dataset=table, checks=[{"not_null": ["email"]}])
+    result, seen = _facts(p, project)
+    assert result.ok, {t.id: t.error for t in result.tasks.values()}
+    with sqlite3.connect(project.root / "out.db") as conn:
+        assert conn.execute("SELECT id, email FROM people ORDER BY id").fetchall() == [
+            (1, "a@x.io"),
+            (2, "b@y.io"),
+        ]
+    [written] = [d for k, d in seen if k == facts.DATASET_WRITTEN]
+    assert written["inputs"][0].endswith(".parquet") and "artifacts" in written["inputs"][0]
+    assert {f["name"]: f["tag"] for f in written["schema"]}["email"] == "pii.email"

@@ -106,7 +106,10 @@ def _call(item: WorkItem, fn: Callable[..., Any]) -> Outcome:
     started = time.time()
     with capture(item.ctx.log_path) as log:
         try:
-            args, kwargs = _with_tables(item.args, item.kwargs)
+            if getattr(fn, "takes_table_refs", False):  # reads the artifact as a dataset
+                args, kwargs = item.args, item.kwargs
+            else:
+                args, kwargs = _with_tables(item.args, item.kwargs)
             if item.wants_context:
                 kwargs = {**kwargs, "ctx": item.ctx}
             value = fn(*args, **kwargs)

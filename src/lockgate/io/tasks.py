@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import DataError
+from lockgate.io import artifacts
 from lockgate.io.catalogue import key
 from lockgate.io.dataset import Dataset, check_mode, display
 from lockgate.model import facts
@@ -566,6 +567,8 @@ def _dataset(
     `uri` and any of format, query, connection, options, tags; the task's own values fill
     what the mapping leaves out. The URI is parsed here: a bad one fails before any I/O."""
     given: dict[str, Any] = {}
+    if artifacts.is_ref(value):  # a table an upstream Python task returned: its Parquet file
+        value = {"uri": value["uri"], "format": "parquet"}
     if isinstance(value, Mapping):
         unknown = sorted(set(map(str, value)) - set(DATASET_KEYS))
         if unknown:
@@ -620,3 +623,9 @@ def _keys(keys: Sequence[str] | str, mode: str) -> tuple[str, ...]:
 def _say(line: str) -> None:
     """One line in the task's log (standard output is captured per attempt)."""
     sys.stdout.write(line + "\n")
+
+
+# A table an upstream Python task returned reaches these tasks as its artifact reference (not
+# loaded into memory by the engine): they read its Parquet file like any dataset, streamed.
+for _task in (read_task, check_task, copy_task, sql_task):
+    setattr(_task, "takes_table_refs", True)  # noqa: B010
