@@ -735,3 +735,29 @@ def test_a_table_a_python_task_returned_is_written_by_copy(project: Project) -> 
     [written] = [d for k, d in seen if k == facts.DATASET_WRITTEN]
     assert written["inputs"][0].endswith(".parquet") and "artifacts" in written["inputs"][0]
     assert {f["name"]: f["tag"] for f in written["schema"]}["email"] == "pii.email"
+
+
+def test_yaml_copies_the_table_a_python_task_returned(project: Project) -> None:
+    (project.root / "pipelines" / "tables.py").write_text(
+        "import pyarrow as pa\n\ndef build():\n    return pa.table({'id': [1, 2, 3]})\n"
+    )
+    (project.root / "pipelines" / "w.yaml").write_text(
+        textwrap.dedent(
+            """
+            tasks:
+              build:
+                python: tables:build
+              store:
+                copy:
+                  source: "{{ results.build }}"
+                  target: out/{{ ds_nodash }}.parquet
+            """
+        )
+    )
+    [pipe] = load_file(project.root / "pipelines" / "w.yaml")
+    _run(pipe, project)
+    assert pq.read_table(project.root / "out" / "20240131.parquet").column("id").to_pylist() == [
+        1,
+        2,
+        3,
+    ]

@@ -909,7 +909,7 @@ def _data_task(action: str, id: str, values: dict[str, Any], settings: Any) -> T
         file,
         line,
         raw=frozenset({"checks"}),
-        native=frozenset({"parameters"}),
+        native=frozenset({"parameters", "source", "dataset", "inputs"}),
     )
 
 

@@ -63,6 +63,8 @@ Path_ = tuple[str | int, ...]
 """Where a value sits in the document: keys and list indices from the top."""
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_NATIVE_DATA_VALUES = frozenset({"parameters", "source", "dataset", "inputs"})
+"""Values of data tasks whose lone `{{ expr }}` keeps its type (see `_data`)."""
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = frozenset(_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
 _MAP, _SEQ, _MERGE = _CORE + "map", _CORE + "seq", _CORE + "merge"
@@ -794,14 +796,16 @@ class _Builder:
             raise self.doc.error((*where, "mode"), "mode upsert needs the key columns: keys: [id]")
         if "checks" in values:
             self._checks(values["checks"], (*where, "checks"))
+        # bound values and datasets: a lone {{ expr }} keeps its type (parameters; the table
+        # an upstream task returned as a source); other text renders as text
         kwargs = {
-            name: value if name == "checks" else self._template(value, (*where, name), "text")
+            name: value
+            if name == "checks"
+            else self._template(
+                value, (*where, name), "native" if name in _NATIVE_DATA_VALUES else "text"
+            )
             for name, value in values.items()
         }
-        if "parameters" in kwargs:  # bound values: a lone {{ expr }} keeps its type
-            kwargs["parameters"] = self._template(
-                values["parameters"], (*where, "parameters"), "native"
-            )
         return {
             "kind": TaskKind.PYTHON,
             "fn": getattr(io_tasks, f"{action}_task"),
