@@ -300,6 +300,9 @@ class _LocalTarget:
         except OSError as exc:
             self._remove_folders()
             raise self.error(exc, label) from None
+        except BaseException:  # e.g. SIGTERM's SystemExit: nothing left behind
+            self._remove_folders()
+            raise
 
     def error(self, exc: BaseException, label: str) -> DataError:
         return _write_error(exc, label)

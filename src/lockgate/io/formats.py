@@ -593,6 +593,9 @@ class BatchWriter:
         except (OSError, pa.ArrowException) as exc:
             self.abort()
             raise self._error(exc) from None
+        except BaseException:  # e.g. SIGTERM's SystemExit right after the temp file was made
+            self.abort()
+            raise
 
     @property
     def rows(self) -> int:
