@@ -7,10 +7,11 @@ been read and written (the writer's commit), so a failure halfway leaves the old
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lockgate.errors import DataError, did_you_mean
 from lockgate.io.base import BATCH_ROWS, WriteResult
 from lockgate.io.connect import open_reader, open_writer
 from lockgate.io.dataset import Dataset, display
@@ -42,13 +43,21 @@ def describe_schema(schema: Any) -> list[dict[str, Any]]:
     return [{"name": f.name, "type": str(f.type), "tag": tag_of(f)} for f in schema]
 
 
-def declared(schema: Any, tags: dict[str, str] | Any) -> Any:
+def declared(schema: Any, tags: Mapping[str, str] | Any, label: str | None = None) -> Any:
     """`schema` with the declared `tags` (column -> classification) set on its fields; a
-    declared tag wins over one the source carried."""
+    declared tag wins over one the source carried. With `label` (the dataset, as shown), a
+    tag naming a column the schema does not have is a DataError."""
     if not tags:
         return schema
     import pyarrow as pa
 
+    if label is not None:
+        for column in tags:
+            if column not in schema.names:
+                hint = did_you_mean(column, schema.names, "its columns are")
+                raise DataError(
+                    f"{label}: tags name column {column!r}, which it does not have{hint}"
+                )
     return pa.schema(
         [with_tag(f, tags[f.name]) if f.name in tags else f for f in schema],
         metadata=schema.metadata,

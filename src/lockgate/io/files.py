@@ -30,6 +30,7 @@ import pyarrow as pa
 from lockgate.errors import DataError, describe, did_you_mean
 from lockgate.io.base import BATCH_ROWS, AtomicWriter, ClosingReader, WriteResult
 from lockgate.io.coltypes import convert, typed_schema
+from lockgate.io.copy import declared
 from lockgate.io.dataset import Dataset, Location, check_mode, display, parse
 from lockgate.io.formats import (
     COMPRESSIONS,
@@ -136,7 +137,7 @@ def open_writer(
         )
     check_mode(mode, keys)
     check_unique_names(label, schema.names)
-    schema = _tagged(schema, dataset.tags, label)
+    schema = declared(schema, dataset.tags, label)
     target: _Target
     if loc.kind == "s3":
         store = S3Store(dataset, label)
@@ -186,19 +187,6 @@ def _check_options(dataset: Dataset, known: tuple[str, ...], label: str, kind: s
             raise DataError(f"{label}: unknown option {key!r} for {kind} dataset{hint}")
 
 
-def _tagged(schema: pa.Schema, tags: Mapping[str, str], label: str) -> pa.Schema:
-    """`schema` with the declared `tags` (column -> classification) set; DataError when a
-    tag names a column the schema does not have."""
-    if not tags:
-        return schema
-    for column in tags:
-        if column not in schema.names:
-            hint = did_you_mean(column, schema.names, "its columns are")
-            raise DataError(f"{label}: tags name column {column!r}, which it does not have{hint}")
-    fields = [with_tag(f, tags[f.name]) if f.name in tags else f for f in schema]
-    return pa.schema(fields, metadata=schema.metadata)
-
-
 # -- reading ------------------------------------------------------------------------------
 
 
@@ -219,7 +207,7 @@ class FileReader(ClosingReader):
         """Rows in the dataset when known before reading (Parquet), else None."""
         schema = batches.schema if types is None else typed_schema(batches.schema, types, label)
         self._typed = types is not None
-        self._schema = _tagged(schema, tags, label)
+        self._schema = declared(schema, tags, label)
         self._retag = not self._schema.equals(batches.schema, check_metadata=True)
 
     @property

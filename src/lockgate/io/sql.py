@@ -32,8 +32,9 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from lockgate.errors import DataError, did_you_mean
+from lockgate.errors import DataError
 from lockgate.io.base import BATCH_ROWS, AtomicWriter, ClosingReader, WriteResult
+from lockgate.io.copy import declared
 from lockgate.io.dataset import Dataset, check_mode, display
 from lockgate.io.sql_threads import Background, Prefetch
 from lockgate.io.sql_types import (
@@ -46,7 +47,6 @@ from lockgate.io.sql_types import (
     quote,
     rechunk,
 )
-from lockgate.model.classification import with_tag
 
 
 class Dialect(Protocol):
@@ -111,21 +111,6 @@ def check_options(dataset: Dataset, where: str) -> None:
         )
 
 
-def tagged(schema: pa.Schema, tags: Any, where: str) -> pa.Schema:
-    """`schema` with the declared tags (column -> classification) on its fields; DataError
-    when a tag names a column the schema does not have."""
-    if not tags:
-        return schema
-    for column in tags:
-        if column not in schema.names:
-            hint = did_you_mean(column, schema.names, "its columns are")
-            raise DataError(f"{where}: tags name column {column!r}, which it does not have{hint}")
-    return pa.schema(
-        [with_tag(f, tags[f.name]) if f.name in tags else f for f in schema],
-        metadata=schema.metadata,
-    )
-
-
 class SqlReader(ClosingReader):
     """A table or query being read: `schema` first, then record batches of at most
     `batch_rows` rows, once."""
@@ -149,7 +134,7 @@ class SqlReader(ClosingReader):
             _close(self._conn)
             raise
         try:
-            self._schema = tagged(schema, dataset.tags, sql.where)
+            self._schema = declared(schema, dataset.tags, sql.where)
         except BaseException:
             _close(self._cur)
             _close(self._conn)
@@ -212,7 +197,7 @@ class SqlWriter(AtomicWriter):
         self.table = sql.table(dataset.location.table)
         check_storable(schema, self.where)
         check_names(schema, self.keys, self.where)
-        tagged(schema, dataset.tags, self.where)  # tags must name columns of the data
+        declared(schema, dataset.tags, self.where)  # tags must name columns of the data
         self._schema = schema
         self._result: WriteResult | None = None
         self._done = False
