@@ -7,15 +7,14 @@ been read and written (the writer's commit), so a failure halfway leaves the old
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lockgate.errors import DataError, did_you_mean
 from lockgate.io.base import BATCH_ROWS, WriteResult
 from lockgate.io.connect import open_reader, open_writer
 from lockgate.io.dataset import Dataset, display
-from lockgate.model.classification import tag_of, with_tag
+from lockgate.io.schemas import conform, declared, describe_schema
 
 
 @dataclass(frozen=True)
@@ -38,32 +37,6 @@ class CopyResult:
         }
 
 
-def describe_schema(schema: Any) -> list[dict[str, Any]]:
-    """`[{"name", "type", "tag"}]` for an Arrow schema: what the store and facts record."""
-    return [{"name": f.name, "type": str(f.type), "tag": tag_of(f)} for f in schema]
-
-
-def declared(schema: Any, tags: Mapping[str, str] | Any, label: str | None = None) -> Any:
-    """`schema` with the declared `tags` (column -> classification) set on its fields; a
-    declared tag wins over one the source carried. With `label` (the dataset, as shown), a
-    tag naming a column the schema does not have is a DataError."""
-    if not tags:
-        return schema
-    import pyarrow as pa
-
-    if label is not None:
-        for column in tags:
-            if column not in schema.names:
-                hint = did_you_mean(column, schema.names, "its columns are")
-                raise DataError(
-                    f"{label}: tags name column {column!r}, which it does not have{hint}"
-                )
-    return pa.schema(
-        [with_tag(f, tags[f.name]) if f.name in tags else f for f in schema],
-        metadata=schema.metadata,
-    )
-
-
 def copy(
     source: Dataset,
     target: Dataset,
@@ -80,10 +53,8 @@ def copy(
         rows = 0
         with open_writer(target, schema, mode=mode, keys=keys) as writer:
             for batch in reader:
-                if batch.schema.names == schema.names and not batch.schema.equals(
-                    schema, check_metadata=True
-                ):
-                    batch = batch.cast(schema)  # the declared tags ride on every batch
+                if batch.schema.names == schema.names:
+                    batch = conform(batch, schema)  # the declared tags ride on every batch
                 writer.write(batch)
                 rows += batch.num_rows
                 if progress is not None:

@@ -30,7 +30,6 @@ import pyarrow as pa
 from lockgate.errors import DataError, describe, did_you_mean
 from lockgate.io.base import BATCH_ROWS, AtomicWriter, ClosingReader, WriteResult
 from lockgate.io.coltypes import convert, typed_schema
-from lockgate.io.copy import declared
 from lockgate.io.dataset import Dataset, Location, check_mode, display, parse
 from lockgate.io.formats import (
     COMPRESSIONS,
@@ -43,6 +42,7 @@ from lockgate.io.formats import (
     move_into_place,
     private_temp,
 )
+from lockgate.io.schemas import declared
 from lockgate.model.classification import tag_of, with_tag
 
 if TYPE_CHECKING:

@@ -51,7 +51,7 @@ import pyarrow as pa
 from lockgate.errors import DataError, did_you_mean
 from lockgate.io.base import BATCH_ROWS, ClosingReader
 from lockgate.io.dataset import display
-from lockgate.model.classification import with_tag
+from lockgate.io.schemas import declared
 
 if TYPE_CHECKING:
     from lockgate.io.dataset import Dataset
@@ -646,18 +646,10 @@ def _infer(
 def _tagged(
     columns: list[tuple[str, pa.DataType]], tags: Mapping[str, str], shown: str
 ) -> pa.Schema:
-    """The schema of `columns` with the dataset's declared classification tags on its fields."""
-    names = [name for name, _ in columns]
-    for column in tags if columns else ():
-        if column not in names:
-            hint = did_you_mean(column, names, "its columns are")
-            raise DataError(f"{shown}: tags name column {column!r}, which it does not have{hint}")
-    return pa.schema(
-        [
-            with_tag(pa.field(name, kind), tags[name]) if name in tags else pa.field(name, kind)
-            for name, kind in columns
-        ]
-    )
+    """The schema of `columns` with the dataset's declared classification tags on its fields
+    (a tag naming a missing column is an error once the API gave any column)."""
+    schema = pa.schema([pa.field(name, kind) for name, kind in columns])
+    return declared(schema, tags, shown if columns else None)
 
 
 def _json_text(value: Any) -> str:

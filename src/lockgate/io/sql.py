@@ -34,8 +34,8 @@ import pyarrow as pa
 
 from lockgate.errors import DataError
 from lockgate.io.base import BATCH_ROWS, AtomicWriter, ClosingReader, WriteResult
-from lockgate.io.copy import declared
 from lockgate.io.dataset import Dataset, check_mode, display
+from lockgate.io.schemas import declared
 from lockgate.io.sql_threads import Background, Prefetch
 from lockgate.io.sql_types import (
     Column,

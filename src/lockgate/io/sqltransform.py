@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 from lockgate.errors import DataError
 from lockgate.io.base import BATCH_ROWS
 from lockgate.io.connect import open_reader
-from lockgate.io.copy import declared
 from lockgate.io.dataset import Dataset, display
+from lockgate.io.schemas import conform, declared
 from lockgate.io.sqltags import carried_tags
 from lockgate.model.classification import with_tag
 
@@ -293,15 +293,3 @@ class Transform:
     def read(self) -> list[tuple[str, Dataset, pa.Schema, int | None]]:
         """Each input: its name, dataset, schema and the rows a complete scan read."""
         return [(s.name, s.dataset, s.schema, s.rows) for s in self.inputs]
-
-
-def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """`batch` with `schema` (its tags): relabelled when only field metadata differs, cast
-    otherwise (a reader whose batches drift from its schema, e.g. a null-only column)."""
-    if batch.schema.equals(schema, check_metadata=True):
-        return batch
-    import pyarrow as pa
-
-    if batch.schema.equals(schema):
-        return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
-    return batch.cast(schema)

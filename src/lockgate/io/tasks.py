@@ -76,7 +76,7 @@ def read_task(
     the results of `checks` run over it (a data-quality gate on a source): a failed `error`
     check fails the task, `warn` results are recorded."""
     from lockgate.io.connect import open_reader
-    from lockgate.io.copy import declared
+    from lockgate.io.schemas import declared
 
     project = _project()
     src = _source(source, project, format, query, connection, options, tags)
@@ -153,7 +153,7 @@ def copy_task(
     results: list[dict[str, Any]] = []
     if plan:
         from lockgate.io.connect import open_reader
-        from lockgate.io.copy import declared
+        from lockgate.io.schemas import declared
 
         with open_reader(src) as reader, _scratch(project) as scratch, _spool(scratch) as spool:
             schema = declared(reader.schema, {**dict(src.tags), **dict(dst.tags)})
@@ -317,7 +317,7 @@ class _Counted:
         self._batches = self._pass(reader)
 
     def _pass(self, reader: Any) -> Iterator[pa.RecordBatch]:
-        from lockgate.io.sqltransform import conform
+        from lockgate.io.schemas import conform
 
         try:
             for batch in reader:
@@ -421,7 +421,7 @@ class _Spool:
         """Write `batches` (given `schema`'s tags) and return them as a zero-copy table."""
         import pyarrow as pa
 
-        from lockgate.io.sqltransform import conform
+        from lockgate.io.schemas import conform
 
         # created owner-only before Arrow opens it (Arrow would create it 0666 minus umask)
         os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -460,7 +460,7 @@ def _land(
     """Write every batch into `target`; visible only once all are written (the writer's
     commit), so a failure halfway leaves the old data."""
     from lockgate.io.connect import open_writer
-    from lockgate.io.sqltransform import conform
+    from lockgate.io.schemas import conform
 
     with open_writer(target, schema, mode=mode, keys=keys) as writer:
         for batch in batches:
@@ -494,7 +494,7 @@ def _preview(batches: Any, schema: pa.Schema) -> dict[str, Any]:
 
 # -- facts --------------------------------------------------------------------------------------
 def _describe(schema: Any) -> list[dict[str, Any]]:
-    from lockgate.io.copy import describe_schema
+    from lockgate.io.schemas import describe_schema
 
     if isinstance(schema, list):  # already described
         return schema
