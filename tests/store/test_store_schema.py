@@ -31,6 +31,11 @@ TABLES = {
     "datasets",
     "lineage",
     "quality_results",
+    "audit_log",
+    "audit_head",
+    "audit_checkpoints",
+    "waivers",
+    "policy_decisions",
     "connections",
 }
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lockgate.model.facts import DATASET_READ, DATASET_WRITTEN, QUALITY_CHECKED
+from lockgate.model.facts import KINDS as _FACT_KINDS
+from lockgate.model.facts import POLICY_DECISION, POLICY_VIOLATION, SECRET_READ  # noqa: F401
 
 RUN_STARTED = "RunStarted"
 RUN_FINISHED = "RunFinished"
@@ -23,7 +24,7 @@ TASK_LOST = "TaskLost"
 CALLBACK_FAILED = "CallbackFailed"
 DATASET_UPDATED = "DatasetUpdated"
 """A succeeded task updated a dataset it `produces`: `data={"uri": ...}`, one event per URI."""
-FACTS = frozenset({DATASET_READ, DATASET_WRITTEN, QUALITY_CHECKED})
+FACTS = _FACT_KINDS
 """What a task reported about its data (model/facts.py): emitted by the engine before the task's
 end event, with the attempt that reported them."""
 RUN_REQUEUED = "RunRequeued"

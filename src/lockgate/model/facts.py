@@ -22,7 +22,21 @@ DATASET_WRITTEN = "DatasetWritten"
 QUALITY_CHECKED = "QualityChecked"
 """`{"dataset", "name", "check", "severity", "passed", "failing_rows", "examples", "message"}`."""
 
-KINDS = frozenset({DATASET_READ, DATASET_WRITTEN, QUALITY_CHECKED})
+POLICY_DECISION = "PolicyDecision"
+"""The gate let a write through: `{"dataset", "zone", "decision": "allow"|"waived",
+"source_zones", "columns": [{"name", "tag"}], "violations": [...waived ones], "waivers": [id],
+"scanned": [column, ...]}` (governance/gate.py)."""
+POLICY_VIOLATION = "PolicyViolation"
+"""The gate refused a write (nothing was written): the same fields as `PolicyDecision` with
+`"decision": "deny"` and `violations`: `[{"rule", "column", "tag", "class", "form", "zone",
+"severity", "message"}]`."""
+SECRET_READ = "SecretRead"
+"""A secret was read: `{"name", "source"}` (a connection's secret fields, later the secret
+backends); never the value."""
+
+KINDS = frozenset(
+    {DATASET_READ, DATASET_WRITTEN, QUALITY_CHECKED, POLICY_DECISION, POLICY_VIOLATION, SECRET_READ}
+)
 MAX_FACTS = 1000
 """Facts kept per attempt; more would bloat the event log (a loop writing many datasets)."""
 

@@ -5,10 +5,14 @@ if they differ and prints the statements to paste here."""
 
 from __future__ import annotations
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 """The Alembic head this code expects; checked on open."""
 
 SQLITE = (
+    "CREATE TABLE audit_checkpoints (seq BIGINT NOT NULL, hash VARCHAR(64) NOT NULL, ts FLOAT NOT NULL, key_id VARCHAR(64) NOT NULL, public_key VARCHAR(64) NOT NULL, signature VARCHAR(128) NOT NULL, exported_to TEXT, PRIMARY KEY (seq))",
+    "CREATE TABLE audit_head (id INTEGER NOT NULL, seq BIGINT NOT NULL, hash VARCHAR(64) NOT NULL, key_id VARCHAR(64) NOT NULL, mac VARCHAR(64) NOT NULL, ts FLOAT NOT NULL, PRIMARY KEY (id))",
+    "CREATE TABLE audit_log (seq BIGINT NOT NULL, ts FLOAT NOT NULL, actor VARCHAR(255) NOT NULL, action VARCHAR(64) NOT NULL, target VARCHAR(1024), run_id VARCHAR(64), detail TEXT, key_id VARCHAR(64) NOT NULL, prev_hash VARCHAR(64) NOT NULL, hash VARCHAR(64) NOT NULL, mac VARCHAR(64) NOT NULL, PRIMARY KEY (seq))",
+    "CREATE INDEX ix_audit_log_ts ON audit_log (ts)",
     "CREATE TABLE connections (name VARCHAR(128) NOT NULL, kind VARCHAR(16) NOT NULL, url TEXT NOT NULL, options TEXT, secret TEXT, created_at FLOAT NOT NULL, updated_at FLOAT NOT NULL, PRIMARY KEY (name))",
     "CREATE TABLE dataset_events (id INTEGER NOT NULL, uri VARCHAR(1024) NOT NULL, run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128), ts FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE INDEX ix_dataset_events_uri ON dataset_events (uri, id)",
@@ -22,6 +26,9 @@ SQLITE = (
     "CREATE TABLE pipeline_versions (id INTEGER NOT NULL, pipeline_id VARCHAR(128) NOT NULL, hash VARCHAR(64) NOT NULL, file TEXT, source TEXT, created_at FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE UNIQUE INDEX ix_pipeline_versions_pipeline_hash ON pipeline_versions (pipeline_id, hash)",
     "CREATE TABLE pipelines (id VARCHAR(128) NOT NULL, paused INTEGER NOT NULL, dataset_cursor BIGINT NOT NULL, updated_at FLOAT NOT NULL, PRIMARY KEY (id))",
+    "CREATE TABLE policy_decisions (id INTEGER NOT NULL, run_id VARCHAR(64), task_id VARCHAR(128), attempt INTEGER NOT NULL, dataset VARCHAR(1024) NOT NULL, zone VARCHAR(64) NOT NULL, decision VARCHAR(16) NOT NULL, detail TEXT, ts FLOAT NOT NULL, PRIMARY KEY (id))",
+    "CREATE INDEX ix_policy_decisions_run ON policy_decisions (run_id)",
+    "CREATE INDEX ix_policy_decisions_ts ON policy_decisions (ts)",
     "CREATE TABLE quality_results (id INTEGER NOT NULL, run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, attempt INTEGER NOT NULL, dataset VARCHAR(1024), name VARCHAR(255) NOT NULL, check_kind VARCHAR(32) NOT NULL, severity VARCHAR(8) NOT NULL, passed INTEGER NOT NULL, failing_rows BIGINT, detail TEXT, ts FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE INDEX ix_quality_results_run ON quality_results (run_id, task_id)",
     "CREATE TABLE results (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, value TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (run_id, task_id))",
@@ -34,9 +41,14 @@ SQLITE = (
     "CREATE TABLE schedulers (owner VARCHAR(255) NOT NULL, wake_address VARCHAR(255), started_at FLOAT NOT NULL, heartbeat_at FLOAT NOT NULL, PRIMARY KEY (owner))",
     "CREATE TABLE task_attempts (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, attempt INTEGER NOT NULL, state VARCHAR(16) NOT NULL, started_at FLOAT, ended_at FLOAT, error TEXT, log_path TEXT, PRIMARY KEY (run_id, task_id, attempt))",
     "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, retry_base INTEGER, PRIMARY KEY (run_id, task_id))",
+    "CREATE TABLE waivers (id VARCHAR(32) NOT NULL, rule VARCHAR(128) NOT NULL, dataset VARCHAR(1024) NOT NULL, columns TEXT, zone VARCHAR(64), owner VARCHAR(255) NOT NULL, reason TEXT NOT NULL, created_by VARCHAR(255) NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, revoked_at FLOAT, revoked_by VARCHAR(255), PRIMARY KEY (id))",
 )
 
 POSTGRESQL = (
+    "CREATE TABLE audit_checkpoints (seq BIGINT NOT NULL, hash VARCHAR(64) NOT NULL, ts FLOAT NOT NULL, key_id VARCHAR(64) NOT NULL, public_key VARCHAR(64) NOT NULL, signature VARCHAR(128) NOT NULL, exported_to TEXT, PRIMARY KEY (seq))",
+    "CREATE TABLE audit_head (id INTEGER NOT NULL, seq BIGINT NOT NULL, hash VARCHAR(64) NOT NULL, key_id VARCHAR(64) NOT NULL, mac VARCHAR(64) NOT NULL, ts FLOAT NOT NULL, PRIMARY KEY (id))",
+    "CREATE TABLE audit_log (seq BIGINT NOT NULL, ts FLOAT NOT NULL, actor VARCHAR(255) NOT NULL, action VARCHAR(64) NOT NULL, target VARCHAR(1024), run_id VARCHAR(64), detail TEXT, key_id VARCHAR(64) NOT NULL, prev_hash VARCHAR(64) NOT NULL, hash VARCHAR(64) NOT NULL, mac VARCHAR(64) NOT NULL, PRIMARY KEY (seq))",
+    "CREATE INDEX ix_audit_log_ts ON audit_log (ts)",
     "CREATE TABLE connections (name VARCHAR(128) NOT NULL, kind VARCHAR(16) NOT NULL, url TEXT NOT NULL, options TEXT, secret TEXT, created_at FLOAT NOT NULL, updated_at FLOAT NOT NULL, PRIMARY KEY (name))",
     "CREATE TABLE dataset_events (id BIGSERIAL NOT NULL, uri VARCHAR(1024) NOT NULL, run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128), ts FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE INDEX ix_dataset_events_uri ON dataset_events (uri, id)",
@@ -50,6 +62,9 @@ POSTGRESQL = (
     "CREATE TABLE pipeline_versions (id SERIAL NOT NULL, pipeline_id VARCHAR(128) NOT NULL, hash VARCHAR(64) NOT NULL, file TEXT, source TEXT, created_at FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE UNIQUE INDEX ix_pipeline_versions_pipeline_hash ON pipeline_versions (pipeline_id, hash)",
     "CREATE TABLE pipelines (id VARCHAR(128) NOT NULL, paused INTEGER NOT NULL, dataset_cursor BIGINT NOT NULL, updated_at FLOAT NOT NULL, PRIMARY KEY (id))",
+    "CREATE TABLE policy_decisions (id BIGSERIAL NOT NULL, run_id VARCHAR(64), task_id VARCHAR(128), attempt INTEGER NOT NULL, dataset VARCHAR(1024) NOT NULL, zone VARCHAR(64) NOT NULL, decision VARCHAR(16) NOT NULL, detail TEXT, ts FLOAT NOT NULL, PRIMARY KEY (id))",
+    "CREATE INDEX ix_policy_decisions_run ON policy_decisions (run_id)",
+    "CREATE INDEX ix_policy_decisions_ts ON policy_decisions (ts)",
     "CREATE TABLE quality_results (id BIGSERIAL NOT NULL, run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, attempt INTEGER NOT NULL, dataset VARCHAR(1024), name VARCHAR(255) NOT NULL, check_kind VARCHAR(32) NOT NULL, severity VARCHAR(8) NOT NULL, passed INTEGER NOT NULL, failing_rows BIGINT, detail TEXT, ts FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE INDEX ix_quality_results_run ON quality_results (run_id, task_id)",
     "CREATE TABLE results (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, value TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (run_id, task_id))",
@@ -62,4 +77,5 @@ POSTGRESQL = (
     "CREATE TABLE schedulers (owner VARCHAR(255) NOT NULL, wake_address VARCHAR(255), started_at FLOAT NOT NULL, heartbeat_at FLOAT NOT NULL, PRIMARY KEY (owner))",
     "CREATE TABLE task_attempts (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, attempt INTEGER NOT NULL, state VARCHAR(16) NOT NULL, started_at FLOAT, ended_at FLOAT, error TEXT, log_path TEXT, PRIMARY KEY (run_id, task_id, attempt))",
     "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, retry_base INTEGER, PRIMARY KEY (run_id, task_id))",
+    "CREATE TABLE waivers (id VARCHAR(32) NOT NULL, rule VARCHAR(128) NOT NULL, dataset VARCHAR(1024) NOT NULL, columns TEXT, zone VARCHAR(64), owner VARCHAR(255) NOT NULL, reason TEXT NOT NULL, created_by VARCHAR(255) NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, revoked_at FLOAT, revoked_by VARCHAR(255), PRIMARY KEY (id))",
 )

@@ -90,6 +90,10 @@ def statements(placeholder: str) -> dict[str, str]:
         "INSERT INTO quality_results (run_id, task_id, attempt, dataset, name, check_kind, "
         f"severity, passed, failing_rows, detail, ts) VALUES ({marks(11)})"
     )
+    out["policy_decisions"] = (
+        "INSERT INTO policy_decisions (run_id, task_id, attempt, dataset, zone, decision, detail, "
+        f"ts) VALUES ({marks(8)})"
+    )
     out["run_finished"] = (
         f"UPDATE runs SET state = {placeholder}, ended_at = {placeholder}, "
         f"heartbeat_at = {placeholder}, error = {placeholder} "
@@ -151,6 +155,7 @@ class Folded:
     catalogue: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     lineage: list[tuple[Any, ...]] = field(default_factory=list)
     quality_results: list[tuple[Any, ...]] = field(default_factory=list)
+    policy_decisions: list[tuple[Any, ...]] = field(default_factory=list)
     run_requeued: list[tuple[Any, ...]] = field(default_factory=list)
 
 
@@ -264,6 +269,8 @@ def _fold_fact(out: Folded, e: Event) -> None:
         for source in data.get("inputs") or ():
             if isinstance(source, str) and source:
                 out.lineage.append((e.run_id, e.task_id or "", source[:1024], uri[:1024], e.ts))
+    elif e.kind in (ev.POLICY_DECISION, ev.POLICY_VIOLATION):
+        out.policy_decisions.append(policy_row(e.run_id, e.task_id, e.attempt, data, e.ts))
     elif e.kind == ev.QUALITY_CHECKED:
         failing = data.get("failing_rows")
         detail = {k: data[k] for k in ("message", "examples") if data.get(k) is not None}
@@ -282,3 +289,21 @@ def _fold_fact(out: Folded, e: Event) -> None:
                 e.ts,
             )
         )
+
+
+def policy_row(
+    run_id: str | None, task_id: str | None, attempt: int, data: dict[str, Any], ts: float
+) -> tuple[Any, ...]:
+    """A `policy_decisions` row from a gate decision (`PolicyDecision`/`PolicyViolation`
+    data): dataset, zone and decision in columns, the rest as JSON."""
+    detail = {k: v for k, v in data.items() if k not in ("dataset", "zone", "decision")}
+    return (
+        run_id,
+        task_id,
+        attempt,
+        str(data.get("dataset") or "")[:1024],
+        str(data.get("zone") or "")[:64],
+        str(data.get("decision") or "deny")[:16],
+        _encode(detail) if detail else None,
+        ts,
+    )

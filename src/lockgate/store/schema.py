@@ -201,3 +201,86 @@ connections = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+# -- governance (migration 0005) ----------------------------------------------------------------
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts", Float, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(1024)),
+    Column("run_id", String(64)),
+    Column("detail", Text),  # JSON text, exactly as hashed
+    Column("key_id", String(64), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("mac", String(64), nullable=False),
+    Index("ix_audit_log_ts", "ts"),
+)
+"""The audit chain: each record's `hash` covers its fields and the previous record's hash;
+`mac` is a keyed MAC of `hash` (key `key_id`, from the project keyring)."""
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("mac", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+)
+"""The chain's last record (one row, locked by appenders on PostgreSQL), MACed: a dropped tail
+is found even when the last records are deleted together."""
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("public_key", String(64), nullable=False),  # Ed25519, hex
+    Column("signature", String(128), nullable=False),  # hex
+    Column("exported_to", Text),
+)
+"""Signed checkpoints of the chain (Ed25519 over seq, hash and time); retention cuts here."""
+
+waivers = Table(
+    "waivers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("rule", String(128), nullable=False),  # a rule id or pattern (`pci.*`)
+    Column("dataset", String(1024), nullable=False),  # a dataset key or glob
+    Column("columns", Text),  # JSON list of column names; null: every column
+    Column("zone", String(64)),  # null: any target zone
+    Column("owner", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Column("revoked_by", String(255)),
+)
+"""Explicit, reasoned and expiring exceptions to policy rules (audited on create and revoke)."""
+
+policy_decisions = Table(
+    "policy_decisions",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("run_id", String(64)),  # null: a write outside a run (`lockgate copy`)
+    Column("task_id", String(128)),
+    Column("attempt", Integer, nullable=False),
+    Column("dataset", String(1024), nullable=False),
+    Column("zone", String(64), nullable=False),
+    Column("decision", String(16), nullable=False),  # allow, deny, waived
+    Column("detail", Text),  # JSON: source zones, columns, violations, waivers used, scan
+    Column("ts", Float, nullable=False),
+    Index("ix_policy_decisions_ts", "ts"),
+    Index("ix_policy_decisions_run", "run_id"),
+)
+"""Every gate decision on a dataset write (folded from `PolicyDecision` events)."""

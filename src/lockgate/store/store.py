@@ -207,7 +207,7 @@ class Store(SchedulingStore, CatalogueStore):
                 cur.executemany(sql["dataset_events"], rows.datasets)
             if rows.catalogue:
                 cur.executemany(sql["catalogue"], list(rows.catalogue.values()))
-            for name in ("lineage", "quality_results"):
+            for name in ("lineage", "quality_results", "policy_decisions"):
                 if getattr(rows, name):
                     cur.executemany(sql[name], getattr(rows, name))
             me = self._owner
