@@ -7,8 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lockgate.model.facts import (  # noqa: F401  (re-exported: facts are events too)
+    DATASET_READ,
+    DATASET_WRITTEN,
+    POLICY_DECISION,
+    POLICY_VIOLATION,
+    QUALITY_CHECKED,
+    SECRET_READ,
+)
 from lockgate.model.facts import KINDS as _FACT_KINDS
-from lockgate.model.facts import POLICY_DECISION, POLICY_VIOLATION, SECRET_READ  # noqa: F401
 
 RUN_STARTED = "RunStarted"
 RUN_FINISHED = "RunFinished"
