@@ -14,6 +14,8 @@ from lockgate.errors import ConfigError, did_you_mean
 CONFIG_FILE = "lockgate.toml"
 STATE_DIR = ".lockgate"
 DEFAULT_CONCURRENCY = 16
+TABLES = ("zones", "policy", "audit", "lineage")
+"""Top-level tables of lockgate.toml read by the governance modules."""
 _KEYS = {
     "pipelines",
     "db_url",
@@ -47,6 +49,9 @@ class Project:
     connections: dict[str, Any] = field(default_factory=dict)
     """The `[connections.NAME]` tables of lockgate.toml, as written (io/connections.py reads
     them)."""
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The governance tables of lockgate.toml as written: `zones`, `policy`, `audit` and
+    `lineage` (each read and checked by the module that uses it, under governance/)."""
 
     @property
     def state_dir(self) -> Path:
@@ -78,11 +83,12 @@ class Project:
                 raise ConfigError(
                     f"{config_file}: unknown setting {key!r} in [lockgate]{did_you_mean(key, sorted(_KEYS))}"
                 )
-            for key in sorted(set(doc) - {"lockgate", "pools", "connections"}):
+            for key in sorted(set(doc) - {"lockgate", "pools", "connections", *TABLES}):
                 raise ConfigError(
                     f"{config_file}: unknown table or key {key!r} at the top level; "
                     "settings go under [lockgate], pool sizes under [pools], named "
-                    "connections under [connections.NAME]"
+                    f"connections under [connections.NAME], governance under "
+                    f"{', '.join(f'[{t}]' for t in TABLES)}"
                 )
         project = cls(root=root, config_file=config_file)
         if config_file is not None:
@@ -90,6 +96,11 @@ class Project:
             if not isinstance(connections, dict):
                 raise ConfigError(f"{config_file}: connections must be tables: [connections.NAME]")
             project.connections = connections
+            for name in TABLES:
+                table = doc.get(name, {})
+                if not isinstance(table, dict):
+                    raise ConfigError(f"{config_file}: {name} must be a table: [{name}]")
+                project.tables[name] = table
         artifacts = str(settings.get("artifacts", f"{STATE_DIR}/artifacts"))
         if "://" in artifacts and not artifacts.startswith("s3://"):
             raise ConfigError(

@@ -4,6 +4,7 @@ filled in the endpoint and credentials."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lockgate.io.base import BATCH_ROWS, Connector, Reader, Writer
@@ -54,8 +55,10 @@ def open_writer(
     *,
     mode: str = "overwrite",
     keys: tuple[str, ...] = (),
+    sources: Sequence[Dataset] = (),
 ) -> Writer:
-    """An atomic writer of `dataset` for batches of `schema`; nothing is visible until commit."""
+    """An atomic writer of `dataset` for batches of `schema`; nothing is visible until commit.
+    `sources`: the datasets the data comes from (the policy gate compares their zones)."""
     check_mode(mode, keys)
     dataset = resolved(dataset)
     return connector(dataset).open_writer(dataset, schema, mode=mode, keys=keys)

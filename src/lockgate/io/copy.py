@@ -51,7 +51,7 @@ def copy(
     with open_reader(source, batch_rows=batch_rows) as reader:
         schema = declared(reader.schema, {**dict(source.tags), **dict(target.tags)})
         rows = 0
-        with open_writer(target, schema, mode=mode, keys=keys) as writer:
+        with open_writer(target, schema, mode=mode, keys=keys, sources=[source]) as writer:
             for batch in reader:
                 if batch.schema.names == schema.names:
                     batch = conform(batch, schema)  # the declared tags ride on every batch

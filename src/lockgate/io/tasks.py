@@ -160,7 +160,9 @@ def copy_task(
             table = spool.fill(reader, schema)
             _read_fact(src, schema, table.num_rows)
             results = _check(table, plan, display(dst.uri), project.root, scratch)
-            written = _land(table.to_batches(), schema, dst, mode=mode, keys=key_columns)
+            written = _land(
+                table.to_batches(), schema, dst, mode=mode, keys=key_columns, sources=[src]
+            )
         described = _describe(schema)
     else:
         done = copy(src, dst, mode=mode, keys=key_columns)
@@ -242,7 +244,9 @@ def sql_task(
         if dst is None:
             preview = _preview(batches, schema)
         else:
-            written = _land(batches, schema, dst, mode=mode, keys=key_columns)
+            written = _land(
+                batches, schema, dst, mode=mode, keys=key_columns, sources=list(sources.values())
+            )
         _input_facts(transform)
     doc: dict[str, Any] = {"inputs": {n: display(d.uri) for n, d in sources.items()}}
     if dst is not None and written is not None:
@@ -456,13 +460,14 @@ def _land(
     *,
     mode: str,
     keys: tuple[str, ...],
+    sources: Sequence[Dataset],
 ) -> WriteResult:
     """Write every batch into `target`; visible only once all are written (the writer's
-    commit), so a failure halfway leaves the old data."""
+    commit), so a failure halfway leaves the old data. `sources`: where the data comes from."""
     from lockgate.io.connect import open_writer
     from lockgate.io.schemas import conform
 
-    with open_writer(target, schema, mode=mode, keys=keys) as writer:
+    with open_writer(target, schema, mode=mode, keys=keys, sources=sources) as writer:
         for batch in batches:
             writer.write(conform(batch, schema))
         return writer.commit()
