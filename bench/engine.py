@@ -108,7 +108,39 @@ def w2(db_url: str | None, reps: int, diag: bool) -> list[dict[str, Any]]:
         "meets": n / wall >= 10_000 and not b.failures,
         "peak_rss_mb": peak,
     }
+    if diag:
+        line.update(_audit_overhead(b, pipe, reps))
     return _finish(line, b, pipe, reps, diag)
+
+
+def _audit_overhead(b: Bench, pipe: Any, reps: int) -> dict[str, Any]:
+    """W2 with the audit chain vs the same runs with auditing switched off (a private store
+    flag that exists for this measurement only). Runs alternate, and the overhead is the median
+    of each pair's ratio, so that drift of the machine hits both sides alike."""
+    from lockgate.execution import open_store
+
+    store = open_store(b.project)  # the store api.run uses (cached per URL)
+    pairs = max(3 * reps, 15)
+    on: list[float] = []
+    off: list[float] = []
+    try:
+        for i in range(pairs + 1):
+            store._audit_off = True
+            off_s = b.run(pipe)
+            store._audit_off = False
+            on_s = b.run(pipe)
+            if i:  # the first pair is a warm-up
+                off.append(off_s)
+                on.append(on_s)
+    finally:
+        store._audit_off = False
+    ratios = [a / b for a, b in zip(on, off, strict=True)]
+    return {
+        "diag_audit_on_wall_s": round(median(on), 6),
+        "diag_audit_off_wall_s": round(median(off), 6),
+        "diag_audit_pairs": pairs,
+        "diag_audit_overhead_pct": round((median(ratios) - 1) * 100, 1),
+    }
 
 
 def w3(db_url: str | None, reps: int, diag: bool) -> list[dict[str, Any]]:

@@ -8,7 +8,8 @@ W0 and W1 time whole commands; W2-W6 each run in a fresh child process (`--child
 `lockgate.api.run` in-process and measures its own peak RSS; W7 runs the scheduler daemon in such a
 child process (bench/scheduler.py). D1-D4, the privacy engine's workloads, run in such a child too
 (bench/privacy_tables.py: scan and mask tables; bench/privacy_text.py: free text and log lines, on
-the synthetic labelled corpus of bench/privacy_corpus.py). Lines go to stdout and to
+the synthetic labelled corpus of bench/privacy_corpus.py). AUDIT appends a million audit records
+and verifies them (bench/audit.py). Lines go to stdout and to
 bench/results/latest.jsonl; a short summary goes to stderr. Fields named `diag_*` are diagnostics,
 not part of a target. To see where the time goes: `python -m bench.profile W2` (bench/profile.py).
 """
@@ -27,7 +28,22 @@ from typing import Any
 
 from bench.common import REPO, child_env, db_kind, git_version
 
-WORKLOADS = ("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "D1", "D2", "D3", "D4", "D5")
+WORKLOADS = (
+    "W0",
+    "W1",
+    "W2",
+    "W3",
+    "W4",
+    "W5",
+    "W6",
+    "W7",
+    "D1",
+    "D2",
+    "D3",
+    "D4",
+    "D5",
+    "AUDIT",
+)
 CASES = {
     "W2": ["W2"],
     "W3": ["W3"],
@@ -40,6 +56,7 @@ CASES = {
     "D3": ["D3"],
     "D4": ["D4"],
     "D5": ["D5"],
+    "AUDIT": ["AUDIT"],
 }
 PRIVACY = {
     "D1": "privacy_tables",
@@ -127,6 +144,10 @@ def _child(args: argparse.Namespace) -> int:
         from bench import scheduler
 
         lines = scheduler.w7(args.db, args.reps, not args.no_diag)
+    elif args.child == "AUDIT":
+        from bench import audit
+
+        lines = audit.audit_bench(args.reps, args.db)
     elif args.child in PRIVACY:
         import importlib
 
@@ -156,6 +177,8 @@ def _summary(line: dict[str, Any]) -> str:
                 "overhead_ms",
                 "rows_per_s",
                 "lines_per_s",
+                "appends_per_s",
+                "records_per_s",
             )
             if k in line
         ),

@@ -88,6 +88,7 @@ def run(
                 trigger,
                 dates.timestamps(),
             ),
+            project=project,
         )
     finally:
         if db is not None and any(t.produces for t in pipe.tasks.values()):

@@ -80,3 +80,8 @@ class PrivacyError(LockgateError):
 
 class KeyringError(PrivacyError):
     """A key is missing, unreadable or refused (never names the key material, only its id)."""
+
+
+class PolicyViolationError(DataError):
+    """The policy gate refused a dataset write: nothing was written. The message names the
+    dataset, its zone, the columns, their classes and the rules, and how to proceed."""

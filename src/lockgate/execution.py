@@ -61,19 +61,28 @@ _STORES_KEPT = 4
 def open_store(project: Project) -> Store:
     """The project's metadata DB, after marking runs whose process died as lost.
 
-    Stores are kept open per database URL (a few at most), so a process that runs many
-    pipelines pays for connecting and checking the schema once."""
+    Stores are kept open per database URL and key file (a few at most), so a process that runs
+    many pipelines pays for connecting and checking the schema once. The audit chain is keyed
+    by the project's keyring, loaded on the first audited write (the key file is created then,
+    as `lockgate init` does, when there is none and LOCKGATE_KEYS is not set)."""
+    from functools import partial
+
+    from lockgate.governance.audit import settings
+    from lockgate.privacy.keys import Keyring
     from lockgate.store.store import Store
 
+    audit = settings(project)
     url = project.db_url
+    cache_key = f"{url}\n{project.keys_file}"
     with _STORES_LOCK:
-        store = _STORES.get(url)
+        store = _STORES.get(cache_key)
         if store is None:
-            store = Store(url)
-            _STORES[url] = store
+            store = Store(url, keys=partial(Keyring.for_project, project, create=True))
+            _STORES[cache_key] = store
             while len(_STORES) > _STORES_KEPT:
                 _STORES.popitem(last=False)[1].close()
-        _STORES.move_to_end(url)
+        _STORES.move_to_end(cache_key)
+    store.chain.every = audit.checkpoint_every
     store.recover_lost()
     return store
 
@@ -156,18 +165,27 @@ def drive(
     on_start: Callable[[str], None] | None,
     create: Callable[[Store], None],
     writer: EventWriter | None = None,
+    project: Project | None = None,
 ) -> RunResult:
     """Run an engine with its events written to `db`: by a writer of its own, or by a shared
-    `writer` (a scheduler's: one group commit for all its runs), flushed when the run ends."""
+    `writer` (a scheduler's: one group commit for all its runs), flushed when the run ends.
+    With the `project`, its `[lineage]` table sends the run's OpenLineage events."""
     from lockgate.engine.logcapture import install
+    from lockgate.governance.openlineage import subscriber_for
 
     _make_log_folder(engine)
     shared = writer is not None
+    # a bad [lineage] table fails here, before the run is recorded
+    lineage = None
+    if project is not None:
+        lineage = subscriber_for(project, pipeline_id=engine.pipeline.id, dates=engine.dates)
     try:
         if db is not None:
             create(db)
             writer = writer or db.writer()
             engine.bus.subscribe(writer)
+        if lineage is not None:
+            engine.bus.subscribe(lineage)
         if on_start is not None:
             on_start(engine.run_id)
         install()
@@ -182,6 +200,8 @@ def drive(
         finally:
             if db is not None:
                 db.release_run(engine.run_id)
+            if lineage is not None:
+                lineage.close()  # sends what is queued (bounded wait); never raises
 
 
 @contextmanager
@@ -253,4 +273,12 @@ def execute_stored(
     )
     if on_engine is not None:
         on_engine(engine)
-    return drive(engine, db, handle_signals, on_start, create=lambda s: None, writer=writer)
+    return drive(
+        engine,
+        db,
+        handle_signals,
+        on_start,
+        create=lambda s: None,
+        writer=writer,
+        project=project,
+    )

@@ -273,7 +273,7 @@ def test_missing_and_unreadable_inputs_are_one_line_errors(proj: Path):
             ["redact", "nope.log", "out.log"],
             ["scan", "notes.txt"],
             ["redact", "notes.txt", "out.log", "--entities", "emial"],
-            ["mask", "customers.csv", "no/such/folder/out.parquet", "--auto"],
+            ["mask", "customers.csv", "customers.csv/out.parquet", "--auto"],
         ],
     )
     lines = [one_line_error(d) for d in done]
@@ -282,7 +282,7 @@ def test_missing_and_unreadable_inputs_are_one_line_errors(proj: Path):
     assert "nope.log: no such file" in lines[2]
     assert "unknown file extension .txt" in lines[3]
     assert "unknown entity type 'emial'; did you mean 'email'?" in lines[4]
-    assert "does not exist" in lines[5]
+    assert "customers.csv/out.parquet: cannot write" in lines[5], lines[5]
 
 
 # -- redact -------------------------------------------------------------------------------------

@@ -632,11 +632,15 @@ def test_task_functions_report_their_facts(data: Path, project: Project):
         )
     kinds = [f["kind"] for f in found]
     assert kinds == [
+        facts.POLICY_DECISION,  # the gate, before the write
         facts.DATASET_READ,
         facts.DATASET_WRITTEN,
+        facts.POLICY_DECISION,
         facts.DATASET_READ,
         facts.DATASET_WRITTEN,
     ]
+    assert found[0]["data"]["decision"] == "allow"
+    found = [f for f in found if f["kind"] != facts.POLICY_DECISION]
     last = found[-1]["data"]
     assert last["uri"] == str(data / "emails.csv") and last["rows"] == 4
     assert last["inputs"] == [str(data / "out.parquet")]

@@ -28,11 +28,15 @@ def proj(project: Project, db_url: str) -> Project:
 
 @pytest.fixture
 def open_store(db_url: str) -> Iterator[Callable[[], Store]]:
-    """Opens Stores on `db_url` (as many as asked), all closed at the end of the test."""
+    """Opens Stores on `db_url` (as many as asked, sharing one audit key), all closed at the end
+    of the test."""
+    from lockgate.privacy.keys import Keyring
+
+    keys = Keyring.generate()
     opened: list[Store] = []
 
     def make() -> Store:
-        store = Store(db_url)
+        store = Store(db_url, keys=keys)
         opened.append(store)
         return store
 

@@ -18,6 +18,7 @@ import pytest
 from lockgate import api
 from lockgate.config import Project
 from lockgate.errors import ConfigError, NotFoundError
+from lockgate.privacy.keys import Keyring
 from lockgate.store.store import Store
 
 CRASHY = """
@@ -210,7 +211,7 @@ def test_resuming_an_unknown_run_is_an_error(
 
 
 def test_resuming_a_run_that_is_still_running_is_an_error(project: Project, lockgate: Any) -> None:
-    store = Store(project.db_url)
+    store = Store(project.db_url, keys=Keyring.for_project(project, create=True))
     try:
         store.create_run("20261124T000000-abcdef", "quick", None, {}, "threads")  # ours: alive
         done = lockgate("resume", "20261124T000000", cwd=project.root)
@@ -233,7 +234,7 @@ def test_resume_keeps_the_history_of_a_lost_attempt_without_retries(
     root = project.root / "pipelines"
     (root / "sleep_s").write_text("0.01")
     (pipe,) = load_file(write_pipeline(root / "crashy.py", CRASHY))
-    store = Store(project.db_url)
+    store = Store(project.db_url, keys=Keyring.generate())
     try:
         run_id = "20261124T000000-1dead1"
         store.create_run(run_id, pipe.id, store.record_version(pipe), {}, "threads")

@@ -20,6 +20,7 @@ from lockgate.engine import events as ev
 from lockgate.engine.events import Event, EventBus
 from lockgate.errors import NotFoundError, StoreError
 from lockgate.model.pipeline import Pipeline
+from lockgate.privacy.keys import Keyring
 from lockgate.store import schema as s
 from lockgate.store.store import Store
 
@@ -315,7 +316,7 @@ def test_a_run_whose_state_cannot_be_written_fails_loudly(
 ) -> None:
     path = write_pipeline(project.root / "pipelines" / "recorded.py", RECORDED)
     pipe = _load(path)["recorded"]
-    store = Store(project.db_url)
+    store = Store(project.db_url, keys=Keyring.generate())
     try:
         with store.engine.begin() as conn:
             conn.execute(text("DROP TABLE task_attempts"))

@@ -602,6 +602,9 @@ class DatasetSpec(Spec):
     """Options of the connector (CSV delimiter, S3 endpoint_url, HTTP pagination, ...)."""
     tags: dict[str, str] | None = None
     """Column -> classification (e.g. email: pii.email), for formats that do not carry it."""
+    zone: str | None = None
+    """The zone the dataset lives in (prod, staging, ci, ...): the policy gate checks what
+    may be written into it. Default: from lockgate.toml's [zones] (see docs/governance.md)."""
 
 
 def _dataset_form(value: Any) -> str | None:

@@ -814,6 +814,11 @@ def db_clean(
     seconds = parse_duration(older_than)
     store = api.open_store(project)
     victims = store.clean(seconds, dry_run=dry_run)
+    if not dry_run:
+        from lockgate.cli import audit as audit_cli
+
+        detail = {"older_than": older_than, "runs": len(victims)}
+        audit_cli.record(project, "db.clean", None, detail, store=store)
     store.close()
     if not dry_run:
         for pipeline_id, run_id in victims:
@@ -841,9 +846,13 @@ def _root(
     """lockgate: run data pipelines fast, and keep the data they move safe."""
 
 
+from lockgate.cli import audit as _audit  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import connections as _connections  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import data as _data  # noqa: E402,F401  (registers its commands)
+from lockgate.cli import lineage as _lineage  # noqa: E402,F401  (registers its commands)
+from lockgate.cli import policy as _policy  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import privacy as _privacy  # noqa: E402,F401  (registers its commands)
+from lockgate.cli import report as _report  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import scheduling as _scheduling  # noqa: E402,F401  (registers its commands)
 
 

@@ -336,9 +336,13 @@ def keys_rotate() -> None:
     """Rotate the project's keys (help: KEYS_ROTATE_HELP)."""
     from lockgate.privacy.keys import Keyring
 
-    keyring = Keyring.for_project(Project.load())
+    project = Project.load()
+    keyring = Keyring.for_project(project)
     old = keyring.current
     new = keyring.rotate()
+    from lockgate.cli import audit as audit_cli
+
+    audit_cli.record(project, "keys.rotate", new, {"old": old, "new": new})
     where = f" in {_plain(os.path.relpath(keyring.path))}" if keyring.path is not None else ""
     _console().print(f"new current key {new}{where} (was {old}; {old} is kept for decrypting)")
 

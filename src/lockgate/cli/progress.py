@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from lockgate.engine import events as ev
 from lockgate.engine.events import Event
-from lockgate.model.facts import QUALITY_CHECKED
+from lockgate.model.facts import POLICY_DECISION, QUALITY_CHECKED
 
 _SHOWN = {
     ev.TASK_SUCCEEDED: "ok",
@@ -34,8 +34,19 @@ _STYLE = {
 
 
 def check_warning(e: Event) -> str | None:
-    """`accepted_values(country) failed on 338 row(s)` for a failed warn-severity check."""
+    """`accepted_values(country) failed on 338 row(s)` for a failed warn-severity check; the
+    warnings and waived rules of a write the policy gate let through."""
     data = e.data or {}
+    if e.kind == POLICY_DECISION:
+        notes = [
+            f"policy {v.get('rule')} (warn): {v.get('message')}"
+            for v in data.get("violations") or ()
+        ]
+        notes += [
+            f"policy {v.get('rule')} waived by {v.get('waiver')}: column {v.get('column')!r}"
+            for v in data.get("waived") or ()
+        ]
+        return "; ".join(notes) or None
     if e.kind != QUALITY_CHECKED or data.get("passed") or data.get("severity") != "warn":
         return None
     failing = data.get("failing_rows")

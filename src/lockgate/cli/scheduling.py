@@ -145,6 +145,16 @@ def trigger(
     record = db.get_run(run_id)
     assert record is not None
     pipe_id = record["pipeline_id"]
+    from lockgate.cli import audit as audit_cli
+
+    audit_cli.record(
+        project,
+        "run.trigger",
+        pipe_id,
+        {"params": sorted(_pairs(param, "--param")), "logical_date": logical_date},
+        run_id=run_id,
+        store=db,
+    )
     if not json_out:
         sys.stdout.write(f"queued run {run_id} of {pipe_id}\n")
         sys.stdout.flush()
@@ -265,6 +275,21 @@ def backfill(
     )
     todo = job.todo
     total = len(job.report.intervals)
+    from lockgate.cli import audit as audit_cli
+
+    audit_cli.record(
+        project,
+        "pipeline.backfill",
+        pipe.id,
+        {
+            "start": start,
+            "end": end,
+            "intervals": total,
+            "to_run": len(todo),
+            "parallel": parallel,
+            "rerun_failed": rerun_failed,
+        },
+    )
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -346,8 +371,12 @@ def backfill(
 
 def _set_paused(pipeline: str, paused: bool) -> None:
     from lockgate import api
+    from lockgate.cli import audit as audit_cli
 
-    pid, changed = api.set_paused(pipeline, paused)
+    project = Project.load()
+    pid, changed = api.set_paused(pipeline, paused, project=project)
+    action = "pipeline.pause" if paused else "pipeline.unpause"
+    audit_cli.record(project, action, pid, {"changed": changed})
     verb = "paused" if paused else "unpaused"
     sys.stdout.write(f"{pid} {verb}\n" if changed else f"{pid} was already {verb}\n")
 
@@ -392,6 +421,10 @@ def clear(
 
     project = Project.load()
     full_id, tasks = api.clear(run_id, task, downstream=downstream, project=project)
+    from lockgate.cli import audit as audit_cli
+
+    detail = {"tasks": tasks, "downstream": downstream}
+    audit_cli.record(project, "run.clear", None, detail, run_id=full_id)
     sys.stdout.write(f"cleared {len(tasks)} task(s) of run {full_id}: {', '.join(tasks)}\n")
     if not api.open_store(project).live_schedulers():
         sys.stdout.write(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockgate.io.dataset import Dataset, display, parse
@@ -17,12 +18,12 @@ _SELF_TAGGED = ("parquet",)
 """Formats that keep tags in the data itself: nothing to look up."""
 
 
-def key(uri: str) -> str:
+def key(uri: str, root: Path | None = None) -> str:
     """The one spelling of a dataset in the store (catalogue, lineage, facts), so that
     `out.csv`, `./out.csv` and `file:///abs/out.csv` are one dataset: files by absolute path,
     SQLite by its absolute database path, others as `display` shows them (no password).
-    Relative paths are taken from the working folder: give tasks' URIs rooted already."""
-    loc = parse(uri)
+    Relative paths are taken from `root` (default: the working folder)."""
+    loc = parse(uri, root)
     if loc.kind == "file":
         return os.path.normpath(loc.path)
     if loc.kind == "sqlite":

@@ -59,6 +59,12 @@ def open_writer(
 ) -> Writer:
     """An atomic writer of `dataset` for batches of `schema`; nothing is visible until commit.
     `sources`: the datasets the data comes from (the policy gate compares their zones)."""
+    from lockgate.io.gatehook import gated
+
     check_mode(mode, keys)
     dataset = resolved(dataset)
-    return connector(dataset).open_writer(dataset, schema, mode=mode, keys=keys)
+
+    def open_target(checked: pa.Schema) -> Writer:
+        return connector(dataset).open_writer(dataset, checked, mode=mode, keys=keys)
+
+    return gated(dataset, schema, sources, open_target)

@@ -434,11 +434,14 @@ def save(
     secrets: Mapping[str, str] | None = None,
     replace: bool = False,
     keyring: Keyring | None = None,
+    actor: str | None = None,
 ) -> Connection:
     """Add (or with `replace`, redefine) connection `name` in the store.
 
     A password in `url` is moved into the sealed secrets; the stored URL never holds one.
-    Secrets need the project's keyring (`lockgate init` creates it)."""
+    Secrets need the project's keyring (`lockgate init` creates it). The change is appended
+    to the audit chain in the same transaction (names of fields, never secret values);
+    `actor` defaults to the OS user."""
     check_name(name)
     if name in toml_connections(project):
         raise ConfigError(
@@ -465,35 +468,107 @@ def save(
         if keyring is None:
             keyring = _keyring(project, name)
         sealed = seal(keyring, name, secrets)
+    audit_keys = _audit_keys(project, keyring)
+    fields = tuple(sorted(secrets))
     now = time.time()
-    with db.transaction() as cur:  # the check and the write in one transaction
-        cur.execute(db.sql("SELECT created_at FROM connections WHERE name = ?"), (name,))
+    with db.transaction() as cur:  # the check, the write and its audit record in one
+        cur.execute(db.sql(f"SELECT {_COLUMNS} FROM connections WHERE name = ?"), (name,))
         found = cur.fetchone()
         if found is not None and not replace:
             raise ConfigError(
                 f"{where} exists already; remove it first (`lockgate connections rm {name}`) "
                 "or pass --replace"
             )
-        created = float(found[0]) if found is not None else now
+        before = _row(dict(zip(_COLUMNS.split(", "), found, strict=True))) if found else None
+        created = (before.created_at or now) if before is not None else now
         cur.execute(db.sql("DELETE FROM connections WHERE name = ?"), (name,))
         cur.execute(
             db.sql(f"INSERT INTO connections ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"),
             (name, kind, clean, json.dumps(opts), sealed, created, now),
         )
-    fields = tuple(sorted(secrets))
+        detail = {
+            "name": name,
+            "kind": kind,
+            "url": display(clean),
+            "changed": _changed(before, kind, clean, opts, fields),
+            "secrets": list(fields),
+        }
+        action = "connection.set" if before is not None else "connection.add"
+        _audit(db, cur, audit_keys, action, name, detail, actor)
     return Connection(
         name, kind, clean, opts, fields, STORE, sealed=sealed, created_at=created, updated_at=now
     )
 
 
-def remove(db: Database, project: Project, name: str) -> None:
-    """Delete connection `name` from the store; ConfigError when it is not there."""
+def remove(db: Database, project: Project, name: str, *, actor: str | None = None) -> None:
+    """Delete connection `name` from the store (audited in the same transaction);
+    ConfigError when it is not there."""
     if name in toml_connections(project) and stored_connection(db, name) is None:
         raise ConfigError(f"connection {name!r} is defined in {TOML}: remove it there")
-    if not db.execute("DELETE FROM connections WHERE name = ?", (name,)):
+    conn = stored_connection(db, name)
+    if conn is None:
         known = sorted(stored_connections(db))
         hint = did_you_mean(name, known, "the store holds") if known else "; the store holds none"
         raise ConfigError(f"no connection {name!r} in the store{hint}")
+    audit_keys = _audit_keys(project, None)
+    with db.transaction() as cur:
+        cur.execute(db.sql("DELETE FROM connections WHERE name = ?"), (name,))
+        if cur.rowcount:  # else someone removed it meanwhile: nothing changed here
+            detail = {"name": name, "kind": conn.kind, "url": display(conn.url)}
+            _audit(db, cur, audit_keys, "connection.remove", name, detail, actor)
+
+
+def _changed(
+    before: Connection | None,
+    kind: str,
+    url: str,
+    options: Mapping[str, Any],
+    secrets: tuple[str, ...],
+) -> list[str]:
+    """What a save changes, by name: kind, url, options.KEY, secrets.FIELD (secret fields
+    given are always listed: sealed values cannot be compared without decrypting them)."""
+    old_options = dict(before.options) if before is not None else {}
+    changed = [] if before is not None and before.kind == kind else ["kind"]
+    if before is None or before.url != url:
+        changed.append("url")
+    for key in sorted(set(old_options) | set(options)):
+        if old_options.get(key, _MISSING) != options.get(key, _MISSING):
+            changed.append(f"options.{key}")
+    old_secrets = set(before.secret_fields) if before is not None else set()
+    changed += [f"secrets.{f}" for f in sorted(old_secrets | set(secrets))]
+    return changed
+
+
+_MISSING = object()
+
+
+def _audit_keys(project: Project, keyring: Keyring | None) -> Keyring:
+    """The keys of the audit chain that records connection changes: `keyring`, or the
+    project's (its key file created as `lockgate init` does when there is none and
+    LOCKGATE_KEYS is not set)."""
+    if keyring is not None:
+        return keyring
+    from lockgate.privacy.keys import Keyring
+
+    try:
+        return Keyring.for_project(project, create=True)
+    except KeyringError as exc:
+        raise DataError(f"connection changes are audited with the project's keys: {exc}") from None
+
+
+def _audit(
+    db: Database,
+    cur: Any,
+    keys: Keyring,
+    action: str,
+    name: str,
+    detail: dict[str, Any],
+    actor: str | None,
+) -> None:
+    from lockgate.store.audit import AuditChain, entry, user_actor
+
+    record = entry(actor or user_actor(), action, name, None, detail)
+    AuditChain(db, lambda: keys).append(cur, [record])
 
 
 def _strip_user(url: str) -> tuple[str, str | None]:
@@ -594,10 +669,34 @@ def secrets_of(conn: Connection, project: Project) -> dict[str, str]:
                     f"({secret}_env in {TOML}) is not set; export it before running"
                 )
             out[secret] = value
-        return out
-    if not conn.sealed:
+    elif conn.sealed:
+        out = unseal(_keyring(project, conn.name), conn.name, conn.sealed)
+    else:
         return {}
-    return unseal(_keyring(project, conn.name), conn.name, conn.sealed)
+    if out:
+        _secret_read(conn, sorted(out), project)
+    return out
+
+
+def _secret_read(conn: Connection, fields: list[str], project: Project) -> None:
+    """Audit that a connection's secrets were read (names only): inside a task, as a fact its
+    attempt reports (the engine's events reach the audit chain); outside, directly into the
+    project's store when it has one (no database is created for it)."""
+    from lockgate.model import facts
+
+    data = {"name": conn.name, "source": "connection", "fields": fields}
+    if facts.report(facts.SECRET_READ, data):
+        return
+    from lockgate.store.audit import user_actor
+    from lockgate.store.store import Store
+
+    store = Store.if_exists(project.db_url, keys=lambda: _audit_keys(project, None))
+    if store is None:
+        return
+    try:
+        store.audit("secret.read", conn.name, data, actor=user_actor())
+    finally:
+        store.close()
 
 
 # -- applying a connection to a dataset ---------------------------------------------------------

@@ -57,6 +57,9 @@ class Dataset:
     connection: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict, repr=False)  # may hold secrets
     tags: Mapping[str, str] = field(default_factory=dict)
+    zone: str | None = None
+    """The zone the dataset lives in, when the pipeline says it (else lockgate.toml's [zones]
+    decide: governance/zones.py)."""
     catalogued: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Tags the store recorded when lockgate last wrote this dataset (for formats that cannot
     carry them): applied on read to the columns that exist and carry no tag of their own."""

@@ -1,13 +1,14 @@
-"""Which classification tags the columns of a SQL query's result carry: provenance traced
-through DuckDB's parsed query (`json_serialize_sql`), through CTEs, subqueries, joins and set
-operations; an output column takes the most sensitive tag of every input column its expression
-references (counts drop it), and what cannot be traced takes every visible input tag."""
+"""Which input columns each column of a SQL query's result comes from, and so which
+classification tags it carries: provenance traced through DuckDB's parsed query
+(`json_serialize_sql`), through CTEs, subqueries, joins and set operations. An output column
+takes the most sensitive tag of every input column its expression references (counts drop it),
+and what cannot be traced takes every visible input column (column lineage and tags alike)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lockgate.model.classification import is_raw, tag_of
 
@@ -15,8 +16,51 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-Tags = tuple[str, ...]
-"""The tags an expression draws on, in reading order, each once."""
+IDENTITY, TRANSFORMATION, AGGREGATION = 0, 1, 2
+KINDS = ("identity", "transformation", "aggregation")
+"""How an output column uses an input column (OpenLineage's DIRECT subtypes), by level: a
+column passed as it is, computed from it, or summarised from many rows of it."""
+
+
+class Source(NamedTuple):
+    """An input column an expression draws on: the input's name (lower case, as the query
+    names it), the column's name as the input spells it, its tag, and how it is used (`KINDS`
+    index). A counted column (`count(email)`) is drawn on without its tag."""
+
+    input: str
+    column: str
+    tag: str | None
+    kind: int
+
+
+Tags = tuple[Source, ...]
+"""The input columns an expression draws on, in reading order, each once."""
+
+AGGREGATES = frozenset(
+    {
+        "any_value", "approx_quantile", "approx_top_k", "arbitrary", "arg_max", "arg_max_null",
+        "arg_max_nulls_last", "arg_min", "arg_min_null", "arg_min_nulls_last", "argmax", "argmin",
+        "array_agg", "avg", "bit_and", "bit_or", "bit_xor", "bitstring_agg", "bool_and",
+        "bool_or", "corr", "covar_pop", "covar_samp", "decimal_average", "entropy", "favg",
+        "first", "fsum", "group_concat", "histogram", "histogram_exact", "kahan_sum", "kurtosis",
+        "kurtosis_pop", "last", "list", "listagg", "mad", "max", "max_by", "mean", "median",
+        "min", "min_by", "mode", "product", "quantile", "quantile_cont", "quantile_disc",
+        "regr_avgx", "regr_avgy", "regr_count", "regr_intercept", "regr_r2", "regr_slope",
+        "regr_sxx", "regr_sxy", "regr_syy", "reservoir_quantile", "sem", "skewness", "stddev",
+        "stddev_pop", "stddev_samp", "string_agg", "sum", "sum_no_overflow", "sumkahan",
+        "var_pop", "var_samp", "variance",
+    }
+)  # fmt: skip
+"""DuckDB's aggregate functions other than counting ones (their result summarises rows)."""
+
+
+class Traced(NamedTuple):
+    """An output column's tag (see `strongest`) and the input columns it comes from, each
+    (input, column, kind) once, in reading order."""
+
+    tag: str | None
+    sources: tuple[Source, ...]
+
 
 COUNTING = frozenset({"count", "count_star", "count_if", "countif", "approx_count_distinct"})
 """Functions whose result counts values instead of showing them: their arguments pass no tag
@@ -33,8 +77,20 @@ def carried_tags(
     query: str = "",
 ) -> list[str | None]:
     """The tag each output column inherits from the input columns it is computed from (see
-    `strongest`), for the query `tree` (DuckDB's `json_serialize_sql` form of its statement)
-    whose result has the columns `names`.
+    `trace`)."""
+    return [traced.tag for traced in trace(tree, inputs, names, query)]
+
+
+def trace(
+    tree: Mapping[str, Any],
+    inputs: Mapping[str, pa.Schema],
+    names: list[str],
+    query: str = "",
+    aggregates: frozenset[str] = AGGREGATES,
+) -> list[Traced]:
+    """For each output column: the tag it inherits from the input columns it is computed from
+    (see `strongest`) and those columns, for the query `tree` (DuckDB's `json_serialize_sql`
+    form of its statement) whose result has the columns `names`.
 
     Every expression of the select list is walked, through CTEs (recursive ones too), derived
     tables, joins, set operations, scalar and lateral subqueries, `*` (with EXCLUDE, REPLACE,
@@ -46,22 +102,37 @@ def carried_tags(
     PIVOT, another table function) gives every tag of the inputs the query can see there; a
     query shape not understood at all gives each column the most sensitive tag of all the
     inputs. `query` is the SQL text of `tree`: DuckDB's tree drops the `*` of calls such as
-    `hash(*)` or `struct_pack(*)`, which the text shows."""
-    lineage = _Lineage(inputs, query)
+    `hash(*)` or `struct_pack(*)`, which the text shows.
+
+    Column lineage follows the same walk: a column referenced as it is (also renamed, through
+    CTEs and subqueries) is an identity, one inside any other expression a transformation, one
+    inside an aggregate function (`aggregates`) or a count an aggregation; what cannot be
+    traced draws on every column in sight, as a transformation."""
+    lineage = _Lineage(inputs, query, aggregates)
     try:
         rel = lineage.node(tree, {}, None)
     except Exception:  # an unexpected tree shape: no provenance, so assume the worst
         rel = lineage.unknown
     if rel.exact and len(rel.cols) == len(names):
-        return [strongest(col.tags) for col in rel.cols]
+        return [_traced(col.tags) for col in rel.cols]
     # the columns did not line up one by one (USING joins merge columns, COLUMNS(...) picks
     # some): match them by name, and a column no prediction names takes every tag seen
-    out: list[str | None] = []
+    out: list[Traced] = []
     for name in names:
         hits = [col.tags for col in rel.cols if col.name == name.lower()]
         tags = _merge(*hits, () if rel.exact else rel.rest) if hits else rel.every()
-        out.append(strongest(tags))
+        out.append(_traced(tags))
     return out
+
+
+def _traced(tags: Tags) -> Traced:
+    used = {(s.input, s.column, s.kind): s for s in tags}
+    return Traced(strongest(s.tag for s in tags), tuple(used.values()))
+
+
+def _at_least(tags: Iterable[Source], kind: int) -> list[Source]:
+    """The same columns, used at least as `kind` (a function over a column transforms it)."""
+    return [s if s.kind >= kind else s._replace(kind=kind) for s in tags]
 
 
 def strongest(tags: Iterable[str | None]) -> str | None:
@@ -79,7 +150,7 @@ def strongest(tags: Iterable[str | None]) -> str | None:
     return present[0] if present else None
 
 
-def _merge(*groups: Iterable[str]) -> Tags:
+def _merge(*groups: Iterable[Source]) -> Tags:
     return tuple(dict.fromkeys(tag for group in groups for tag in group))
 
 
@@ -190,15 +261,25 @@ class _Scope:
 class _Lineage:
     """Column provenance over DuckDB's JSON syntax tree (see `carried_tags`)."""
 
-    def __init__(self, inputs: Mapping[str, pa.Schema], query: str = "") -> None:
+    def __init__(
+        self,
+        inputs: Mapping[str, pa.Schema],
+        query: str = "",
+        aggregates: frozenset[str] = AGGREGATES,
+    ) -> None:
         self.text = query.encode()
+        self.aggregates = aggregates
         self.inputs = {
             name.lower(): _Rel(
-                tuple(_Col(f.name.lower(), _merge([t] if (t := tag_of(f)) else [])) for f in s)
+                tuple(
+                    _Col(f.name.lower(), (Source(name.lower(), f.name, tag_of(f), IDENTITY),))
+                    for f in s
+                )
             )
             for name, s in inputs.items()
         }
-        self.all = _merge(*(rel.every() for rel in self.inputs.values()))
+        every = _merge(*(rel.every() for rel in self.inputs.values()))
+        self.all = _merge(_at_least(every, TRANSFORMATION))
         self.unknown = _Rel((), exact=False, rest=self.all)
         """A relation nothing is known of: it may hold any input's columns."""
 
@@ -365,28 +446,45 @@ class _Lineage:
 
     # -- expressions --------------------------------------------------------------------------
     def expr(self, node: Any, scope: _Scope) -> Tags:
-        """The tags of every input column `node` references (see `carried_tags`)."""
-        found: list[str] = []
+        """Every input column `node` references, with its tag and use (see `trace`)."""
+        found: list[Source] = []
         self._walk(node, scope, found)
         return _merge(found)
 
-    def _walk(self, node: Any, scope: _Scope, found: list[str]) -> None:
+    def _walk(self, node: Any, scope: _Scope, found: list[Source]) -> None:
         if isinstance(node, list):
             for item in node:
                 self._walk(item, scope, found)
             return
         if not isinstance(node, Mapping):
             return
-        kind = node.get("class")
-        if kind == "COLUMN_REF":
+        if node.get("class") == "COLUMN_REF":  # as it is: an identity (or what it was made of)
             parts = [str(p).lower() for p in node.get("column_names") or []]
-            found.extend(self._resolve(parts, scope) if parts else scope.every())
+            if parts:
+                found.extend(self._resolve(parts, scope))
+            else:
+                found.extend(_at_least(scope.every(), TRANSFORMATION))
             return
-        if kind in ("FUNCTION", "WINDOW", "AGGREGATE"):
-            if str(node.get("function_name") or "").lower() in COUNTING:
+        level = TRANSFORMATION
+        if node.get("class") in ("FUNCTION", "WINDOW", "AGGREGATE"):
+            called = str(node.get("function_name") or "").lower()
+            if called in COUNTING:  # the counted columns are used, their values not shown
+                counted: list[Source] = []
+                self._walk(node.get("arguments"), scope, counted)
+                found.extend(s._replace(tag=None, kind=AGGREGATION) for s in counted)
                 return
-            if not node.get("arguments") and self._star_call(node):  # hash(*): every column
-                found.extend(scope.every())
+            if called in self.aggregates:
+                level = AGGREGATION
+        inner: list[Source] = []
+        self._inside(node, scope, inner)
+        found.extend(_at_least(inner, level))
+
+    def _inside(self, node: Mapping[str, Any], scope: _Scope, found: list[Source]) -> None:
+        """The columns an expression other than a plain column reference draws on."""
+        kind = node.get("class")
+        star = kind in ("FUNCTION", "WINDOW", "AGGREGATE") and not node.get("arguments")
+        if star and self._star_call(node):  # hash(*): every column
+            found.extend(scope.every())
         if kind == "SUBQUERY":
             inner = self.node((node.get("subquery") or {}).get("node"), scope.ctes, scope)
             found.extend(inner.every())

@@ -15,7 +15,8 @@ input columns its expression references, through CTEs, subqueries, joins and set
 (`upper(email) AS contact`, `email || ''`, `WITH x AS (SELECT email AS e ...) SELECT e FROM x`
 all stay `pii.email`; a raw tag beats a transformed one, which beats none). Counting
 (`count(email)`) passes no tag. What cannot be traced is tagged on the safe side (see
-`carried_tags`). `tags` declares the tag of an output column outright.
+`carried_tags`). `tags` declares the tag of an output column outright. The same tracing gives
+the column lineage of the result (`Transform.columns`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from lockgate.io.base import BATCH_ROWS
 from lockgate.io.connect import open_reader
 from lockgate.io.dataset import Dataset, display
 from lockgate.io.schemas import conform, declared
-from lockgate.io.sqltags import carried_tags
+from lockgate.io.sqltags import KINDS, Traced, trace
 from lockgate.model.classification import with_tag
 
 if TYPE_CHECKING:
@@ -166,6 +167,8 @@ class Transform:
         self._spill: str | None = None
         self.schema: pa.Schema | None = None
         self.rows = 0
+        self.traced: list[Traced] = []
+        """Per output column: its inherited tag and the input columns it comes from."""
 
     # -- Reader protocol --------------------------------------------------------------------
     def __enter__(self) -> Transform:
@@ -240,10 +243,10 @@ class Transform:
         assert self._result is not None
         out = self._result.schema
         schemas = {s.name: s.schema for s in self.inputs}
-        carried = carried_tags(tree, schemas, out.names, self.query)
+        self.traced = trace(tree, schemas, out.names, self.query)
         fields = []
         for i, column in enumerate(out):
-            tag = self.declared.get(column.name, carried[i])
+            tag = self.declared.get(column.name, self.traced[i].tag)
             fields.append(with_tag(column, tag) if tag else column)
         self.schema = pa.schema(fields)
 
@@ -293,3 +296,23 @@ class Transform:
     def read(self) -> list[tuple[str, Dataset, pa.Schema, int | None]]:
         """Each input: its name, dataset, schema and the rows a complete scan read."""
         return [(s.name, s.dataset, s.schema, s.rows) for s in self.inputs]
+
+    def columns(self) -> dict[str, list[dict[str, Any]]]:
+        """Column lineage of the result, as `DatasetWritten` facts carry it: per output column,
+        the input columns it comes from (`{"dataset": catalogue key, "field", "transform":
+        None, "masking": False, "kind"}`, kind from `sqltags.KINDS`)."""
+        from lockgate.io.catalogue import key
+        from lockgate.io.copy import capped_lineage, lineage_entry
+
+        if self.schema is None:
+            return {}
+        keys = {name.lower(): key(self.datasets[name].uri) for name in self.names}
+        return capped_lineage(
+            {
+                name: [
+                    lineage_entry(keys.get(s.input, s.input), s.column, KINDS[s.kind])
+                    for s in traced.sources
+                ]
+                for name, traced in zip(self.schema.names, self.traced, strict=False)
+            }
+        )

@@ -56,8 +56,8 @@ PREVIEW_ROWS = 10
 
 DatasetRef = str | Mapping[str, Any]
 """A dataset as tasks take it: a URI or path, or a mapping with `uri` and any of `format`,
-`query`, `connection`, `options`, `tags`."""
-DATASET_KEYS = ("uri", "format", "query", "connection", "options", "tags")
+`query`, `connection`, `options`, `tags`, `zone`."""
+DATASET_KEYS = ("uri", "format", "query", "connection", "options", "tags", "zone")
 Checks = Sequence[Mapping[str, Any]] | None
 
 
@@ -168,7 +168,7 @@ def copy_task(
         done = copy(src, dst, mode=mode, keys=key_columns)
         written, described = done.written, done.schema
         _read_fact(src, described, done.rows)
-    _written_fact(dst, written, described, [src])
+    _written_fact(dst, written, described, [src], copied=True)
     doc = {
         "source": display(src.uri),
         **written.to_json(),
@@ -250,7 +250,7 @@ def sql_task(
         _input_facts(transform)
     doc: dict[str, Any] = {"inputs": {n: display(d.uri) for n, d in sources.items()}}
     if dst is not None and written is not None:
-        _written_fact(dst, written, schema, list(sources.values()))
+        _written_fact(dst, written, schema, list(sources.values()), transform.columns())
         doc.update(written.to_json(), schema=_describe(schema))
         rows = written.rows
     else:
@@ -520,8 +520,20 @@ def _input_facts(transform: Any) -> None:
 
 
 def _written_fact(
-    dst: Dataset, written: WriteResult, schema: Any, inputs: Sequence[Dataset]
+    dst: Dataset,
+    written: WriteResult,
+    schema: Any,
+    inputs: Sequence[Dataset],
+    columns: Mapping[str, list[dict[str, Any]]] | None = None,
+    *,
+    copied: bool = False,
 ) -> None:
+    """Report a write; `columns`: its column lineage (io/copy.py `ColumnLineage`), or
+    `copied`: each column is the one input's column of the same name."""
+    from lockgate.io.copy import capped_lineage, identity_of
+
+    if copied and len(inputs) == 1:
+        columns = identity_of(inputs[0], _describe(schema))
     facts.report(
         facts.DATASET_WRITTEN,
         {
@@ -531,6 +543,7 @@ def _written_fact(
             "mode": written.mode,
             "schema": _describe(schema),
             "inputs": [key(d.uri) for d in inputs],
+            "columns": capped_lineage(columns or {}),
         },
     )
 
@@ -596,6 +609,7 @@ def _dataset(
         connection=named,
         options=dict(given.get("options") or options or {}),
         tags={**dict(tags or {}), **dict(given.get("tags") or {})},
+        zone=_zone(given.get("zone")),
     )
     if named is not None:
         from lockgate.io.connect import resolved
@@ -603,6 +617,14 @@ def _dataset(
         return resolved(dataset)
     dataset.location  # noqa: B018  (parsed now: a bad URI fails before any I/O)
     return dataset
+
+
+def _zone(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(f"a dataset's zone must be a zone name such as staging, got {value!r}")
+    return value.strip()
 
 
 def _rooted(uri: str, root: Path) -> str:

@@ -17,8 +17,13 @@ from typing import Any
 DATASET_READ = "DatasetRead"
 """`{"uri", "kind", "rows", "schema": [{"name", "type", "tag"}]}`: a dataset the task read."""
 DATASET_WRITTEN = "DatasetWritten"
-"""`{"uri", "kind", "rows", "mode", "schema": [...], "inputs": [uri, ...]}`: a dataset written;
-`inputs` are the datasets it was made from (lineage)."""
+"""`{"uri", "kind", "rows", "mode", "schema": [...], "inputs": [uri, ...], "columns": {...}}`: a
+dataset written; `inputs` are the datasets it was made from (lineage). `columns` is its column
+lineage: `{output column: [{"dataset": input key, "field": input column, "transform": the
+masking operation's name or None, "masking": bool, "kind": "identity"|"transformation"|
+"aggregation"}]}` (copies: identity; `sql`: traced through the query, counts and aggregates
+are aggregations; `mask`: the operation per column). At most 500 output columns and 50 inputs
+each (io/copy.py); empty when the producer cannot tell."""
 QUALITY_CHECKED = "QualityChecked"
 """`{"dataset", "name", "check", "severity", "passed", "failing_rows", "examples", "message"}`."""
 

@@ -179,9 +179,19 @@ class Keyring:
 
     @classmethod
     def for_project(
-        cls, project: Project, *, environ: Mapping[str, str] | None = None, kms: Kms | None = None
+        cls,
+        project: Project,
+        *,
+        environ: Mapping[str, str] | None = None,
+        kms: Kms | None = None,
+        create: bool = False,
     ) -> Keyring:
-        """The project's keyring: its key file (setting `keys_file`) and `LOCKGATE_KEYS`."""
+        """The project's keyring: its key file (setting `keys_file`) and `LOCKGATE_KEYS`.
+        `create`: make the key file as `lockgate init` does when it does not exist and
+        `LOCKGATE_KEYS` is not set (what the audit chain needs on a project's first run)."""
+        env = os.environ if environ is None else environ
+        if create and not env.get(ENV_VAR):
+            ensure_key_file(keys_file_of(project))
         return cls.load(keys_file_of(project), environ=environ, kms=kms)
 
     # -- use ------------------------------------------------------------------------------------

@@ -47,7 +47,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lockgate.errors import DataError, LockgateError, PrivacyError, did_you_mean
-from lockgate.io.formats import BatchReader, BatchWriter, check_distinct
+from lockgate.io.connect import open_writer
+from lockgate.io.dataset import Dataset
+from lockgate.io.formats import BatchReader, check_distinct
 from lockgate.model.classification import is_raw, tag_of, with_tag
 from lockgate.privacy.entities import FREE_TEXT, Entity, entity_for
 from lockgate.privacy.scan import SAMPLE_SIZE, ScanReport, scan
@@ -124,6 +126,10 @@ class MaskSummary:
     rules: list[Rule] = field(default_factory=list)
     tags: dict[str, str | None] = field(default_factory=dict)
     report: ScanReport | None = None
+    source_schema: pa.Schema | None = None
+    """The input's schema with the classes the rules give (what was read)."""
+    schema: pa.Schema | None = None
+    """The output's schema (types and tags: what was written)."""
 
     @property
     def rows_per_s(self) -> float:
@@ -593,7 +599,12 @@ def mask_file(
             # the output schema (types and tags) is known before the rows are masked, so a
             # bad target fails before any work
             out_schema = _apply(schema.empty_table(), plan, keyring).schema
-            with BatchWriter(target, out_schema, fmt=out_fmt) as writer:
+            # through the policy gate, like every dataset write (governance/gate.py)
+            with open_writer(
+                Dataset(target, format=out_fmt),
+                out_schema,
+                sources=[Dataset(source, format=reader.format)],
+            ) as writer:
                 # three stages on their own threads: read (decode), mask, write (encode);
                 # Arrow releases the GIL while it decodes and encodes, so they overlap
                 behind = _WriteBehind(writer.write, WRITE_BEHIND)
@@ -618,6 +629,7 @@ def mask_file(
         finally:
             batches.close()  # stops the reading thread now, not when collected
     summary.tags = {f.name: tag_of(f) for f in out_schema}
+    summary.source_schema, summary.schema = schema, out_schema
     summary.seconds = time.perf_counter() - started
     if progress is not None:
         progress(reader.total, reader.total)

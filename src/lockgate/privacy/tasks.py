@@ -57,6 +57,7 @@ def mask_task(
         keyring=project_keyring(project),
         sample_size=sample_size,
     )
+    _mask_facts(summary)
     doc = mask_doc(summary)
     ops = "; ".join(f"{op} {', '.join(cols)}" for op, cols in doc["columns_by_op"].items())
     _say(f"masked {input} -> {output}: {doc['rows']} row(s); {ops or 'no column masked'}")
@@ -108,6 +109,59 @@ def mask_doc(summary: MaskSummary) -> dict[str, Any]:
         "tags": tags,
         "seconds": round(summary.seconds, 3),
     }
+
+
+def mask_lineage(summary: MaskSummary) -> dict[str, list[dict[str, Any]]]:
+    """The column lineage of a mask (`DatasetWritten` facts' `columns`): each masked column
+    comes from the input's column through its operation (`masking` unless the operation
+    restores raw values, as decrypt does); the others are copied as they are."""
+    from lockgate.io.catalogue import key
+    from lockgate.io.copy import capped_lineage, lineage_entry
+    from lockgate.privacy.transforms import OPERATIONS
+
+    source = key(summary.source)
+    ops = {rule.column: rule.op for rule in summary.rules}
+    columns: dict[str, list[dict[str, Any]]] = {}
+    for name in summary.tags:
+        op = ops.get(name)
+        if op is None:
+            columns[name] = [lineage_entry(source, name)]
+        else:
+            masking = not OPERATIONS[op].reverses
+            columns[name] = [lineage_entry(source, name, "transformation", op, masking)]
+    return capped_lineage(columns)
+
+
+def _mask_facts(summary: MaskSummary) -> None:
+    """Report what a mask read and wrote (catalogue, lineage with the operation per column)."""
+    from lockgate.io.catalogue import key
+    from lockgate.io.schemas import describe_schema
+    from lockgate.model import facts
+
+    if summary.source_schema is None or summary.schema is None:
+        return
+    source, target = key(summary.source), key(summary.target)
+    facts.report(
+        facts.DATASET_READ,
+        {
+            "uri": source,
+            "kind": "file",
+            "rows": summary.rows,
+            "schema": describe_schema(summary.source_schema),
+        },
+    )
+    facts.report(
+        facts.DATASET_WRITTEN,
+        {
+            "uri": target,
+            "kind": "file",
+            "rows": summary.rows,
+            "mode": "overwrite",
+            "schema": describe_schema(summary.schema),
+            "inputs": [source],
+            "columns": mask_lineage(summary),
+        },
+    )
 
 
 def project_keyring(project: Project) -> Keyring | None:

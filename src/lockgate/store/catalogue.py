@@ -14,6 +14,8 @@ from lockgate.model.facts import DATASET_WRITTEN
 if TYPE_CHECKING:
     from lockgate.store.dbapi import Database
 
+LINEAGE_EDGES = 2000
+"""Edges one lineage query returns at most (a huge graph is cut, never loaded whole)."""
 _QUALITY_COLUMNS = (
     "run_id, task_id, attempt, dataset, name, check_kind, severity, passed, failing_rows, "
     "detail, ts"
@@ -89,3 +91,73 @@ class CatalogueStore:
             (run_id, DATASET_WRITTEN),
         )
         return [{"task_id": r["task_id"], **json.loads(r["data"] or "{}")} for r in rows]
+
+    # -- the lineage graph (lockgate lineage) -----------------------------------------------
+    def lineage_edges(
+        self, uris: list[str], *, upstream: bool, limit: int = LINEAGE_EDGES
+    ) -> list[dict[str, Any]]:
+        """The lineage edges into the datasets `uris` (`upstream`) or out of them: one row per
+        (input, output, pipeline, task) with its last run (`run_id`, `ts`) and how many runs
+        made it (`runs`), newest first, at most `limit` per call. Indexed: each dataset is
+        looked up by `ix_lineage_output` (or `ix_lineage_input`), 500 at a time."""
+        column = "output_uri" if upstream else "input_uri"
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(uris), 500):
+            chunk = uris[i : i + 500]
+            marks = ", ".join("?" * len(chunk))
+            out.extend(
+                self.db.rows(
+                    "SELECT input_uri, output_uri, pipeline_id, task_id, run_id, ts, runs FROM ("
+                    "SELECT l.input_uri, l.output_uri, r.pipeline_id, l.task_id, l.run_id, l.ts, "
+                    "ROW_NUMBER() OVER (PARTITION BY l.input_uri, l.output_uri, r.pipeline_id, "
+                    "l.task_id ORDER BY l.ts DESC, l.id DESC) AS pick, "
+                    "COUNT(*) OVER (PARTITION BY l.input_uri, l.output_uri, r.pipeline_id, "
+                    "l.task_id) AS runs "
+                    f"FROM lineage l LEFT JOIN runs r ON r.id = l.run_id WHERE l.{column} IN "
+                    f"({marks})) AS edges WHERE pick = 1 ORDER BY ts DESC LIMIT ?",
+                    (*chunk, limit - len(out)),
+                )
+            )
+            if len(out) >= limit:
+                break
+        return out
+
+    def datasets_info(self, uris: list[str]) -> dict[str, dict[str, Any]]:
+        """The catalogue rows of `uris` that it has, by uri (`schema` decoded); by primary key,
+        500 at a time."""
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(uris), 500):
+            chunk = uris[i : i + 500]
+            marks = ", ".join("?" * len(chunk))
+            for row in self.db.rows(
+                "SELECT uri, kind, schema, rows, run_id, task_id, updated_at FROM datasets "
+                f"WHERE uri IN ({marks})",
+                tuple(chunk),
+            ):
+                out[row["uri"]] = _decoded(row, "schema")
+        return out
+
+    def in_lineage(self, uri: str) -> bool:
+        """Whether any lineage edge reads or writes `uri` (two index lookups)."""
+        return bool(
+            self.db.rows("SELECT 1 AS hit FROM lineage WHERE output_uri = ? LIMIT 1", (uri,))
+            or self.db.rows("SELECT 1 AS hit FROM lineage WHERE input_uri = ? LIMIT 1", (uri,))
+        )
+
+    def dataset_names(self, after: str = "", limit: int = 1000) -> list[str]:
+        """Catalogue keys in order, from the first after `after`: a page of the primary key
+        (walk the catalogue with successive pages; never all of it at once)."""
+        rows = self.db.rows(
+            "SELECT uri FROM datasets WHERE uri > ? ORDER BY uri LIMIT ?", (after, limit)
+        )
+        return [row["uri"] for row in rows]
+
+    def datasets_page(self, after: str = "", limit: int = 200) -> list[dict[str, Any]]:
+        """Catalogue rows (`schema` decoded) in key order from the first after `after`: one
+        page of a walk over the whole catalogue (`lockgate lineage --subject`)."""
+        rows = self.db.rows(
+            "SELECT uri, kind, schema, rows, run_id, task_id, updated_at FROM datasets "
+            "WHERE uri > ? ORDER BY uri LIMIT ?",
+            (after, limit),
+        )
+        return [_decoded(row, "schema") for row in rows]

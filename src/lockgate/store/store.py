@@ -1,20 +1,35 @@
-"""The metadata store: pipeline versions, runs, task states and attempts, events, results."""
+"""The metadata store: pipeline versions, runs, task states and attempts, events, results, and
+the audit chain they are written with (store/audit.py)."""
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from lockgate.errors import ConfigError, NotFoundError, StoreError, describe
 from lockgate.model import events as ev
 from lockgate.model.events import Event
+from lockgate.store.audit import (
+    EVENTS_ACTION,
+    AuditChain,
+    Checkpoint,
+    Entry,
+    Finding,
+    Keys,
+    Pruned,
+    Record,
+    entry,
+    user_actor,
+)
 from lockgate.store.catalogue import CatalogueStore
 from lockgate.store.db import create_db_engine, safe_url
 from lockgate.store.dbapi import Database
 from lockgate.store.fold import COPY_FROM, FORGIVE_INTERRUPTED, fold, insert_rows, statements
+from lockgate.store.governance import GovernanceStore
 from lockgate.store.owners import owner_alive, process_owner
 from lockgate.store.scheduling import SchedulingStore
 from lockgate.store.writer import EventWriter
@@ -33,19 +48,25 @@ _RUN_COLUMNS = (
     "run_key, runner"
 )
 _DIED = "the process running this attempt died"
+_encode_rows = json.JSONEncoder(separators=(",", ":"), default=str, check_circular=False).encode
 
 
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-class Store(SchedulingStore, CatalogueStore):
+class Store(SchedulingStore, CatalogueStore, GovernanceStore):
     """Access to the metadata database. One per process and URL; thread-safe.
 
     Runtime reads and writes are plain SQL through the DBAPI (`store/dbapi.py`); `engine`
-    gives an SQLAlchemy engine for migrations and inspection, created only when asked for."""
+    gives an SQLAlchemy engine for migrations and inspection, created only when asked for.
 
-    def __init__(self, url: str) -> None:
+    `keys` (a `Keys` such as the project's keyring, or a function returning one, called on the
+    first audited write) keys the audit chain: every event batch, pipeline version and action
+    is appended to it in the transaction that writes it. A store opened without keys can read
+    everything but refuses audited writes."""
+
+    def __init__(self, url: str, keys: Keys | Callable[[], Keys] | None = None) -> None:
         from lockgate.store.migrate import ensure_schema
 
         self.url = url
@@ -63,6 +84,31 @@ class Store(SchedulingStore, CatalogueStore):
         self._active: set[str] = set()
         self._sql = statements(self.db.placeholder)
         self._engine: Engine | None = None
+        self._keys: Keys | None = None
+        self._keys_factory: Callable[[], Keys] | None = None
+        if hasattr(keys, "key_for"):
+            self._keys = cast("Keys", keys)
+        elif keys is not None:
+            self._keys_factory = keys
+        self._keys_lock = threading.Lock()
+        self._audit_off = False  # benchmarks only (bench/engine.py: the chain's cost on W2)
+        self.chain = AuditChain(self.db, self.audit_keys)
+
+    def audit_keys(self) -> Keys:
+        """The audit chain's keys (resolved on first use); StoreError when the store was
+        opened without them."""
+        if self._keys is not None:
+            return self._keys
+        with self._keys_lock:
+            if self._keys is None:
+                if self._keys_factory is None:
+                    raise StoreError(
+                        f"the metadata database {self.db.shown_url} was opened without the "
+                        "project's audit key, so it cannot record this; open it with "
+                        "lockgate.api.open_store(project) or Store(url, keys=keyring)"
+                    )
+                self._keys = self._keys_factory()
+            return self._keys
 
     @property
     def engine(self) -> Engine:
@@ -72,14 +118,14 @@ class Store(SchedulingStore, CatalogueStore):
         return self._engine
 
     @classmethod
-    def if_exists(cls, url: str) -> Store | None:
+    def if_exists(cls, url: str, keys: Keys | Callable[[], Keys] | None = None) -> Store | None:
         """The store at `url`, or None when it is an SQLite file that does not exist yet: for
         lookups, which must not create a database."""
         from lockgate.store.db import sqlite_path
 
         if url.startswith("sqlite") and not os.path.exists(sqlite_path(url)):
             return None
-        return cls(url)
+        return cls(url, keys)
 
     def close(self) -> None:
         self.db.close()
@@ -91,7 +137,8 @@ class Store(SchedulingStore, CatalogueStore):
 
     # -- pipelines and runs -----------------------------------------------------------------
     def record_version(self, pipeline: Pipeline) -> int:
-        """The id of this definition's version row, created on first sight."""
+        """The id of this definition's version row, created on first sight (and audited as
+        `pipeline.version` in the same transaction)."""
         digest = pipeline.fingerprint()
         query = "SELECT id FROM pipeline_versions WHERE pipeline_id = ? AND hash = ?"
         found = self.db.scalar(query, (pipeline.id, digest))
@@ -108,6 +155,10 @@ class Store(SchedulingStore, CatalogueStore):
                 ),
                 (pipeline.id, digest, pipeline.file, pipeline.source, time.time()),
             )
+            if cur.rowcount == 1:
+                detail = {"pipeline": pipeline.id, "hash": digest, "file": pipeline.file}
+                # who ran (or scheduled) the new definition first: the OS user of this process
+                self.audit_in(cur, "pipeline.version", pipeline.id, detail, actor=user_actor())
             cur.execute(db.sql(query), (pipeline.id, digest))
             return int(cur.fetchone()[0])
 
@@ -124,26 +175,33 @@ class Store(SchedulingStore, CatalogueStore):
         """Record a new queued run; `dates`: its logical date and data interval (timestamps)."""
         now = time.time()
         logical, start, end = dates or (now, now, now)
-        self.db.execute(
-            'INSERT INTO runs (id, pipeline_id, version_id, state, params, executor, "trigger", '
-            "created_at, owner, heartbeat_at, logical_date, data_interval_start, "
-            f"data_interval_end) VALUES ({_marks(13)})",
-            (
-                run_id,
-                pipeline_id,
-                version_id,
-                "queued",
-                json.dumps(params),
-                executor,
-                trigger,
-                now,
-                self._owner,
-                now,
-                logical,
-                start,
-                end,
-            ),
-        )
+        db = self.db
+        with db.transaction() as cur:
+            cur.execute(
+                db.sql(
+                    "INSERT INTO runs (id, pipeline_id, version_id, state, params, executor, "
+                    '"trigger", created_at, owner, heartbeat_at, logical_date, '
+                    f"data_interval_start, data_interval_end) VALUES ({_marks(13)})"
+                ),
+                (
+                    run_id,
+                    pipeline_id,
+                    version_id,
+                    "queued",
+                    json.dumps(params),
+                    executor,
+                    trigger,
+                    now,
+                    self._owner,
+                    now,
+                    logical,
+                    start,
+                    end,
+                ),
+            )
+            # who started it: the OS user of this process (a run of `lockgate run`, a backfill)
+            detail = {"pipeline": pipeline_id, "trigger": trigger, "version": version_id}
+            self.audit_in(cur, "run.create", run_id, detail, actor=user_actor(), run_id=run_id)
         self._active.add(run_id)
 
     def claim_run(self, run_id: str, executor: str, forgive_lost: bool = False) -> None:
@@ -174,7 +232,10 @@ class Store(SchedulingStore, CatalogueStore):
         self._active.discard(run_id)
 
     def writer(self) -> EventWriter:
-        """A group-commit subscriber for the event bus."""
+        """A group-commit subscriber for the event bus (the audit keys are resolved now, so a
+        store without them fails here rather than in the writer thread)."""
+        if not self._audit_off:
+            self.audit_keys()
         return EventWriter(self.write_events, heartbeat=self.heartbeat)
 
     def heartbeat(self) -> None:
@@ -188,12 +249,14 @@ class Store(SchedulingStore, CatalogueStore):
 
     # -- the event write path ---------------------------------------------------------------
     def write_events(self, batch: list[Event]) -> None:
-        """Append events and fold them into runs, task_runs, task_attempts and results,
-        all in one transaction."""
+        """Append events and fold them into runs, task_runs, task_attempts and results, and
+        append one audit record holding the batch's event rows, all in one transaction."""
         rows = fold(batch, time.time())
         sql = self._sql
         mark = self.db.placeholder
         copy = self.dialect == "postgresql"
+        # encoded before the transaction: the write lock is held for the SQL only
+        record = self._events_entry(rows.events) if rows.events and not self._audit_off else None
         # a small batch goes to PostgreSQL in one round trip; a large one is COPYed
         with self.db.transaction(pipelined=len(rows.events) < COPY_FROM) as cur:
             insert_rows(cur, "events", rows.events, mark, copy)
@@ -217,6 +280,17 @@ class Store(SchedulingStore, CatalogueStore):
             for values in rows.run_requeued:
                 cur.execute(sql["task_requeued"], (values[-1],))
                 cur.execute(sql["run_requeued"], (*values, me))
+            if record is not None:
+                # last, so PostgreSQL holds the chain's head lock only for the tail of the commit
+                self.chain.append(cur, [record])
+
+    def _events_entry(self, rows: list[tuple[Any, ...]]) -> Entry:
+        """The audit record of a batch of event rows (`fold`'s tuples, in order): one record
+        per batch, never one per event (the chain's cost on the engine stays a few percent)."""
+        run_id = rows[0][0]
+        if any(row[0] != run_id for row in rows):
+            run_id = None
+        return entry(self._owner, EVENTS_ACTION, run_id=run_id, detail=_encode_rows(rows))
 
     # -- recovery ---------------------------------------------------------------------------
     def recover_lost(self) -> list[str]:
@@ -284,14 +358,75 @@ class Store(SchedulingStore, CatalogueStore):
                     ),
                     (now, _DIED, run_id),
                 )
-                events = [
+                events: list[tuple[Any, ...]] = [
                     (run_id, now, ev.TASK_LOST, task_id, attempt, "lost", None)
                     for task_id, attempt in lost
                 ]
                 kind, state = (ev.RUN_REQUEUED, "queued") if requeue else (ev.RUN_FINISHED, "lost")
                 events.append((run_id, now, kind, None, 0, state, json.dumps({"error": error})))
                 cur.executemany(self._sql["events"], events)
+                self.chain.append(cur, [self._events_entry(events)])
         return recovered
+
+    # -- the audit chain ----------------------------------------------------------------------
+    def audit(
+        self,
+        action: str,
+        target: str | None = None,
+        detail: Any = None,
+        *,
+        actor: str | None = None,
+        run_id: str | None = None,
+    ) -> int:
+        """Append one audit record in a transaction of its own; its sequence number.
+        `detail`: JSON data (never a secret's value); `actor` defaults to this process."""
+        record = entry(actor or self._owner, action, target, run_id, detail)
+        with self.db.transaction() as cur:
+            return self.chain.append(cur, [record])
+
+    def audit_in(
+        self,
+        cur: Any,
+        action: str,
+        target: str | None = None,
+        detail: Any = None,
+        *,
+        actor: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """`audit` inside the caller's transaction (`cur`), committed with its other writes."""
+        self.chain.append(cur, [entry(actor or self._owner, action, target, run_id, detail)])
+
+    def audit_records(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        after: int = 0,
+        limit: int = 1000,
+    ) -> list[Record]:
+        """Audit records with seq > `after` in [`since`, `until`), by seq (page on seq)."""
+        return self.chain.records(since=since, until=until, after=after, limit=limit)
+
+    def audit_count(self) -> int:
+        return self.chain.count()
+
+    def audit_head(self) -> dict[str, Any] | None:
+        return self.chain.head()
+
+    def audit_checkpoints(self) -> list[Checkpoint]:
+        return self.chain.checkpoints()
+
+    def audit_checkpoint(self) -> Checkpoint | None:
+        """Sign a checkpoint of the chain now (None while it is empty)."""
+        return self.chain.checkpoint()
+
+    def audit_verify(self, exported: Sequence[Checkpoint] = ()) -> Finding:
+        return self.chain.verify(exported)
+
+    def audit_prune(self, before: float, actor: str | None = None) -> Pruned:
+        """Delete audit records up to the newest checkpoint made at or before `before`."""
+        return self.chain.prune(before, actor or self._owner)
 
     # -- queries ----------------------------------------------------------------------------
     def get_run(self, run_id: str) -> dict[str, Any] | None:
@@ -393,6 +528,7 @@ class Store(SchedulingStore, CatalogueStore):
     # -- retention --------------------------------------------------------------------------
     def clean(self, older_than_s: float, dry_run: bool = False) -> list[tuple[str, str]]:
         """Delete finished runs created before now - older_than_s, with everything they own.
+        The audit chain is not touched: it has its own retention (`audit_prune`).
 
         Returns (pipeline_id, run_id) of the runs deleted (or that would be)."""
         cutoff = time.time() - older_than_s
