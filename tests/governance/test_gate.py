@@ -251,3 +251,64 @@ def test_bad_governance_settings_are_one_line_errors(
     with pytest.raises(ConfigError, match=message) as caught:
         copy(Dataset(str(_untagged(prod))), Dataset(str(prod.root / "x.csv")))
     assert "\n" not in str(caught.value)
+
+
+def test_waivers_written_or_changed_behind_lockgates_back_are_ignored(prod: Project) -> None:
+    store = open_store(prod)
+    target = f"sqlite:///{prod.root / 'staging.db'}#customers"
+    real = store.add_waiver(
+        rule="*",
+        dataset=target,
+        columns=None,
+        zone=None,
+        owner="ops",
+        reason="migration test",
+        expires_at=time.time() + 3600,
+        actor="alice@laptop",
+    )
+    store.revoke_waiver(real["id"], "alice@laptop")
+    db = prod.root / ".lockgate" / "lockgate.db"
+    with sqlite3.connect(db) as conn:
+        # undo the revocation, and forge a new ten-year waiver copying a real row's MAC
+        conn.execute("UPDATE waivers SET revoked_at = NULL, revoked_by = NULL")
+        conn.execute(
+            "INSERT INTO waivers SELECT 'w-forged000000', rule, dataset, columns, zone, owner, "
+            "reason, created_by, created_at, expires_at + 315360000, NULL, NULL, mac FROM waivers"
+        )
+    assert {w["id"]: w["verified"] for w in store.waivers()} == {
+        real["id"]: False,
+        "w-forged000000": False,
+    }
+    result = lockgate.run(provision(prod, masked=False), project=prod)
+    assert result.tasks["load"].state == "failed"
+    assert _tables(prod.root / "staging.db") == []
+    denied = [d for d in store.policy_decisions(run_id=result.run_id) if d["zone"] == "staging"]
+    assert denied[0]["detail"]["ignored_waivers"] == [real["id"], "w-forged000000"]
+    log = (prod.logs_dir / "provision" / result.run_id / "load").rglob("*")
+    assert any("ignoring waiver(s)" in p.read_text() for p in log if p.is_file())
+
+
+def test_what_the_scan_found_stays_with_a_waived_write(
+    prod: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(prod.root)
+    (prod.root / "lake").mkdir()
+    (prod.root / "lockgate.toml").write_text(TOML + '\n[zones.ci]\ndatasets = ["lake/**"]\n')
+    store = open_store(Project.load(prod.root))
+    store.add_waiver(
+        rule="gdpr.pseudonymise",
+        dataset="lake/contacts.parquet",
+        columns=["contact"],
+        zone=None,
+        owner="qa",
+        reason="fixture for the mail-relay test",
+        expires_at=time.time() + 3600,
+        actor="alice@laptop",
+    )
+    done = copy(
+        Dataset(str(_untagged(prod))), Dataset(str(prod.root / "lake" / "contacts.parquet"))
+    )
+    assert {f["name"]: f["tag"] for f in done.schema}["contact"] == "pii.email"
+    written = pq.read_schema(prod.root / "lake" / "contacts.parquet")
+    assert tag_of(written.field("contact")) == "pii.email"  # the file says so too
+    assert tag_of(written.field("plan")) is None

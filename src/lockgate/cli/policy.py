@@ -267,11 +267,12 @@ def waivers(
         return
     now = time.time()
     for w in rows:
-        state = (
-            "revoked"
-            if w.get("revoked_at")
-            else ("expired" if w["expires_at"] <= now else "active")
-        )
+        if not w["verified"]:
+            state = "FORGED"  # not signed with the project's key: the gate ignores it
+        elif w.get("revoked_at"):
+            state = "revoked"
+        else:
+            state = "expired" if w["expires_at"] <= now else "active"
         cols = ", ".join(w["columns"]) if w.get("columns") else "every column"
         typer.echo(
             f"{w['id']}  {state:7}  {w['rule']} on {w['dataset']} ({cols}); owner {w['owner']}; "

@@ -19,7 +19,9 @@ it was: writers are atomic).
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -96,6 +98,8 @@ class Decision:
     waived: list[tuple[Violation, str]] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
     scanned: dict[str, str | None] = field(default_factory=dict)
+    ignored_waivers: list[str] = field(default_factory=list)
+    """Waivers in force but not signed with the project's key: ignored."""
 
     @property
     def blocking(self) -> list[Violation]:
@@ -121,6 +125,7 @@ class Decision:
             "waived": [{**v.to_json(), "waiver": w} for v, w in self.waived],
             "waivers": sorted({w for _, w in self.waived}),
             "scanned": self.scanned,
+            "ignored_waivers": self.ignored_waivers,
         }
 
     def error(self) -> PolicyViolationError:
@@ -198,7 +203,9 @@ def decide(
     evaluation = evaluate(gov.policy, zones, placed.zone, source_zones, judged)
     decision.rules = evaluation.rules
     moment = time.time() if now is None else now
-    in_force = waivers() if any(v.severity == "error" for v in evaluation.violations) else ()
+    rows = waivers() if any(v.severity == "error" for v in evaluation.violations) else ()
+    in_force = [w for w in rows if w.get("verified", True)]
+    decision.ignored_waivers = sorted(str(w["id"]) for w in rows if not w.get("verified", True))
     for violation in evaluation.violations:
         waiver = _waiver_for(violation, target_key, in_force, gov.root, moment)
         if waiver is not None and violation.severity == "error":
@@ -281,17 +288,29 @@ def record(decision: Decision, project: Project) -> None:
         store.close()
 
 
-def _waivers(project: Project) -> list[dict[str, Any]]:
+def waivers_in_force(project: Project) -> list[dict[str, Any]]:
+    """The project's waivers in force now, each marked `verified` when its MAC matches under
+    the project's key; the gate honours only those: a row inserted or edited with SQL (a forged
+    exception, a longer expiry, an undone revocation) is ignored, and said so on stderr."""
+    from functools import partial
+
+    from lockgate.privacy.keys import Keyring
     from lockgate.store.store import Store
 
-    store = Store.if_exists(project.db_url)
+    store = Store.if_exists(project.db_url, keys=partial(Keyring.for_project, project))
     if store is None:
         return []
     try:
-        found: list[dict[str, Any]] = store.waivers(active_at=time.time())
-        return found
+        rows: list[dict[str, Any]] = store.waivers(active_at=time.time())
     finally:
         store.close()
+    forged = [w["id"] for w in rows if not w["verified"]]
+    if forged:
+        sys.stderr.write(
+            f"lockgate: ignoring waiver(s) {', '.join(forged)}: not signed with this project's "
+            "key (written or changed outside lockgate)\n"
+        )
+    return rows
 
 
 # -- the hook -----------------------------------------------------------------------------------
@@ -307,7 +326,7 @@ def gate(
     gov = governance(project)
     if needs_data(gov, target, schema, sources):
         return _FirstBatchWriter(gov, project, target, schema, sources, open_writer)
-    decision, _ = decide(gov, target, schema, sources, waivers=lambda: _waivers(project))
+    decision, _ = decide(gov, target, schema, sources, waivers=lambda: waivers_in_force(project))
     record(decision, project)
     if decision.outcome == "deny":
         raise decision.error()
@@ -333,6 +352,7 @@ class _FirstBatchWriter:
         self._writer: Writer | None = None
         self._checks: list[ValueCheck] = []
         self._decision: Decision | None = None
+        self._found: dict[str, str] = {}
 
     def _decide(self, sample: pa.RecordBatch | pa.Table | None) -> Writer:
         decision, checks = decide(
@@ -341,7 +361,7 @@ class _FirstBatchWriter:
             self._schema,
             self._sources,
             sample=sample,
-            waivers=lambda: _waivers(self._project),
+            waivers=lambda: waivers_in_force(self._project),
         )
         self._decision, self._checks = decision, checks
         if decision.outcome == "deny":
@@ -351,6 +371,11 @@ class _FirstBatchWriter:
             self._check_values(sample, record_ok=True)
         else:
             record(decision, self._project)
+        # what the scan found stays with the data (a waiver or `untagged = "allow"` let it
+        # through): Parquet keeps the tags, and the catalogue, reports and lineage see them
+        self._found = {n: t for n, t in decision.scanned.items() if t}
+        if self._found:
+            self._schema = pa_schema_with(self._schema, self._found)
         self._writer = self._open(self._schema)
         return self._writer
 
@@ -387,11 +412,14 @@ class _FirstBatchWriter:
             writer = self._writer
             if self._checks:
                 self._check_values(batch)
+        if self._found:
+            batch = _retagged(batch, self._schema)
         writer.write(batch)
 
     def commit(self) -> WriteResult:
         writer = self._writer if self._writer is not None else self._decide(None)
-        return writer.commit()
+        result = writer.commit()
+        return dataclasses.replace(result, found_tags=self._found) if self._found else result
 
     def abort(self) -> None:
         if self._writer is not None:
@@ -405,6 +433,29 @@ class _FirstBatchWriter:
             self.commit()
         else:
             self.abort()
+
+
+def pa_schema_with(schema: pa.Schema, tags: dict[str, str]) -> pa.Schema:
+    """`schema` with `tags` set on the columns they name."""
+    import pyarrow as pa
+
+    from lockgate.model.classification import with_tag
+
+    return pa.schema(
+        [with_tag(f, tags[f.name]) if f.name in tags else f for f in schema],
+        metadata=schema.metadata,
+    )
+
+
+def _retagged(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> Any:
+    """`batch` carrying `schema`'s field metadata (same columns, no copy)."""
+    import pyarrow as pa
+
+    if batch.schema.names != schema.names:
+        return batch
+    if isinstance(batch, pa.Table):
+        return pa.Table.from_arrays(batch.columns, schema=schema)
+    return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
 
 
 def _mismatches(batch: pa.RecordBatch | pa.Table, check: ValueCheck) -> bool:

@@ -264,6 +264,7 @@ def _waivers(
             "expires_at": _iso(w["expires_at"]),
             "revoked_at": _iso(w["revoked_at"]),
             "revoked_by": w["revoked_by"],
+            "verified": w["verified"],
         }
         if not w["revoked_at"] and w["expires_at"] > now:
             active.append(item)

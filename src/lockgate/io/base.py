@@ -11,8 +11,8 @@ call returns the first result), so `with open_writer(...) as w: ...; w.commit()`
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
@@ -33,6 +33,9 @@ class WriteResult:
     rows: int
     mode: str
     bytes: int | None = None
+    found_tags: Mapping[str, str] = field(default_factory=dict)
+    """Classifications the policy gate's scan found in columns that carried none (they are
+    written with the data where the format keeps tags, and recorded in the catalogue)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"target": self.target, "rows": self.rows, "mode": self.mode, "bytes": self.bytes}

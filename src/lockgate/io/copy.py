@@ -17,7 +17,7 @@ from typing import Any
 from lockgate.io.base import BATCH_ROWS, WriteResult
 from lockgate.io.connect import open_reader, open_writer
 from lockgate.io.dataset import Dataset, display
-from lockgate.io.schemas import conform, declared, describe_schema
+from lockgate.io.schemas import conform, declared, describe_written
 
 LINEAGE_COLUMNS = 500
 """Output columns whose lineage a write reports (wider tables: the first ones)."""
@@ -112,5 +112,8 @@ def copy(
                     progress(rows)
             written = writer.commit()
     return CopyResult(
-        display(source.uri), written, time.perf_counter() - started, describe_schema(schema)
+        display(source.uri),
+        written,
+        time.perf_counter() - started,
+        describe_written(schema, written.found_tags),
     )

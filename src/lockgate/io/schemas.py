@@ -18,6 +18,15 @@ def describe_schema(schema: Any) -> list[dict[str, Any]]:
     return [{"name": f.name, "type": str(f.type), "tag": tag_of(f)} for f in schema]
 
 
+def describe_written(schema: Any, found: Mapping[str, str]) -> list[dict[str, Any]]:
+    """`describe_schema` of what was written: `schema`, plus the classifications the policy
+    gate found in untagged columns (`WriteResult.found_tags`)."""
+    described = describe_schema(schema) if not isinstance(schema, list) else schema
+    if not found:
+        return described
+    return [{**f, "tag": f["tag"] or found.get(f["name"])} for f in described]
+
+
 def declared(schema: Any, tags: Mapping[str, str] | Any, label: str | None = None) -> Any:
     """`schema` with the declared `tags` (column -> classification) set on its fields; a
     declared tag wins over one the source carried. With `label` (the dataset, as shown), a

@@ -43,6 +43,7 @@ from lockgate.errors import DataError
 from lockgate.io import artifacts
 from lockgate.io.catalogue import key
 from lockgate.io.dataset import Dataset, check_mode, display
+from lockgate.io.schemas import describe_written
 from lockgate.model import facts
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ def copy_task(
             written = _land(
                 table.to_batches(), schema, dst, mode=mode, keys=key_columns, sources=[src]
             )
-        described = _describe(schema)
+        described = describe_written(schema, written.found_tags)
     else:
         done = copy(src, dst, mode=mode, keys=key_columns)
         written, described = done.written, done.schema
@@ -251,7 +252,7 @@ def sql_task(
     doc: dict[str, Any] = {"inputs": {n: display(d.uri) for n, d in sources.items()}}
     if dst is not None and written is not None:
         _written_fact(dst, written, schema, list(sources.values()), transform.columns())
-        doc.update(written.to_json(), schema=_describe(schema))
+        doc.update(written.to_json(), schema=describe_written(schema, written.found_tags))
         rows = written.rows
     else:
         doc.update(preview)
@@ -532,8 +533,9 @@ def _written_fact(
     `copied`: each column is the one input's column of the same name."""
     from lockgate.io.copy import capped_lineage, identity_of
 
+    described = describe_written(_describe(schema), written.found_tags)
     if copied and len(inputs) == 1:
-        columns = identity_of(inputs[0], _describe(schema))
+        columns = identity_of(inputs[0], described)
     facts.report(
         facts.DATASET_WRITTEN,
         {
@@ -541,7 +543,7 @@ def _written_fact(
             "kind": dst.kind,
             "rows": written.rows,
             "mode": written.mode,
-            "schema": _describe(schema),
+            "schema": described,
             "inputs": [key(d.uri) for d in inputs],
             "columns": capped_lineage(columns or {}),
         },

@@ -41,7 +41,7 @@ SQLITE = (
     "CREATE TABLE schedulers (owner VARCHAR(255) NOT NULL, wake_address VARCHAR(255), started_at FLOAT NOT NULL, heartbeat_at FLOAT NOT NULL, PRIMARY KEY (owner))",
     "CREATE TABLE task_attempts (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, attempt INTEGER NOT NULL, state VARCHAR(16) NOT NULL, started_at FLOAT, ended_at FLOAT, error TEXT, log_path TEXT, PRIMARY KEY (run_id, task_id, attempt))",
     "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, retry_base INTEGER, PRIMARY KEY (run_id, task_id))",
-    "CREATE TABLE waivers (id VARCHAR(32) NOT NULL, rule VARCHAR(128) NOT NULL, dataset VARCHAR(1024) NOT NULL, columns TEXT, zone VARCHAR(64), owner VARCHAR(255) NOT NULL, reason TEXT NOT NULL, created_by VARCHAR(255) NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, revoked_at FLOAT, revoked_by VARCHAR(255), PRIMARY KEY (id))",
+    "CREATE TABLE waivers (id VARCHAR(32) NOT NULL, rule VARCHAR(128) NOT NULL, dataset VARCHAR(1024) NOT NULL, columns TEXT, zone VARCHAR(64), owner VARCHAR(255) NOT NULL, reason TEXT NOT NULL, created_by VARCHAR(255) NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, revoked_at FLOAT, revoked_by VARCHAR(255), mac VARCHAR(96) NOT NULL, PRIMARY KEY (id))",
 )
 
 POSTGRESQL = (
@@ -77,5 +77,5 @@ POSTGRESQL = (
     "CREATE TABLE schedulers (owner VARCHAR(255) NOT NULL, wake_address VARCHAR(255), started_at FLOAT NOT NULL, heartbeat_at FLOAT NOT NULL, PRIMARY KEY (owner))",
     "CREATE TABLE task_attempts (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, attempt INTEGER NOT NULL, state VARCHAR(16) NOT NULL, started_at FLOAT, ended_at FLOAT, error TEXT, log_path TEXT, PRIMARY KEY (run_id, task_id, attempt))",
     "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, retry_base INTEGER, PRIMARY KEY (run_id, task_id))",
-    "CREATE TABLE waivers (id VARCHAR(32) NOT NULL, rule VARCHAR(128) NOT NULL, dataset VARCHAR(1024) NOT NULL, columns TEXT, zone VARCHAR(64), owner VARCHAR(255) NOT NULL, reason TEXT NOT NULL, created_by VARCHAR(255) NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, revoked_at FLOAT, revoked_by VARCHAR(255), PRIMARY KEY (id))",
+    "CREATE TABLE waivers (id VARCHAR(32) NOT NULL, rule VARCHAR(128) NOT NULL, dataset VARCHAR(1024) NOT NULL, columns TEXT, zone VARCHAR(64), owner VARCHAR(255) NOT NULL, reason TEXT NOT NULL, created_by VARCHAR(255) NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, revoked_at FLOAT, revoked_by VARCHAR(255), mac VARCHAR(96) NOT NULL, PRIMARY KEY (id))",
 )

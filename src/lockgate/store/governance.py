@@ -4,27 +4,34 @@ folded by store/fold.py). Creating and revoking a waiver is audited in the same 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import ConfigError, NotFoundError
 from lockgate.store.fold import policy_row
 
 if TYPE_CHECKING:
+    from lockgate.store.audit import Keys
     from lockgate.store.dbapi import Database
 
-_WAIVER_COLUMNS = (
+_SIGNED_COLUMNS = (
     "id, rule, dataset, columns, zone, owner, reason, created_by, created_at, expires_at, "
     "revoked_at, revoked_by"
 )
+_WAIVER_COLUMNS = f"{_SIGNED_COLUMNS}, mac"
+WAIVER_MAC_PURPOSE = "waiver-mac"
+"""The keyring purpose of waivers' MACs (store/audit.py's `Keys`)."""
 _DECISION_COLUMNS = "id, run_id, task_id, attempt, dataset, zone, decision, detail, ts"
 
 
-def _waiver(row: dict[str, Any]) -> dict[str, Any]:
-    row["columns"] = json.loads(row["columns"]) if row.get("columns") else None
-    return row
+def _waiver_message(row: Mapping[str, Any]) -> bytes:
+    """What a waiver's MAC covers: every column but the MAC, in order, as stored."""
+    return json.dumps([row[c] for c in _SIGNED_COLUMNS.split(", ")], default=repr).encode()
 
 
 class GovernanceStore:
@@ -32,7 +39,35 @@ class GovernanceStore:
 
     db: Database
 
+    def _waiver_mac(self, row: Mapping[str, Any], key_id: str | None = None) -> str:
+        kid, key = self.audit_keys().key_for(WAIVER_MAC_PURPOSE, key_id)
+        return f"{kid}:{hmac.new(key, _waiver_message(row), hashlib.sha256).hexdigest()}"
+
+    def _waiver(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A waiver row, `columns` decoded, and `verified`: its MAC matches its columns under
+        the project's key (a row inserted or edited with SQL does not)."""
+        mac = str(row.pop("mac", "") or "")
+        kid, _, _ = mac.partition(":")
+        try:
+            verified = bool(kid) and hmac.compare_digest(mac, self._waiver_mac(row, kid))
+        except Exception:  # an unknown key id, no key at all: not a waiver of this project
+            verified = False
+        row["verified"] = verified
+        row["columns"] = json.loads(row["columns"]) if row.get("columns") else None
+        return row
+
+    def _sign_waiver(self, cur: Any, waiver_id: str) -> None:
+        db = self.db
+        cur.execute(db.sql(f"SELECT {_SIGNED_COLUMNS} FROM waivers WHERE id = ?"), (waiver_id,))
+        row = dict(zip(_SIGNED_COLUMNS.split(", "), cur.fetchone(), strict=True))
+        cur.execute(
+            db.sql("UPDATE waivers SET mac = ? WHERE id = ?"), (self._waiver_mac(row), waiver_id)
+        )
+
     if TYPE_CHECKING:
+
+        def audit_keys(self) -> Keys:
+            """The audit chain's keys (Store)."""
 
         def audit_in(
             self, cur: Any, action: str, target: str | None, detail: Any, *, actor: str
@@ -76,10 +111,12 @@ class GovernanceStore:
             cur.execute(
                 db.sql(
                     "INSERT INTO waivers (id, rule, dataset, columns, zone, owner, reason, "
-                    "created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    "created_by, created_at, expires_at, mac) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '')"
                 ),
                 row,
             )
+            self._sign_waiver(cur, waiver_id)
             self.audit_in(
                 cur,
                 "waiver.create",
@@ -99,10 +136,11 @@ class GovernanceStore:
 
     def waiver(self, waiver_id: str) -> dict[str, Any] | None:
         found = self.db.rows(f"SELECT {_WAIVER_COLUMNS} FROM waivers WHERE id = ?", (waiver_id,))
-        return _waiver(found[0]) if found else None
+        return self._waiver(found[0]) if found else None
 
     def waivers(self, *, active_at: float | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        """Waivers, newest first; only those in force at `active_at` when given."""
+        """Waivers, newest first; only those in force at `active_at` when given. Each says
+        whether it is `verified` (the gate honours only those)."""
         if active_at is None:
             query = f"SELECT {_WAIVER_COLUMNS} FROM waivers ORDER BY created_at DESC LIMIT ?"
             params: tuple[Any, ...] = (int(limit),)
@@ -112,7 +150,7 @@ class GovernanceStore:
                 "AND expires_at > ? AND created_at <= ? ORDER BY created_at DESC LIMIT ?"
             )
             params = (active_at, active_at, int(limit))
-        return [_waiver(r) for r in self.db.rows(query, params)]
+        return [self._waiver(r) for r in self.db.rows(query, params)]
 
     def revoke_waiver(self, waiver_id: str, actor: str) -> dict[str, Any]:
         """End a waiver now (audited)."""
@@ -129,6 +167,7 @@ class GovernanceStore:
                 raise NotFoundError(
                     f"no waiver {waiver_id!r} in force; `lockgate policy waivers` lists them"
                 )
+            self._sign_waiver(cur, waiver_id)
             self.audit_in(cur, "waiver.revoke", waiver_id, None, actor=actor)
         return self.waiver(waiver_id) or {}
 

@@ -263,8 +263,10 @@ waivers = Table(
     Column("expires_at", Float, nullable=False),
     Column("revoked_at", Float),
     Column("revoked_by", String(255)),
+    Column("mac", String(96), nullable=False),  # `key_id:hex` keyed MAC of the columns above
 )
-"""Explicit, reasoned and expiring exceptions to policy rules (audited on create and revoke)."""
+"""Explicit, reasoned and expiring exceptions to policy rules (audited on create and revoke;
+MACed with the project's key, so a row written or changed behind lockgate's back is ignored)."""
 
 policy_decisions = Table(
     "policy_decisions",

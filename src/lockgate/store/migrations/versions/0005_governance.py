@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.Float, nullable=False),
         sa.Column("revoked_at", sa.Float),
         sa.Column("revoked_by", sa.String(255)),
+        sa.Column("mac", sa.String(96), nullable=False),
     )
     op.create_table(
         "policy_decisions",
