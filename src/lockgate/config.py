@@ -59,12 +59,15 @@ class Project:
 
     @classmethod
     def load(cls, start: str | os.PathLike[str] | None = None) -> Project:
-        """The project containing `start` (default: the working folder).
+        """The project containing `start` (default: the running attempt's project, else the
+        working folder).
 
         The nearest folder upwards with a lockgate.toml is the project root; without one, the
         working folder is, and state goes to ./.lockgate. LOCKGATE_DB_URL overrides db_url.
         """
-        here = Path(start or os.getcwd()).resolve()
+        from lockgate.model.workplace import project_root
+
+        here = Path(start or project_root() or os.getcwd()).resolve()
         root, config_file = here, None
         for folder in (here, *here.parents):
             if (folder / CONFIG_FILE).is_file():

@@ -140,6 +140,7 @@ def engine_for(
         logs_dir=logs_dir or str(project.logs_dir),
         result_max_bytes=project.result_max_bytes,
         artifacts=project.artifacts,
+        project_root=str(project.root),
         **options,
     )
 

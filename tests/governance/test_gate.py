@@ -312,3 +312,41 @@ def test_what_the_scan_found_stays_with_a_waived_write(
     written = pq.read_schema(prod.root / "lake" / "contacts.parquet")
     assert tag_of(written.field("contact")) == "pii.email"  # the file says so too
     assert tag_of(written.field("plan")) is None
+
+
+def test_a_pipeline_cannot_declassify_its_way_through_the_gate(
+    prod: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(prod.root)
+    staging = prod.root / "staging.db"
+    source = prod.root / "customers.parquet"
+    table = pa.table({"email": [c[1] for c in CUSTOMERS], "country": [c[3] for c in CUSTOMERS]})
+    pq.write_table(
+        table.cast(
+            pa.schema(
+                [with_tag(table.schema.field("email"), "pii.email"), table.schema.field("country")]
+            )
+        ),
+        source,
+    )
+    # declaring the raw column clean, or already tokenized, is judged as what it was
+    for tag in ("none", "pii.email/tokenized"):
+        with pytest.raises(PolicyViolationError, match="gdpr.pseudonymise"):
+            copy(Dataset(str(source)), Dataset(f"sqlite:///{staging}#c", tags={"email": tag}))
+    # nor can the pipeline move the staging database into prod
+    with pytest.raises(ConfigError, match="zone prod is more trusted than where lockgate.toml"):
+        copy(Dataset(str(source)), Dataset(f"sqlite:///{staging}#c", zone="prod"))
+    assert _tables(staging) == []
+    # a zone less trusted than lockgate.toml's is fine (and stricter)
+    with pytest.raises(PolicyViolationError, match=r"zone ci"):
+        copy(Dataset(str(source)), Dataset(f"sqlite:///{staging}#c", zone="ci"))
+
+
+def test_the_gate_uses_the_runs_project_wherever_the_process_is(
+    prod: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))  # no lockgate.toml here
+    result = lockgate.run(provision(prod, masked=False), project=prod)
+    assert result.tasks["load"].state == "failed"
+    assert "zone staging" in (result.tasks["load"].error or "")
+    assert _tables(prod.root / "staging.db") == []

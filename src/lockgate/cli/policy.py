@@ -43,22 +43,29 @@ def _store(project: Project) -> Any:
 @policy_app.command("check")
 def check(
     pipeline: Annotated[str, typer.Argument(help="A pipeline id or file.")],
+    strict: Annotated[
+        bool,
+        typer.Option(help="Also fail (exit 1) when a write can only be judged when it runs."),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Evaluate a pipeline's writes against the zones and policies before it runs.
 
     Each copy, sql and mask task is judged from its declared datasets and zones, the tags
-    declared or recorded in the catalogue, and the tags masking leaves. Exit code 1 when a
-    write would be refused (for CI); writes decided only at run time are listed as such."""
+    declared or recorded in the catalogue, the schemas of local sources, the tags masking
+    leaves and the waivers in force. Exit code 1 when a write would be refused (for CI);
+    writes only the run can judge are listed as run-time (with --strict, they fail too)."""
     from lockgate.governance.static import check_pipeline
 
     project = Project.load()
     pipe = _load(pipeline, project)
     writes = check_pipeline(pipe, project)
     denied = [w for w in writes if w.verdict == "deny"]
+    later = [w for w in writes if w.verdict == "unknown"]
+    failed = bool(denied or (strict and later))
     if json_out:
-        _echo_json({"pipeline": pipe.id, "ok": not denied, "writes": [w.to_json() for w in writes]})
-        raise typer.Exit(1 if denied else 0)
+        _echo_json({"pipeline": pipe.id, "ok": not failed, "writes": [w.to_json() for w in writes]})
+        raise typer.Exit(1 if failed else 0)
     console = _console()
     if not writes:
         console.print(f"{pipe.id}: no copy, sql or mask task writes a dataset; nothing to check")
@@ -74,9 +81,11 @@ def check(
             console.print(f"         {v.severity}: {_plain(v.message)} ({v.rule})")
         for note in w.notes:
             console.print(f"         note: {_plain(note)}")
-    verdict = f"{len(denied)} write(s) would be refused" if denied else "no write would be refused"
+    verdict = f"{len(denied)} would be refused" if denied else "none would be refused"
+    if later:
+        verdict += f", {len(later)} can only be judged when it runs"
     console.print(f"{pipe.id}: {len(writes)} write(s) checked; {verdict}")
-    raise typer.Exit(1 if denied else 0)
+    raise typer.Exit(1 if failed else 0)
 
 
 @policy_app.command("show")

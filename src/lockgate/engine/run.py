@@ -129,6 +129,7 @@ class RunEngine:
         logs_dir: str | None = None,
         result_max_bytes: int = 1 << 20,
         artifacts: str | None = None,
+        project_root: str | None = None,
         prior: Mapping[str, PriorTask] | None = None,
         dates: RunDates | None = None,
     ) -> None:
@@ -152,6 +153,7 @@ class RunEngine:
         )
         self.result_max_bytes = result_max_bytes
         self.artifacts = artifacts
+        self.project_root = project_root
         self._prior = dict(prior or {})
         tasks = pipeline.tasks
         self.state: dict[str, TaskState] = dict.fromkeys(tasks, TaskState.PENDING)
@@ -534,6 +536,7 @@ class RunEngine:
             result_max_bytes=self.result_max_bytes,
             pipeline_file=self.pipeline.file,
             artifacts=self.artifacts,
+            project_root=self.project_root,
         )
 
     # -- outcomes ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 from lockgate.engine.context import Skip, TaskContext
 from lockgate.engine.logcapture import capture
 from lockgate.io import artifacts
-from lockgate.model import facts
+from lockgate.model import facts, workplace
 
 SUCCESS, FAILED, SKIPPED, LOST = "success", "failed", "skipped", "lost"
 KILL_GRACE_S = 2.0
@@ -50,6 +50,8 @@ class WorkItem:
     """Where another process can load the pipeline (and so the task's function) from."""
     artifacts: str | None = None
     """Where tables the task returns are kept (io/artifacts.py); None: tables are refused."""
+    project_root: str | None = None
+    """The run's project folder: `Project.load()` in the task finds it (model/workplace.py)."""
 
     @property
     def key(self) -> tuple[str, int]:
@@ -96,7 +98,7 @@ def encode_result(value: Any, task_id: str, limit: int) -> str | None:
 def run_python(item: WorkItem, fn: Callable[..., Any]) -> Outcome:
     """Call the task's function with its inputs, capturing output to its log and the facts it
     reports about its data."""
-    with facts.collect() as found:
+    with facts.collect() as found, workplace.inside(item.project_root):
         outcome = _call(item, fn)
     outcome.facts = found
     return outcome

@@ -19,6 +19,7 @@ it was: writers are atomic).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import sys
@@ -35,7 +36,7 @@ from lockgate.governance.zones import Zones, load_zones, root_pattern
 from lockgate.io import gatehook
 from lockgate.io.catalogue import key
 from lockgate.model import facts
-from lockgate.model.classification import tag_of
+from lockgate.model.classification import declassified_from, tag_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -69,6 +70,10 @@ def governance(project: Project) -> Governance:
     from lockgate.governance.policy import check_zones
 
     stamp = project.config_file.stat().st_mtime if project.config_file else 0.0
+    # the project's own policy files count too: a scheduler that stays up sees their edits
+    for name in (project.tables.get("policy") or {}).get("files") or ():
+        with contextlib.suppress(OSError, TypeError):
+            stamp += Path(project.root, name).stat().st_mtime
     cache_key = (str(project.config_file or project.root), stamp)
     with _cache_lock:
         found = _cache.get(cache_key)
@@ -94,10 +99,14 @@ class Decision:
     zone_reason: str
     sources: list[dict[str, str]]
     columns: list[tuple[str, str | None]]
+    lower: bool = False
+    """The data goes to a zone less trusted than where it comes from."""
     violations: list[Violation] = field(default_factory=list)
     waived: list[tuple[Violation, str]] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
     scanned: dict[str, str | None] = field(default_factory=dict)
+    declassified: dict[str, str] = field(default_factory=dict)
+    """Columns declared less sensitive than they were: their raw tag, which the policy judged."""
     ignored_waivers: list[str] = field(default_factory=list)
     """Waivers in force but not signed with the project's key: ignored."""
 
@@ -126,6 +135,7 @@ class Decision:
             "waivers": sorted({w for _, w in self.waived}),
             "scanned": self.scanned,
             "ignored_waivers": self.ignored_waivers,
+            "declassified": self.declassified,
         }
 
     def error(self) -> PolicyViolationError:
@@ -169,18 +179,22 @@ def decide(
     zones = gov.zones
     target_key = key(target.uri)
     placed = zones.place(target_key, target.zone, target.connection)
-    origins = []
-    for src in sources:
-        where = zones.place(key(src.uri), src.zone, src.connection)
-        origins.append({"dataset": key(src.uri), "zone": where.zone})
+    places = [zones.place(key(src.uri), src.zone, src.connection) for src in sources]
+    origins = [
+        {"dataset": key(s.uri), "zone": p.zone} for s, p in zip(sources, places, strict=True)
+    ]
     source_zones = [o["zone"] for o in origins] or [zones.default]
-    lower = any(zones.below(placed.zone, z) for z in source_zones)
+    lower = zones.downwards(placed.zone, places)
     columns = [(f.name, tag_of(f)) for f in schema]
-    decision = Decision(target_key, placed.zone, placed.reason, origins, columns)
+    decision = Decision(target_key, placed.zone, placed.reason, origins, columns, lower=lower)
+    # a column the pipeline declared less sensitive than it was is judged as it was
+    declassified = {f.name: d for f in schema if (d := declassified_from(f))}
+    decision.declassified = declassified
+    columns = [(n, declassified.get(n, t)) for n, t in columns]
     judged = list(columns)
     untagged = [name for name, tag in columns if tag is None]
     if lower and untagged:
-        mode = zones.get(placed.zone).untagged or gov.policy.untagged
+        mode = zones.untagged_mode(placed.zone, gov.policy.untagged)
         if mode == "block":
             for name in untagged:
                 decision.violations.append(
@@ -223,11 +237,9 @@ def needs_data(
     decision, checks = decide(gov, target, schema, sources)
     if checks:
         return True
-    zones = gov.zones
-    source_zones = [s["zone"] for s in decision.sources] or [zones.default]
-    if not any(zones.below(decision.zone, z) for z in source_zones):
+    if not decision.lower:
         return False
-    mode = zones.get(decision.zone).untagged or gov.policy.untagged
+    mode = gov.zones.untagged_mode(decision.zone, gov.policy.untagged)
     return mode == "scan" and any(tag is None for _, tag in decision.columns)
 
 

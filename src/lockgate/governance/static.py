@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.governance.gate import Governance, governance
 from lockgate.governance.policy import Violation, evaluate
+from lockgate.governance.zones import Placement
 from lockgate.io.catalogue import key
 from lockgate.io.dataset import Dataset
 
@@ -127,10 +128,13 @@ def _judge(
             continue
         if src is not None:
             sources.append(src)
+    places = []
     for src in sources:
         where = zones.place(key(src.uri), src.zone, src.connection)
+        places.append(where)
         write.sources.append({"dataset": key(src.uri), "zone": where.zone})
     if unknown_sources:
+        places.append(Placement(zones.default, "default"))  # may come from anywhere
         write.notes.append("a source is a template or an upstream result: its zone is the default")
         write.sources.append({"dataset": "(run time)", "zone": zones.default})
     if not placed.declared:
@@ -139,25 +143,35 @@ def _judge(
             "with a dataset zone or [zones.NAME] datasets in lockgate.toml"
         )
     columns = _predict(action, kw, sources, project, known, write)
+    partial = columns is None
     if columns is None:
-        write.verdict = "unknown"
-        write.notes.append("its columns are known only when it runs: checked by the gate then")
-        return write
+        # the columns the pipeline declares tags for are known: judge those now
+        columns = {} if action == "sql" else _declared(kw, sources)
     declared_tags = dict(target.tags)
+    columns = {**columns, **{n: t for n, t in declared_tags.items() if n not in columns}}
     columns = {n: declared_tags.get(n, t) for n, t in columns.items()}
     write.columns = columns
-    known[target_key] = columns
+    if not partial:
+        known[target_key] = columns
     source_zones = [s["zone"] for s in write.sources] or [zones.default]
     evaluation = evaluate(gov.policy, zones, placed.zone, source_zones, columns.items())
+    _apply_waivers(evaluation.violations, target_key, gov, project, write)
     write.violations = evaluation.violations
     if any(v.severity == "error" for v in evaluation.violations):
         write.verdict = "deny"
     elif evaluation.violations:
         write.verdict = "warn"
-    lower = any(zones.below(placed.zone, z) for z in source_zones)
+    if partial:
+        if write.verdict != "deny":
+            write.verdict = "unknown"
+        write.notes.append(
+            "its other columns are known only when it runs: checked by the gate then"
+        )
+        return write
+    lower = zones.downwards(placed.zone, places)
     untagged = [n for n, t in columns.items() if t is None]
     if write.verdict != "deny" and lower and untagged:
-        mode = zones.get(placed.zone).untagged or gov.policy.untagged
+        mode = zones.untagged_mode(placed.zone, gov.policy.untagged)
         if mode == "block":
             write.verdict = "deny"
             write.notes.append(
@@ -170,6 +184,38 @@ def _judge(
                 + (" ..." if len(untagged) > 8 else "")
             )
     return write
+
+
+def _declared(kw: Mapping[str, Any], sources: list[Dataset]) -> Columns:
+    """The columns whose tags the task declares (on its source or on the copy)."""
+    out: Columns = {}
+    for src in sources:
+        out.update(src.tags)
+    out.update(kw.get("tags") or {})
+    return out
+
+
+def _apply_waivers(
+    violations: list[Violation],
+    target: str,
+    gov: Governance,
+    project: Project,
+    write: PlannedWrite,
+) -> None:
+    """Drop the violations a waiver in force covers (as the gate would), saying so."""
+    import time
+
+    from lockgate.governance.gate import _waiver_for, waivers_in_force
+
+    if not any(v.severity == "error" for v in violations):
+        return
+    now = time.time()
+    in_force = [w for w in waivers_in_force(project) if w["verified"]]
+    for violation in list(violations):
+        waiver = _waiver_for(violation, target, in_force, gov.root, now)
+        if waiver is not None and violation.severity == "error":
+            violations.remove(violation)
+            write.notes.append(f"{violation.rule} on {violation.column!r} waived by {waiver}")
 
 
 def _dataset(value: Any, root: Path) -> Dataset | None:
@@ -225,21 +271,29 @@ def _columns_of(source: Dataset, project: Project, known: dict[str, Columns]) ->
                 store.close()
             if row and row.get("schema"):
                 columns = {f["name"]: f.get("tag") for f in row["schema"]}
-    if columns is None and source.kind == "file" and name.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        from lockgate.model.classification import tag_of
-
-        try:
-            columns = {f.name: tag_of(f) for f in pq.read_schema(name)}
-        except (OSError, ValueError):
-            columns = None
+    if columns is None and source.kind in ("file", "sqlite") and source.connection is None:
+        columns = _local_schema(source)
     if columns is None:
         return None
     for column, tag in source.tags.items():
         if column in columns:
             columns[column] = tag
     return columns
+
+
+def _local_schema(source: Dataset) -> Columns | None:
+    """The columns (and tags) of a local file or SQLite table, from its schema alone (a
+    Parquet footer, a CSV header, a table's definition); None when it cannot be opened yet
+    (an earlier task makes it)."""
+    from lockgate.errors import LockgateError
+    from lockgate.io.connect import open_reader
+    from lockgate.model.classification import tag_of
+
+    try:
+        with open_reader(source, batch_rows=1) as reader:
+            return {f.name: tag_of(f) for f in reader.schema}
+    except (LockgateError, OSError):
+        return None
 
 
 def _masked(

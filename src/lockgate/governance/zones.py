@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,11 @@ class Zones:
             )
         return zone
 
+    @property
+    def top(self) -> int:
+        """The highest trust of any zone (where data of unknown origin is assumed to come from)."""
+        return max(z.trust for z in self.zones.values())
+
     def trust(self, name: str) -> int:
         return self.get(name).trust
 
@@ -82,12 +87,40 @@ class Zones:
         """Zone `name` is less trusted than zone `than`."""
         return self.trust(name) < self.trust(than)
 
+    def downwards(self, zone: str, sources: Sequence[Placement]) -> bool:
+        """Data from `sources` written into `zone` goes to a less trusted place. A source
+        nobody declared (or no known source: a table a task returned) may come from anywhere,
+        so it counts as the most trusted zone."""
+        trusts = [self.trust(s.zone) if s.declared else self.top for s in sources]
+        return self.trust(zone) < max(trusts, default=self.top)
+
+    def untagged_mode(self, zone: str, default: str) -> str:
+        """What writes into `zone` do with untagged columns coming down: scan, block, allow."""
+        return self.get(zone).untagged or default
+
     def place(self, key: str, zone: str | None = None, connection: str | None = None) -> Placement:
         """The zone of the dataset spelt `key` (io.catalogue.key), given its own `zone` and
-        the named connection it uses."""
+        the named connection it uses. A pipeline may put a dataset in a zone less trusted than
+        lockgate.toml does (or than the default zone), never in a more trusted one: that would
+        let it switch the gate off for its own writes."""
+        configured = self._configured(key, connection)
         if zone:
             self.get(zone)
+            if self.trust(zone) > self.trust(configured.zone):
+                where = (
+                    f"lockgate.toml puts it in {configured.zone} ({configured.reason})"
+                    if configured.declared
+                    else f"undeclared datasets are in default_zone {configured.zone}"
+                )
+                raise ConfigError(
+                    f"dataset {key}: zone {zone} is more trusted than where {where}; a pipeline "
+                    "may only move a dataset to a less trusted zone (change lockgate.toml instead)"
+                )
             return Placement(zone, "dataset")
+        return configured
+
+    def _configured(self, key: str, connection: str | None) -> Placement:
+        """Where lockgate.toml (or the default) puts the dataset."""
         if connection:
             for z in self.zones.values():
                 if connection in z.connections:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import DataError, did_you_mean
-from lockgate.model.classification import tag_of, with_tag
+from lockgate.model.classification import DECLASSIFIED_KEY, is_raw, tag_of, with_tag
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -29,8 +29,10 @@ def describe_written(schema: Any, found: Mapping[str, str]) -> list[dict[str, An
 
 def declared(schema: Any, tags: Mapping[str, str] | Any, label: str | None = None) -> Any:
     """`schema` with the declared `tags` (column -> classification) set on its fields; a
-    declared tag wins over one the source carried. With `label` (the dataset, as shown), a
-    tag naming a column the schema does not have is a DataError."""
+    declared tag wins over one the source carried, but a raw tag made less sensitive (`none`,
+    or a transformed form the data never went through) is kept aside in the field's metadata
+    (`DECLASSIFIED_KEY`), so the policy gate still judges the column by it. With `label` (the
+    dataset, as shown), a tag naming a column the schema does not have is a DataError."""
     if not tags:
         return schema
     import pyarrow as pa
@@ -43,9 +45,17 @@ def declared(schema: Any, tags: Mapping[str, str] | Any, label: str | None = Non
                     f"{label}: tags name column {column!r}, which it does not have{hint}"
                 )
     return pa.schema(
-        [with_tag(f, tags[f.name]) if f.name in tags else f for f in schema],
+        [_declare(f, tags[f.name]) if f.name in tags else f for f in schema],
         metadata=schema.metadata,
     )
+
+
+def _declare(field: Any, tag: str) -> Any:
+    before = tag_of(field)
+    out = with_tag(field, tag)
+    if is_raw(before) and not is_raw(tag):
+        out = out.with_metadata({**(out.metadata or {}), DECLASSIFIED_KEY: before.encode()})  # type: ignore[union-attr]
+    return out
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:

@@ -11,6 +11,11 @@ TAG_KEY = b"lockgate.classification"
 """Field metadata key holding a column's classification, e.g. `pii.email/tokenized`."""
 
 
+DECLASSIFIED_KEY = b"lockgate.declassified"
+"""Field metadata key holding the raw tag a column carried before a pipeline declared it less
+sensitive (`tags: {email: none}`): the policy gate judges the column by it."""
+
+
 def tag_of(field: pa.Field) -> str | None:
     """The field's classification tag, or None when it has none."""
     meta = field.metadata or {}
@@ -19,13 +24,21 @@ def tag_of(field: pa.Field) -> str | None:
 
 
 def with_tag(field: pa.Field, tag: str | None) -> pa.Field:
-    """The same field with its classification set to `tag` (removed when None)."""
+    """The same field with its classification set to `tag` (removed when None). A new tag
+    ends a declassification mark (a transform has made the column what its tag says)."""
     meta = dict(field.metadata or {})
+    meta.pop(DECLASSIFIED_KEY, None)
     if tag is None:
         meta.pop(TAG_KEY, None)
     else:
         meta[TAG_KEY] = tag.encode()
     return field.with_metadata(meta)
+
+
+def declassified_from(field: pa.Field) -> str | None:
+    """The raw tag `field` carried before a declared tag made it less sensitive, if any."""
+    raw = (field.metadata or {}).get(DECLASSIFIED_KEY)
+    return raw.decode() if raw else None
 
 
 def transformed(tag: str | None, form: str) -> str | None:

@@ -32,6 +32,7 @@ Rules file (YAML):
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
 import itertools
 import os
@@ -437,8 +438,11 @@ class _WriteBehind:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         if depth > 0:
+            # the writer's thread sees the task's context: the policy gate decides there on
+            # the first batch, and its decision is a fact of the running attempt
+            context = contextvars.copy_context()
             self._thread = threading.Thread(
-                target=self._run, name="lockgate-mask-write", daemon=True
+                target=context.run, args=(self._run,), name="lockgate-mask-write", daemon=True
             )
             self._thread.start()
 

@@ -422,7 +422,20 @@ class Store(SchedulingStore, CatalogueStore, GovernanceStore):
         return self.chain.checkpoint()
 
     def audit_verify(self, exported: Sequence[Checkpoint] = ()) -> Finding:
-        return self.chain.verify(exported)
+        """Verify the chain (store/audit.py); an empty chain in a database that holds runs
+        or pipeline versions (every one of them was audited) has had its records deleted."""
+        finding = self.chain.verify(exported)
+        if finding.ok and finding.records == 0 and (
+            self.db.scalar("SELECT 1 FROM runs LIMIT 1")
+            or self.db.scalar("SELECT 1 FROM pipeline_versions LIMIT 1")
+        ):
+            return Finding(
+                False,
+                "the audit chain is empty but the database holds runs or pipeline versions, "
+                "which were all audited: its records were deleted",
+                problem="truncated",
+            )
+        return finding
 
     def audit_prune(self, before: float, actor: str | None = None) -> Pruned:
         """Delete audit records up to the newest checkpoint made at or before `before`."""
