@@ -176,10 +176,15 @@ def drive(
 
     _make_log_folder(engine)
     shared = writer is not None
-    # a bad [lineage] table fails here, before the run is recorded
+    # a bad [lineage] table, or bad zones and policies for a pipeline that moves data, fail
+    # here, before the run is recorded, not in its first task
     lineage = None
     if project is not None:
         lineage = subscriber_for(project, pipeline_id=engine.pipeline.id, dates=engine.dates)
+        if _moves_data(engine.pipeline):
+            from lockgate.governance.gate import governance
+
+            governance(project)
     try:
         if db is not None:
             create(db)
@@ -203,6 +208,12 @@ def drive(
                 db.release_run(engine.run_id)
             if lineage is not None:
                 lineage.close()  # sends what is queued (bounded wait); never raises
+
+
+def _moves_data(pipeline: Pipeline) -> bool:
+    """The pipeline has lockgate's data or privacy tasks (whose writes the gate checks)."""
+    modules = ("lockgate.io.tasks", "lockgate.privacy.tasks")
+    return any(getattr(t.fn, "__module__", None) in modules for t in pipeline.tasks.values())
 
 
 @contextmanager

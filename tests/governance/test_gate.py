@@ -350,3 +350,12 @@ def test_the_gate_uses_the_runs_project_wherever_the_process_is(
     assert result.tasks["load"].state == "failed"
     assert "zone staging" in (result.tasks["load"].error or "")
     assert _tables(prod.root / "staging.db") == []
+
+
+def test_a_mask_task_given_a_table_says_what_to_do(prod: Project) -> None:
+    from lockgate.errors import PrivacyError
+    from lockgate.privacy.tasks import mask_task
+
+    with pytest.raises(PrivacyError, match="sqlite:// is not a file: mask reads and writes"):
+        mask_task("sqlite:///prod.db#customers", "sqlite:///staging.db#customers", auto=True)
+    assert not (prod.root / "sqlite:").exists()

@@ -192,6 +192,9 @@ def test_hipaa_checks_the_generalised_values_themselves() -> None:
     assert _judge(months, "analytics", source_zone="phi") == {"hipaa.dates": {"dob"}}
     five_digits = _tagged({"zip": ["02134"]}, {"zip": "pii.zip/generalized"})
     assert _judge(five_digits, "analytics", source_zone="phi") == {"hipaa.zip": {"zip"}}
+    # removed values have nothing left to check: a redacted ZIP passes
+    redacted = _tagged({"zip": ["[REDACTED]"]}, {"zip": "pii.zip/redacted"})
+    assert _judge(redacted, "analytics", source_zone="phi") == {}
 
 
 def test_hipaa_applies_only_to_data_from_the_phi_zone() -> None:
@@ -306,6 +309,10 @@ def test_a_project_pack_extends_and_overrides_the_shipped_ones(tmp_path: Path) -
         ),
         ("name: x\nrules: [\n", "x.yaml:3: invalid YAML"),
         ("rules: []", "name must be a short lower-case word"),
+        (
+            "name: x\nrules: [{id: x.a, classes: [pii.zip], values: '^(?=0)[0-9]{3}$'}]",
+            "no look-around or back-references",
+        ),
     ],
 )
 def test_malformed_packs_are_one_line_errors(text: str, message: str) -> None:

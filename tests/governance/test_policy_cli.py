@@ -112,7 +112,22 @@ def test_show_zones_and_decisions(proj: Path) -> None:
         (
             ["waive", "--rule", "gdpr.pseudonymize", "--dataset", "x.csv", "--owner", "o",
              "--reason", "r", "--expires", "7d"],
-            "matches no enabled rule; did you mean 'gdpr.pseudonymise'?",
+            "is not a rule id, nor a pack's rules (pci.*); did you mean 'gdpr.pseudonymise'?",
+        ),
+        (
+            ["waive", "--rule", "*", "--dataset", "x.csv", "--owner", "o", "--reason", "r",
+             "--expires", "7d"],
+            "--rule '*' is not a rule id",
+        ),
+        (
+            ["waive", "--rule", "pci.*", "--dataset", "*://*", "--owner", "o", "--reason", "r",
+             "--expires", "7d"],
+            "--dataset '*://*' covers too much",
+        ),
+        (
+            ["waive", "--rule", "pci.*", "--dataset", "/srv/*/exports.csv", "--owner", "o",
+             "--reason", "r", "--expires", "7d"],
+            "covers too much",
         ),
         (
             ["waive", "--rule", "pci.*", "--dataset", "x.csv", "--owner", "o", "--reason", "r",

@@ -159,6 +159,8 @@ def test_the_report_command_and_its_errors(history: Project) -> None:
     assert done.code == 0, done
     assert "audit chain verified" in done.out
     assert (history.root / "out" / "pci.md").read_text().startswith("# PCI DSS")
+    assert cli(history.root, "report", "soc2", "-o", "out/soc2.md").code == 0  # format: .md
+    assert (history.root / "out" / "soc2.md").read_text().startswith("# SOC 2")
     shown = cli(history.root, "report", "gdpr", "--format", "json")
     assert json.loads(shown.out)["report"] == "gdpr"
     bad = cli(history.root, "report", "gdrp")
@@ -170,7 +172,7 @@ def test_the_report_command_and_its_errors(history: Project) -> None:
     generated = [
         r for r in open_store(history).audit_records(limit=10_000) if r.action == "report.generate"
     ]
-    assert [r.target for r in generated] == ["pci", "gdpr"]
+    assert [r.target for r in generated] == ["pci", "soc2", "gdpr"]
 
 
 def test_the_daily_compliance_pipeline_writes_the_reports(history: Project) -> None:

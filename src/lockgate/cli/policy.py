@@ -212,23 +212,14 @@ def waive(
     json_out: JsonOpt = False,
 ) -> None:
     """Record an exception to a rule: explicit, reasoned, owned, expiring and audited."""
-    from lockgate.governance.gate import governance
+    from lockgate.governance.gate import check_waiver_scope, governance
     from lockgate.governance.zones import root_pattern
     from lockgate.io.catalogue import key
     from lockgate.store.audit import user_actor
 
     project = Project.load()
     gov = governance(project)
-    import fnmatch
-
-    if not any(fnmatch.fnmatchcase(r.id, rule) for r in gov.policy.rules) and rule != (
-        "gate.untagged"
-    ):
-        from lockgate.errors import did_you_mean
-
-        fail(
-            f"--rule {rule!r} matches no enabled rule{did_you_mean(rule, [r.id for r in gov.policy.rules])}"
-        )
+    check_waiver_scope(rule, dataset, gov.policy)
     if zone is not None:
         gov.zones.get(zone)
     until = _expiry(expires)

@@ -20,7 +20,12 @@ def report(
         str | None, typer.Option(help="Start of the period: a date or a duration (30d).")
     ] = None,
     until: Annotated[str | None, typer.Option(help="End of the period (default now).")] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="html, json or md.")] = "html",
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f", help="html, json or md (default: from --out's name, else html)."
+        ),
+    ] = None,
     out: Annotated[
         str | None, typer.Option("--out", "-o", help="Write to this file (default stdout).")
     ] = None,
@@ -32,6 +37,10 @@ def report(
     from lockgate.governance.reports import FORMATS, write_report
     from lockgate.store.audit import user_actor
 
+    if format is None:
+        suffix = Path(out or "").suffix.lstrip(".").lower()
+        format = {"htm": "html", "markdown": "md"}.get(suffix, suffix)
+        format = format if format in FORMATS else "html"
     if format not in FORMATS:
         fail(f"--format {format!r}: use one of {', '.join(FORMATS)}")
     project = Project.load()

@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import PolicyViolationError
-from lockgate.governance.policy import Policy, ValueCheck, Violation, evaluate, load_policy
+from lockgate.governance.policy import (
+    Policy,
+    ValueCheck,
+    Violation,
+    evaluate,
+    load_policy,
+    split_tag,
+)
 from lockgate.governance.zones import Zones, load_zones, root_pattern
 from lockgate.io import gatehook
 from lockgate.io.catalogue import key
@@ -59,6 +66,9 @@ class Governance:
     zones: Zones
     policy: Policy
     db_url: str
+    fingerprint: str = ""
+    """SHA-256 of the zones and rules in force (recorded with every decision: evidence of
+    which policy decided, and that it changed)."""
 
 
 _cache: dict[tuple[str, float], Governance] = {}
@@ -83,11 +93,42 @@ def governance(project: Project) -> Governance:
     zones = load_zones(project.tables, project.root, where)
     policy = load_policy(project.tables, project.root, where)
     check_zones(policy, zones)
-    made = Governance(project.root, zones, policy, project.db_url)
+    made = Governance(
+        project.root, zones, policy, project.db_url, policy_fingerprint(zones, policy)
+    )
     with _cache_lock:
         _cache.clear()
         _cache[cache_key] = made
     return made
+
+
+def policy_fingerprint(zones: Zones, policy: Policy) -> str:
+    """A digest of everything that decides: zones (trust, patterns, connections, untagged
+    modes), the default zone, and every rule in force."""
+    import hashlib
+    import json
+
+    doc = {
+        "default": zones.default,
+        "untagged": policy.untagged,
+        "zones": [
+            dataclasses.astuple(z) for z in sorted(zones.zones.values(), key=lambda z: z.name)
+        ],
+        "rules": [
+            [
+                r.id,
+                r.classes,
+                r.where.describe(),
+                sorted(r.allow),
+                r.sources,
+                r.values,
+                r.max_columns,
+                r.severity,
+            ]
+            for r in policy.rules
+        ],
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass
@@ -101,6 +142,8 @@ class Decision:
     columns: list[tuple[str, str | None]]
     lower: bool = False
     """The data goes to a zone less trusted than where it comes from."""
+    policy: str = ""
+    """The fingerprint of the zones and rules that decided (`Governance.fingerprint`)."""
     violations: list[Violation] = field(default_factory=list)
     waived: list[tuple[Violation, str]] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
@@ -136,6 +179,7 @@ class Decision:
             "scanned": self.scanned,
             "ignored_waivers": self.ignored_waivers,
             "declassified": self.declassified,
+            "policy": self.policy,
         }
 
     def error(self) -> PolicyViolationError:
@@ -187,6 +231,7 @@ def decide(
     lower = zones.downwards(placed.zone, places)
     columns = [(f.name, tag_of(f)) for f in schema]
     decision = Decision(target_key, placed.zone, placed.reason, origins, columns, lower=lower)
+    decision.policy = gov.fingerprint[:16]
     # a column the pipeline declared less sensitive than it was is judged as it was
     declassified = {f.name: d for f in schema if (d := declassified_from(f))}
     decision.declassified = declassified
@@ -253,6 +298,31 @@ def scan_columns(sample: pa.RecordBatch | pa.Table, names: Sequence[str]) -> dic
     table = pa.Table.from_batches([sample]) if isinstance(sample, pa.RecordBatch) else sample
     table = table.select(list(names)).slice(0, SCAN_ROWS)
     return {c.name: c.classification for c in classify_sample(table)}
+
+
+def check_waiver_scope(rule: str, dataset: str, policy: Policy) -> None:
+    """A waiver names one rule (or one pack's rules, `pci.*`) and a dataset, or datasets whose
+    names differ only in their last part (`staging.db#*`, `exports/*.csv`): never every rule or
+    every dataset. ConfigError otherwise."""
+    from lockgate.errors import ConfigError, did_you_mean
+
+    ids = [r.id for r in policy.rules] + [UNTAGGED_RULE]
+    packs = {i.split(".", 1)[0] for i in ids}
+    whole_pack = rule.endswith(".*") and rule[:-2] in packs
+    if rule not in ids and not whole_pack:
+        raise ConfigError(
+            f"--rule {rule!r} is not a rule id, nor a pack's rules (pci.*)"
+            f"{did_you_mean(rule, ids)}; `lockgate policy show` lists them"
+        )
+    wild = min((i for i in (dataset.find(c) for c in "*?[") if i >= 0), default=-1)
+    if wild >= 0:
+        literal = dataset[:wild].split("://", 1)[-1]
+        last_part = max(dataset.rfind("/"), dataset.rfind("#"))
+        if wild < last_part or len(literal.strip("/#:")) < 3:
+            raise ConfigError(
+                f"--dataset {dataset!r} covers too much: a waiver names one dataset, or "
+                "datasets that differ in their last part only (staging.db#*, exports/*.csv)"
+            )
 
 
 def _waiver_for(
@@ -395,24 +465,34 @@ class _FirstBatchWriter:
         decision = self._decision
         assert decision is not None
         bad = [c for c in self._checks if _mismatches(batch, c)]
-        blocking = [c for c in bad if c.severity == "error"]
         for check in bad:
-            decision.violations.append(
-                Violation(
-                    check.rule,
-                    check.column,
-                    dict(decision.columns).get(check.column),
-                    None,
-                    None,
-                    decision.zone,
-                    check.severity,
-                    f"column {check.column!r} has values not matching {check.pattern!r}",
-                )
+            tag = dict(decision.columns).get(check.column)
+            cls, form = split_tag(tag)
+            violation = Violation(
+                check.rule,
+                check.column,
+                tag,
+                cls,
+                form,
+                decision.zone,
+                check.severity,
+                f"column {check.column!r} ({tag}) has values not matching {check.pattern!r}",
             )
+            waiver = _waiver_for(
+                violation,
+                decision.dataset,
+                [w for w in waivers_in_force(self._project) if w["verified"]],
+                self._gov.root,
+                time.time(),
+            )
+            if waiver is not None and check.severity == "error":
+                decision.waived.append((violation, waiver))
+            else:
+                decision.violations.append(violation)
             self._checks.remove(check)
         if record_ok or bad:
             record(decision, self._project)
-        if blocking:
+        if decision.blocking:
             raise decision.error()
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:

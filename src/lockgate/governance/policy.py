@@ -240,7 +240,8 @@ def evaluate(
                 out.rules.append(rule.id)
             matched += 1
             if (form or "raw") in rule.allow:
-                if rule.values and form is not None:
+                # a removed value ([REDACTED], null) has nothing left to check
+                if rule.values and form is not None and form not in GROUPS["removed"]:
                     out.value_checks.append(ValueCheck(rule.id, name, rule.values, rule.severity))
                 continue
             shown = "raw" if form is None else form
@@ -351,7 +352,7 @@ def parse_pack(text: str, file: str) -> Pack:
     import yaml
 
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f":{mark.line + 1}" if mark is not None else ""
@@ -408,10 +409,7 @@ def _rule(item: Any, index: int, pack: str, file: str) -> Rule:
     if values is not None:
         if not isinstance(values, str):
             raise ConfigError(f"{at}: values must be a regular expression")
-        try:
-            re.compile(values)
-        except re.error as exc:
-            raise ConfigError(f"{at}: values is not a valid regular expression: {exc}") from None
+        _check_pattern(values, at)
     cap = item.get("max_columns")
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
         raise ConfigError(f"{at}: max_columns must be a whole number >= 0")
@@ -437,6 +435,25 @@ def _rule(item: Any, index: int, pack: str, file: str) -> Rule:
         str(item.get("description") or ""),
         pack,
     )
+
+
+RE2_UNSUPPORTED = re.compile(r"\(\?[=!<]|\\[1-9]|\(\?P=")
+"""Look-around and back-references: Python's `re` takes them, RE2 (Arrow's regex engine,
+which checks `values` on every batch) does not."""
+
+
+def _check_pattern(pattern: str, at: str) -> None:
+    """`values` patterns run on RE2, one match per value: refuse now what it cannot run
+    (without importing Arrow: loading a policy stays cheap)."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"{at}: values is not a valid regular expression: {exc}") from None
+    if RE2_UNSUPPORTED.search(pattern):
+        raise ConfigError(
+            f"{at}: values is not a regular expression RE2 can run (no look-around or "
+            "back-references; anchor it with ^...$)"
+        )
 
 
 def _where(value: Any, at: str) -> Where:

@@ -511,7 +511,10 @@ def _md_cell(value: Any) -> str:
         value = ", ".join(value)
     elif isinstance(value, list | dict):
         value = json.dumps(value, default=str)
-    return str("" if value is None else value).replace("|", "\\|").replace("\n", " ")
+    text = str("" if value is None else value)
+    # Markdown viewers render inline HTML: what a report shows is text, never markup
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _md_section(section: Mapping[str, Any]) -> list[str]:

@@ -183,6 +183,15 @@ def _project() -> Project:
 def _path(value: Any, root: Path) -> Path:
     if not isinstance(value, str | os.PathLike) or not str(value).strip():
         raise PrivacyError(f"expected a file path, got {value!r}")
+    text = str(value)
+    if "://" in text:
+        if not text.startswith("file://"):
+            raise PrivacyError(
+                f"{text.split('://', 1)[0]}:// is not a file: mask reads and writes CSV, Parquet "
+                "and JSONL files; to mask a table, copy it to Parquet, mask that, and copy the "
+                "result where it goes"
+            )
+        value = text[len("file://") :]
     path = Path(value).expanduser()
     return path if path.is_absolute() else root / path
 

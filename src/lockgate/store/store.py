@@ -425,9 +425,13 @@ class Store(SchedulingStore, CatalogueStore, GovernanceStore):
         """Verify the chain (store/audit.py); an empty chain in a database that holds runs
         or pipeline versions (every one of them was audited) has had its records deleted."""
         finding = self.chain.verify(exported)
-        if finding.ok and finding.records == 0 and (
-            self.db.scalar("SELECT 1 FROM runs LIMIT 1")
-            or self.db.scalar("SELECT 1 FROM pipeline_versions LIMIT 1")
+        if (
+            finding.ok
+            and finding.records == 0
+            and (
+                self.db.scalar("SELECT 1 FROM runs LIMIT 1")
+                or self.db.scalar("SELECT 1 FROM pipeline_versions LIMIT 1")
+            )
         ):
             return Finding(
                 False,
