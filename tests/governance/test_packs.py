@@ -331,3 +331,18 @@ def test_a_rule_naming_an_unknown_zone_is_refused(tmp_path: Path) -> None:
     tables = {"policy": {"files": ["ours.yaml"]}}
     with pytest.raises(ConfigError, match="names zone 'prodd'.*did you mean 'prod'"):
         check_zones(load_policy(tables, tmp_path), load_zones(tables, tmp_path))
+
+
+def test_zone_patterns_match_server_datasets_however_their_url_is_spelt() -> None:
+    tables = {
+        "zones": {
+            "staging": {"datasets": ["postgresql://staging.internal/shop#*"]},
+            "ci": {"datasets": ["postgresql://staging.internal/shop#public.fixtures"]},
+        }
+    }
+    zones = load_zones(tables, Path("/p"))
+    key = "postgresql://app:***@Staging.Internal:5432/shop?sslmode=require#public.customers"
+    assert zones.place(key).zone == "staging"
+    # claimed by two zones: the less trusted one
+    assert zones.place(key.replace("customers", "fixtures")).zone == "ci"
+    assert zones.place("postgresql://prod.internal/shop#public.customers").zone == "prod"

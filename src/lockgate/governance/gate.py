@@ -39,7 +39,7 @@ from lockgate.governance.policy import (
     load_policy,
     split_tag,
 )
-from lockgate.governance.zones import Zones, load_zones, root_pattern
+from lockgate.governance.zones import Zones, load_zones, root_pattern, spellings
 from lockgate.io import gatehook
 from lockgate.io.catalogue import key
 from lockgate.model import facts
@@ -339,7 +339,8 @@ def _waiver_for(
         if not fnmatch.fnmatchcase(violation.rule, w["rule"]):
             continue
         pattern = root_pattern(w["dataset"], root)
-        if not (fnmatch.fnmatchcase(dataset, pattern) or dataset == w["dataset"]):
+        names = spellings(dataset)
+        if not (any(fnmatch.fnmatchcase(n, pattern) for n in names) or dataset == w["dataset"]):
             continue
         if w.get("zone") and w["zone"] != violation.zone:
             continue

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from lockgate.errors import ConfigError, did_you_mean
 
@@ -125,12 +126,37 @@ class Zones:
             for z in self.zones.values():
                 if connection in z.connections:
                     return Placement(z.name, f"connection {connection}")
-        whole = key.split("#", 1)[0] if key.startswith("sqlite:") else key
-        for z in self.zones.values():
-            for pattern in z.datasets:
-                if fnmatch.fnmatchcase(key, pattern) or fnmatch.fnmatchcase(whole, pattern):
-                    return Placement(z.name, f"pattern {pattern}")
+        names = spellings(key)
+        matches = [
+            (z.trust, z.name, pattern)
+            for z in self.zones.values()
+            for pattern in z.datasets
+            if any(fnmatch.fnmatchcase(name, pattern) for name in names)
+        ]
+        if matches:  # a dataset two zones claim is in the less trusted one
+            _, name, pattern = min(matches)
+            return Placement(name, f"pattern {pattern}")
         return Placement(self.default, "default")
+
+
+def spellings(key: str) -> set[str]:
+    """The names a zone pattern may match a dataset key by: the key; a SQLite database or a
+    server's database without its table; a URL without its user (and hidden password), its
+    query, or PostgreSQL's default port, with its host in lower case and `postgres://` as
+    `postgresql://`."""
+    out = {key}
+    if "://" in key and not key.startswith("sqlite:"):
+        parts = urlsplit(key)
+        scheme = (
+            "postgresql" if parts.scheme in ("postgres", "postgresql+psycopg") else parts.scheme
+        )
+        host = (parts.hostname or "").lower()
+        port = parts.port if parts.port not in (None, 5432) or scheme != "postgresql" else None
+        netloc = host + (f":{port}" if port else "")
+        out.add(urlunsplit((scheme, netloc, parts.path, "", parts.fragment)))
+    for name in list(out):
+        out.add(name.split("#", 1)[0])
+    return out
 
 
 def load_zones(tables: Mapping[str, Any], root: Path, where: str = "lockgate.toml") -> Zones:
