@@ -282,3 +282,17 @@ def test_project_keyring_defaults_to_the_state_folder(tmp_path: Path) -> None:
         Keyring.for_project(project)
     ensure_key_file(keys_file_of(project))
     assert Keyring.for_project(project).current == "k1"
+
+
+def test_subkeys_are_rfc5869_hkdf_as_cryptography_derives_them() -> None:
+    import os
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from lockgate.privacy.keys import hkdf_sha256
+
+    for _ in range(20):
+        master, info = os.urandom(32), b"lockgate/v1/" + os.urandom(4).hex().encode()
+        expected = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"s", info=info).derive(master)
+        assert hkdf_sha256(master, b"s", info) == expected

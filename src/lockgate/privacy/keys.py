@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hmac
 import json
 import os
 import re
@@ -241,16 +242,7 @@ class Keyring:
         cached = self._derived.get((purpose, kid))
         if cached is not None:
             return kid, cached
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-        master = self._material(kid)
-        derived = HKDF(
-            algorithm=hashes.SHA256(),
-            length=SUBKEY_BYTES,
-            salt=_SALT,
-            info=b"lockgate/v1/" + purpose.encode(),
-        ).derive(master)
+        derived = hkdf_sha256(self._material(kid), _SALT, b"lockgate/v1/" + purpose.encode())
         self._derived[(purpose, kid)] = derived
         return kid, derived
 
@@ -316,6 +308,19 @@ class Keyring:
                         f"the KMS data key of key {entry.id!r}",
                     )
         return entry.material
+
+
+def hkdf_sha256(master: bytes, salt: bytes, info: bytes, length: int = SUBKEY_BYTES) -> bytes:
+    """HKDF-SHA256 (RFC 5869), extract then expand, with the standard library's HMAC: the
+    same bytes as `cryptography`'s HKDF, without importing it on every run (the audit chain
+    derives its key on each `lockgate run`)."""
+    prk = hmac.digest(salt, master, "sha256")
+    out, block, counter = b"", b"", 1
+    while len(out) < length:
+        block = hmac.digest(prk, block + info + bytes([counter]), "sha256")
+        out += block
+        counter += 1
+    return out[:length]
 
 
 def _rebuild(entries: list[_Entry], current: str) -> Keyring:
