@@ -359,3 +359,29 @@ def test_a_mask_task_given_a_table_says_what_to_do(prod: Project) -> None:
     with pytest.raises(PrivacyError, match="sqlite:// is not a file: mask reads and writes"):
         mask_task("sqlite:///prod.db#customers", "sqlite:///staging.db#customers", auto=True)
     assert not (prod.root / "sqlite:").exists()
+
+
+def test_where_data_came_from_follows_it_through_an_intermediate_file(
+    prod: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (prod.root / "lockgate.toml").write_text(
+        '[zones.phi]\ndatasets = ["clinic/**"]\n\n[zones.analytics]\ndatasets = ["lake/**"]\n'
+    )
+    monkeypatch.chdir(prod.root)
+    (prod.root / "clinic").mkdir()
+    patients = prod.root / "clinic" / "patients.parquet"
+    table = pa.table({"name": ["Ann Lee", "Bob Stone"], "visits": [1, 2]})
+    pq.write_table(
+        table.cast(
+            pa.schema(
+                [with_tag(table.schema.field("name"), "pii.name"), table.schema.field("visits")]
+            )
+        ),
+        patients,
+    )
+    # phi -> an undeclared work file (prod by default, so allowed) -> analytics
+    work = prod.root / "work" / "patients.parquet"
+    copy(Dataset(str(patients)), Dataset(str(work)))
+    # work's own zone is prod; only its recorded origin makes HIPAA's `from: [phi]` rules apply
+    with pytest.raises(PolicyViolationError, match="hipaa.names"):
+        copy(Dataset(str(work)), Dataset(str(prod.root / "lake" / "patients.parquet")))

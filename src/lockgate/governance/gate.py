@@ -144,6 +144,8 @@ class Decision:
     """The data goes to a zone less trusted than where it comes from."""
     policy: str = ""
     """The fingerprint of the zones and rules that decided (`Governance.fingerprint`)."""
+    origins: list[str] = field(default_factory=list)
+    """Every zone the data comes from: its sources' and, as recorded, theirs."""
     violations: list[Violation] = field(default_factory=list)
     waived: list[tuple[Violation, str]] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
@@ -180,6 +182,7 @@ class Decision:
             "ignored_waivers": self.ignored_waivers,
             "declassified": self.declassified,
             "policy": self.policy,
+            "origins": self.origins,
         }
 
     def error(self) -> PolicyViolationError:
@@ -216,10 +219,12 @@ def decide(
     sample: pa.RecordBatch | pa.Table | None = None,
     waivers: Callable[[], Sequence[dict[str, Any]]] = tuple,
     now: float | None = None,
+    origins_of: Callable[[list[str]], set[str]] = lambda names: set(),
 ) -> tuple[Decision, list[ValueCheck]]:
     """The gate's decision on writing batches of `schema` into `target` from `sources`,
     given the first rows (`sample`, when the decision needs them) and the waivers in force
-    (`waivers()`, asked for only when a rule is broken)."""
+    (`waivers()`, asked for only when a rule is broken); `origins_of(datasets)`: the zones
+    earlier decisions recorded their data as coming from."""
     zones = gov.zones
     target_key = key(target.uri)
     placed = zones.place(target_key, target.zone, target.connection)
@@ -229,8 +234,14 @@ def decide(
     ]
     source_zones = [o["zone"] for o in origins] or [zones.default]
     lower = zones.downwards(placed.zone, places)
+    # where the sources' own data came from (recorded by earlier decisions), for rules that
+    # depend on it: phi -> work file -> analytics is still data from phi
+    if any(r.sources for r in gov.policy.rules) and sources:
+        inherited = origins_of([o["dataset"] for o in origins])
+        source_zones = sorted({*source_zones, *(z for z in inherited if z in zones.zones)})
     columns = [(f.name, tag_of(f)) for f in schema]
     decision = Decision(target_key, placed.zone, placed.reason, origins, columns, lower=lower)
+    decision.origins = sorted(set(source_zones))
     decision.policy = gov.fingerprint[:16]
     # a column the pipeline declared less sensitive than it was is judged as it was
     declassified = {f.name: d for f in schema if (d := declassified_from(f))}
@@ -371,6 +382,19 @@ def record(decision: Decision, project: Project) -> None:
         store.close()
 
 
+def recorded_origins(project: Project, datasets: list[str]) -> set[str]:
+    """The zones the data of `datasets` came from, as the project's store recorded."""
+    from lockgate.store.store import Store
+
+    store = Store.if_exists(project.db_url)
+    if store is None:
+        return set()
+    try:
+        return store.origins(datasets)
+    finally:
+        store.close()
+
+
 def waivers_in_force(project: Project) -> list[dict[str, Any]]:
     """The project's waivers in force now, each marked `verified` when its MAC matches under
     the project's key; the gate honours only those: a row inserted or edited with SQL (a forged
@@ -409,7 +433,14 @@ def gate(
     gov = governance(project)
     if needs_data(gov, target, schema, sources):
         return _FirstBatchWriter(gov, project, target, schema, sources, open_writer)
-    decision, _ = decide(gov, target, schema, sources, waivers=lambda: waivers_in_force(project))
+    decision, _ = decide(
+        gov,
+        target,
+        schema,
+        sources,
+        waivers=lambda: waivers_in_force(project),
+        origins_of=lambda names: recorded_origins(project, names),
+    )
     record(decision, project)
     if decision.outcome == "deny":
         raise decision.error()
@@ -445,6 +476,7 @@ class _FirstBatchWriter:
             self._sources,
             sample=sample,
             waivers=lambda: waivers_in_force(self._project),
+            origins_of=lambda names: recorded_origins(self._project, names),
         )
         self._decision, self._checks = decision, checks
         if decision.outcome == "deny":

@@ -217,6 +217,25 @@ class GovernanceStore:
             row["detail"] = json.loads(row["detail"]) if row.get("detail") else {}
         return rows
 
+    def origins(self, datasets: list[str]) -> set[str]:
+        """The zones the data of `datasets` came from, as the gate recorded when it last let a
+        write of each through (`origins` of its decision: the zones of its sources and theirs),
+        so rules about where data comes from (HIPAA's `from: [phi]`) follow it through
+        intermediate datasets."""
+        found: set[str] = set()
+        for name in datasets:
+            rows = self.db.rows(
+                "SELECT detail FROM policy_decisions WHERE dataset = ? AND decision <> 'deny' "
+                "ORDER BY id DESC LIMIT 1",
+                (name,),
+            )
+            if rows and rows[0].get("detail"):
+                detail = json.loads(rows[0]["detail"])
+                found.update(
+                    str(z) for z in detail.get("origins") or detail.get("source_zones") or ()
+                )
+        return found
+
     # -- what compliance reports read -------------------------------------------------------------
     def catalogue_entries(self, limit: int = 10_000) -> list[dict[str, Any]]:
         """Datasets of the catalogue with their schemas (decoded), by name (bounded)."""

@@ -284,5 +284,6 @@ policy_decisions = Table(
     Column("ts", Float, nullable=False),
     Index("ix_policy_decisions_ts", "ts"),
     Index("ix_policy_decisions_run", "run_id"),
+    Index("ix_policy_decisions_dataset", "dataset", "id"),
 )
 """Every gate decision on a dataset write (folded from `PolicyDecision` events)."""

@@ -569,7 +569,13 @@ class Store(SchedulingStore, CatalogueStore, GovernanceStore):
             chunk = ids[i : i + 500]
             marks = _marks(len(chunk))
             with db.transaction() as cur:
-                for table in ("events", "results", "task_attempts", "task_runs"):
+                for table in (
+                    "events",
+                    "results",
+                    "task_attempts",
+                    "task_runs",
+                    "quality_results",
+                ):  # policy decisions stay: the gate reads where datasets' data came from
                     cur.execute(db.sql(f"DELETE FROM {table} WHERE run_id IN ({marks})"), chunk)
                 cur.execute(db.sql(f"DELETE FROM runs WHERE id IN ({marks})"), chunk)
         db.execute(

@@ -81,9 +81,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_policy_decisions_ts", "policy_decisions", ["ts"])
     op.create_index("ix_policy_decisions_run", "policy_decisions", ["run_id"])
+    op.create_index("ix_policy_decisions_dataset", "policy_decisions", ["dataset", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_policy_decisions_dataset", "policy_decisions")
     op.drop_index("ix_policy_decisions_run", "policy_decisions")
     op.drop_index("ix_policy_decisions_ts", "policy_decisions")
     op.drop_table("policy_decisions")
