@@ -258,3 +258,9 @@ def test_subject_search_reports_datasets_it_cannot_read(ring: Project) -> None:
     # a.csv to each of its 30 copies, and round the cycle through b.csv back to a.csv
     assert len(report.paths) == 32
     assert json.dumps(report.to_json())
+
+
+def test_a_misspelt_subject_class_is_an_error_not_an_empty_answer(shop: Path) -> None:
+    line = one_line_error(cli(shop, "lineage", "--subject", SUBJECT, "--class", "pii.emial"))
+    assert "--class 'pii.emial' is in no dataset of the catalogue" in line
+    assert "did you mean 'pii.email'?" in line

@@ -161,6 +161,23 @@ def _tree(
 
 
 # -- subjects -----------------------------------------------------------------------------------
+def _known_class(store: Any, classification: str) -> None:
+    """`--class` names a class the catalogue holds, or one the scanner knows; else a
+    one-line error with the closest (a misspelt class would search nothing, silently)."""
+    from lockgate.errors import did_you_mean
+    from lockgate.governance.policy import split_tag
+    from lockgate.privacy.entities import FREE_TEXT, Entity
+
+    known = {e.classification for e in Entity} | {FREE_TEXT}
+    for row in store.catalogue_entries():
+        known.update(c for f in row["schema"] or () if (c := split_tag(f.get("tag"))[0]))
+    if classification not in known:
+        fail(
+            f"--class {classification!r} is in no dataset of the catalogue and is not a class "
+            f"lockgate finds{did_you_mean(classification, sorted(known))}"
+        )
+
+
 def _subject(project: Project, subject: str, classification: str | None, json_out: bool) -> None:
     from lockgate.governance.subjects import find_subject
 
@@ -175,7 +192,10 @@ def _subject(project: Project, subject: str, classification: str | None, json_ou
             f"--class {classification!r} is not a classification; give one such as pii.email "
             "(without a /form: both raw and tokenized columns of it are searched)"
         )
-    report = find_subject(project, _store(project), subject, classification)
+    store = _store(project)
+    if classification is not None:
+        _known_class(store, classification)
+    report = find_subject(project, store, subject, classification)
     if json_out:
         sys.stdout.write(json.dumps(report.to_json()) + "\n")
         return
