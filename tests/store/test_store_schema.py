@@ -19,6 +19,8 @@ from lockgate.store.db import check_writable_sqlite, create_db_engine
 from lockgate.store.store import Store
 
 TABLES = {
+    "sessions",
+    "run_cancels",
     "pipeline_versions",
     "runs",
     "task_runs",
@@ -36,6 +38,9 @@ TABLES = {
     "audit_checkpoints",
     "waivers",
     "policy_decisions",
+    "users",
+    "api_tokens",
+    "grants",
     "connections",
 }
 

@@ -759,18 +759,30 @@ def init(
         gitignore.write_text("\n".join([*lines, ".lockgate/"]) + "\n", encoding="utf-8")
         created.append(".gitignore")
     project = Project.load(root)
-    api.open_store(project).close()
     from lockgate.privacy.keys import ensure_key_file, keys_file_of
 
     keys_file = keys_file_of(project)
     if ensure_key_file(keys_file):  # owner-only (0600); the key itself is never printed
         created.append(os.path.relpath(keys_file, root))
+    store = api.open_store(project)
+    admin = None
+    if not store.users(limit=1):  # the first admin of the server's API and UI
+        from lockgate.auth.accounts import create_user
+        from lockgate.store.audit import user_actor
+
+        admin = create_user(store, "admin", "admin", actor=user_actor())
+    store.close()
     from lockgate.store.db import safe_url
 
     sys.stdout.write(
         f"project ready in {root}\n"
         + "".join(f"  created {c}\n" for c in created)
         + f"  metadata db: {safe_url(project.db_url)}\n"
+        + (
+            f"  user admin, one-time password (shown once; changed at first login): {admin}\n"
+            if admin
+            else ""
+        )
         + (f"next: cd {directory} && " if root != Path.cwd().resolve() else "next: ")
         + "lockgate run hello\n"
     )
@@ -846,6 +858,7 @@ def _root(
     """lockgate: run data pipelines fast, and keep the data they move safe."""
 
 
+from lockgate.cli import accounts as _accounts  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import audit as _audit  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import connections as _connections  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import data as _data  # noqa: E402,F401  (registers its commands)

@@ -5,10 +5,12 @@ if they differ and prints the statements to paste here."""
 
 from __future__ import annotations
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 """The Alembic head this code expects; checked on open."""
 
 SQLITE = (
+    "CREATE TABLE api_tokens (id VARCHAR(32) NOT NULL, user_name VARCHAR(128) NOT NULL, label VARCHAR(128), hash VARCHAR(64) NOT NULL, scopes TEXT NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, last_used_at FLOAT, revoked_at FLOAT, PRIMARY KEY (id))",
+    "CREATE INDEX ix_api_tokens_user ON api_tokens (user_name)",
     "CREATE TABLE audit_checkpoints (seq BIGINT NOT NULL, hash VARCHAR(64) NOT NULL, ts FLOAT NOT NULL, key_id VARCHAR(64) NOT NULL, public_key VARCHAR(64) NOT NULL, signature VARCHAR(128) NOT NULL, exported_to TEXT, PRIMARY KEY (seq))",
     "CREATE TABLE audit_head (id INTEGER NOT NULL, seq BIGINT NOT NULL, hash VARCHAR(64) NOT NULL, key_id VARCHAR(64) NOT NULL, mac VARCHAR(64) NOT NULL, ts FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE TABLE audit_log (seq BIGINT NOT NULL, ts FLOAT NOT NULL, actor VARCHAR(255) NOT NULL, action VARCHAR(64) NOT NULL, target VARCHAR(1024), run_id VARCHAR(64), detail TEXT, key_id VARCHAR(64) NOT NULL, prev_hash VARCHAR(64) NOT NULL, hash VARCHAR(64) NOT NULL, mac VARCHAR(64) NOT NULL, PRIMARY KEY (seq))",
@@ -19,6 +21,8 @@ SQLITE = (
     "CREATE TABLE datasets (uri VARCHAR(1024) NOT NULL, kind VARCHAR(16) NOT NULL, schema TEXT, rows BIGINT, run_id VARCHAR(64), task_id VARCHAR(128), updated_at FLOAT NOT NULL, PRIMARY KEY (uri))",
     "CREATE TABLE events (id INTEGER NOT NULL, run_id VARCHAR(64) NOT NULL, ts FLOAT NOT NULL, kind VARCHAR(32) NOT NULL, task_id VARCHAR(128), attempt INTEGER NOT NULL, state VARCHAR(16), data TEXT, PRIMARY KEY (id))",
     "CREATE INDEX ix_events_run ON events (run_id, id)",
+    "CREATE TABLE grants (id INTEGER NOT NULL, user_name VARCHAR(128) NOT NULL, target VARCHAR(160) NOT NULL, role VARCHAR(16) NOT NULL, created_at FLOAT NOT NULL, created_by VARCHAR(255) NOT NULL, PRIMARY KEY (id))",
+    "CREATE UNIQUE INDEX ix_grants_user ON grants (user_name, target)",
     "CREATE TABLE lineage (id INTEGER NOT NULL, run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, input_uri VARCHAR(1024) NOT NULL, output_uri VARCHAR(1024) NOT NULL, ts FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE INDEX ix_lineage_input ON lineage (input_uri)",
     "CREATE INDEX ix_lineage_output ON lineage (output_uri)",
@@ -33,19 +37,26 @@ SQLITE = (
     "CREATE TABLE quality_results (id INTEGER NOT NULL, run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, attempt INTEGER NOT NULL, dataset VARCHAR(1024), name VARCHAR(255) NOT NULL, check_kind VARCHAR(32) NOT NULL, severity VARCHAR(8) NOT NULL, passed INTEGER NOT NULL, failing_rows BIGINT, detail TEXT, ts FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE INDEX ix_quality_results_run ON quality_results (run_id, task_id)",
     "CREATE TABLE results (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, value TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (run_id, task_id))",
+    "CREATE TABLE run_cancels (run_id VARCHAR(64) NOT NULL, requested_at FLOAT NOT NULL, requested_by VARCHAR(255) NOT NULL, PRIMARY KEY (run_id))",
     'CREATE TABLE runs (id VARCHAR(64) NOT NULL, pipeline_id VARCHAR(128) NOT NULL, version_id INTEGER, state VARCHAR(16) NOT NULL, params TEXT, executor VARCHAR(32), "trigger" VARCHAR(32), created_at FLOAT NOT NULL, started_at FLOAT, ended_at FLOAT, owner VARCHAR(255), heartbeat_at FLOAT, error TEXT, logical_date FLOAT, data_interval_start FLOAT, data_interval_end FLOAT, run_key VARCHAR(128), runner VARCHAR(16), PRIMARY KEY (id))',
     "CREATE INDEX ix_runs_created ON runs (created_at)",
     "CREATE INDEX ix_runs_pipeline_created ON runs (pipeline_id, created_at)",
     "CREATE UNIQUE INDEX ix_runs_pipeline_key ON runs (pipeline_id, run_key)",
     "CREATE INDEX ix_runs_pipeline_logical ON runs (pipeline_id, logical_date)",
     "CREATE INDEX ix_runs_state ON runs (state)",
+    "CREATE INDEX ix_runs_state_created ON runs (state, created_at)",
     "CREATE TABLE schedulers (owner VARCHAR(255) NOT NULL, wake_address VARCHAR(255), started_at FLOAT NOT NULL, heartbeat_at FLOAT NOT NULL, PRIMARY KEY (owner))",
+    "CREATE TABLE sessions (id VARCHAR(64) NOT NULL, user_name VARCHAR(128) NOT NULL, csrf VARCHAR(64) NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, last_seen_at FLOAT NOT NULL, client VARCHAR(64), PRIMARY KEY (id))",
+    "CREATE INDEX ix_sessions_user ON sessions (user_name)",
     "CREATE TABLE task_attempts (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, attempt INTEGER NOT NULL, state VARCHAR(16) NOT NULL, started_at FLOAT, ended_at FLOAT, error TEXT, log_path TEXT, PRIMARY KEY (run_id, task_id, attempt))",
     "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, retry_base INTEGER, PRIMARY KEY (run_id, task_id))",
+    "CREATE TABLE users (name VARCHAR(128) NOT NULL, role VARCHAR(16) NOT NULL, password_hash TEXT, must_change_password INTEGER NOT NULL, disabled INTEGER NOT NULL, failed_logins INTEGER NOT NULL, locked_until FLOAT, created_at FLOAT NOT NULL, created_by VARCHAR(255) NOT NULL, updated_at FLOAT NOT NULL, PRIMARY KEY (name))",
     "CREATE TABLE waivers (id VARCHAR(32) NOT NULL, rule VARCHAR(128) NOT NULL, dataset VARCHAR(1024) NOT NULL, columns TEXT, zone VARCHAR(64), owner VARCHAR(255) NOT NULL, reason TEXT NOT NULL, created_by VARCHAR(255) NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, revoked_at FLOAT, revoked_by VARCHAR(255), mac VARCHAR(96) NOT NULL, PRIMARY KEY (id))",
 )
 
 POSTGRESQL = (
+    "CREATE TABLE api_tokens (id VARCHAR(32) NOT NULL, user_name VARCHAR(128) NOT NULL, label VARCHAR(128), hash VARCHAR(64) NOT NULL, scopes TEXT NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, last_used_at FLOAT, revoked_at FLOAT, PRIMARY KEY (id))",
+    "CREATE INDEX ix_api_tokens_user ON api_tokens (user_name)",
     "CREATE TABLE audit_checkpoints (seq BIGINT NOT NULL, hash VARCHAR(64) NOT NULL, ts FLOAT NOT NULL, key_id VARCHAR(64) NOT NULL, public_key VARCHAR(64) NOT NULL, signature VARCHAR(128) NOT NULL, exported_to TEXT, PRIMARY KEY (seq))",
     "CREATE TABLE audit_head (id INTEGER NOT NULL, seq BIGINT NOT NULL, hash VARCHAR(64) NOT NULL, key_id VARCHAR(64) NOT NULL, mac VARCHAR(64) NOT NULL, ts FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE TABLE audit_log (seq BIGINT NOT NULL, ts FLOAT NOT NULL, actor VARCHAR(255) NOT NULL, action VARCHAR(64) NOT NULL, target VARCHAR(1024), run_id VARCHAR(64), detail TEXT, key_id VARCHAR(64) NOT NULL, prev_hash VARCHAR(64) NOT NULL, hash VARCHAR(64) NOT NULL, mac VARCHAR(64) NOT NULL, PRIMARY KEY (seq))",
@@ -56,6 +67,8 @@ POSTGRESQL = (
     "CREATE TABLE datasets (uri VARCHAR(1024) NOT NULL, kind VARCHAR(16) NOT NULL, schema TEXT, rows BIGINT, run_id VARCHAR(64), task_id VARCHAR(128), updated_at FLOAT NOT NULL, PRIMARY KEY (uri))",
     "CREATE TABLE events (id BIGSERIAL NOT NULL, run_id VARCHAR(64) NOT NULL, ts FLOAT NOT NULL, kind VARCHAR(32) NOT NULL, task_id VARCHAR(128), attempt INTEGER NOT NULL, state VARCHAR(16), data TEXT, PRIMARY KEY (id))",
     "CREATE INDEX ix_events_run ON events (run_id, id)",
+    "CREATE TABLE grants (id BIGSERIAL NOT NULL, user_name VARCHAR(128) NOT NULL, target VARCHAR(160) NOT NULL, role VARCHAR(16) NOT NULL, created_at FLOAT NOT NULL, created_by VARCHAR(255) NOT NULL, PRIMARY KEY (id))",
+    "CREATE UNIQUE INDEX ix_grants_user ON grants (user_name, target)",
     "CREATE TABLE lineage (id BIGSERIAL NOT NULL, run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, input_uri VARCHAR(1024) NOT NULL, output_uri VARCHAR(1024) NOT NULL, ts FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE INDEX ix_lineage_input ON lineage (input_uri)",
     "CREATE INDEX ix_lineage_output ON lineage (output_uri)",
@@ -70,14 +83,19 @@ POSTGRESQL = (
     "CREATE TABLE quality_results (id BIGSERIAL NOT NULL, run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, attempt INTEGER NOT NULL, dataset VARCHAR(1024), name VARCHAR(255) NOT NULL, check_kind VARCHAR(32) NOT NULL, severity VARCHAR(8) NOT NULL, passed INTEGER NOT NULL, failing_rows BIGINT, detail TEXT, ts FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE INDEX ix_quality_results_run ON quality_results (run_id, task_id)",
     "CREATE TABLE results (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, value TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (run_id, task_id))",
+    "CREATE TABLE run_cancels (run_id VARCHAR(64) NOT NULL, requested_at FLOAT NOT NULL, requested_by VARCHAR(255) NOT NULL, PRIMARY KEY (run_id))",
     "CREATE TABLE runs (id VARCHAR(64) NOT NULL, pipeline_id VARCHAR(128) NOT NULL, version_id INTEGER, state VARCHAR(16) NOT NULL, params TEXT, executor VARCHAR(32), trigger VARCHAR(32), created_at FLOAT NOT NULL, started_at FLOAT, ended_at FLOAT, owner VARCHAR(255), heartbeat_at FLOAT, error TEXT, logical_date FLOAT, data_interval_start FLOAT, data_interval_end FLOAT, run_key VARCHAR(128), runner VARCHAR(16), PRIMARY KEY (id))",
     "CREATE INDEX ix_runs_created ON runs (created_at)",
     "CREATE INDEX ix_runs_pipeline_created ON runs (pipeline_id, created_at)",
     "CREATE UNIQUE INDEX ix_runs_pipeline_key ON runs (pipeline_id, run_key)",
     "CREATE INDEX ix_runs_pipeline_logical ON runs (pipeline_id, logical_date)",
     "CREATE INDEX ix_runs_state ON runs (state)",
+    "CREATE INDEX ix_runs_state_created ON runs (state, created_at)",
     "CREATE TABLE schedulers (owner VARCHAR(255) NOT NULL, wake_address VARCHAR(255), started_at FLOAT NOT NULL, heartbeat_at FLOAT NOT NULL, PRIMARY KEY (owner))",
+    "CREATE TABLE sessions (id VARCHAR(64) NOT NULL, user_name VARCHAR(128) NOT NULL, csrf VARCHAR(64) NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, last_seen_at FLOAT NOT NULL, client VARCHAR(64), PRIMARY KEY (id))",
+    "CREATE INDEX ix_sessions_user ON sessions (user_name)",
     "CREATE TABLE task_attempts (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, attempt INTEGER NOT NULL, state VARCHAR(16) NOT NULL, started_at FLOAT, ended_at FLOAT, error TEXT, log_path TEXT, PRIMARY KEY (run_id, task_id, attempt))",
     "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, retry_base INTEGER, PRIMARY KEY (run_id, task_id))",
+    "CREATE TABLE users (name VARCHAR(128) NOT NULL, role VARCHAR(16) NOT NULL, password_hash TEXT, must_change_password INTEGER NOT NULL, disabled INTEGER NOT NULL, failed_logins INTEGER NOT NULL, locked_until FLOAT, created_at FLOAT NOT NULL, created_by VARCHAR(255) NOT NULL, updated_at FLOAT NOT NULL, PRIMARY KEY (name))",
     "CREATE TABLE waivers (id VARCHAR(32) NOT NULL, rule VARCHAR(128) NOT NULL, dataset VARCHAR(1024) NOT NULL, columns TEXT, zone VARCHAR(64), owner VARCHAR(255) NOT NULL, reason TEXT NOT NULL, created_by VARCHAR(255) NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, revoked_at FLOAT, revoked_by VARCHAR(255), mac VARCHAR(96) NOT NULL, PRIMARY KEY (id))",
 )

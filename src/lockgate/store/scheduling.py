@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from lockgate.errors import ConfigError
+from lockgate.errors import ConfigError, NotFoundError
 from lockgate.store.owners import local_owner, owner_alive
 
 if TYPE_CHECKING:
@@ -71,6 +71,20 @@ class SchedulingStore:
     _owner: str
     _active: set[str]
     _wake_address: str | None = None
+
+    if TYPE_CHECKING:
+
+        def audit_in(
+            self,
+            cur: Any,
+            action: str,
+            target: str | None = None,
+            detail: Any = None,
+            *,
+            actor: str | None = None,
+            run_id: str | None = None,
+        ) -> None:
+            """Append an audit record inside the caller's transaction (Store)."""
 
     # -- runs ---------------------------------------------------------------------------------
     def enqueue(self, runs: list[NewRun]) -> list[str]:
@@ -467,6 +481,62 @@ class SchedulingStore:
                     (row["owner"], row["heartbeat_at"]),
                 )
         return live
+
+    # -- cancellation -----------------------------------------------------------------------------
+    def request_cancel(self, run_id: str, actor: str) -> str:
+        """Cancel a run: a queued one ends `cancelled` now; for a running one a request is
+        recorded for the process driving it. Returns the run's state afterwards (`cancelled`
+        or `running`); NotFoundError / ConfigError when there is no such run or it ended."""
+        now = time.time()
+        db = self.db
+        with db.transaction() as cur:
+            cur.execute(db.sql("SELECT state, pipeline_id FROM runs WHERE id = ?"), (run_id,))
+            found = cur.fetchone()
+            if found is None:
+                raise NotFoundError(f"no run {run_id!r}")
+            state, pipeline_id = found
+            if state == "queued":
+                cur.execute(
+                    db.sql(
+                        "UPDATE runs SET state = 'cancelled', ended_at = ?, owner = NULL, "
+                        "error = ? WHERE id = ? AND state = 'queued'"
+                    ),
+                    (now, f"cancelled by {actor} before it started", run_id),
+                )
+                outcome = "cancelled"
+            elif state == "running":
+                cur.execute(db.sql("DELETE FROM run_cancels WHERE run_id = ?"), (run_id,))
+                cur.execute(
+                    db.sql(
+                        "INSERT INTO run_cancels (run_id, requested_at, requested_by) "
+                        "VALUES (?, ?, ?)"
+                    ),
+                    (run_id, now, actor),
+                )
+                outcome = "running"
+            else:
+                raise ConfigError(f"run {run_id} has ended ({state}); nothing to cancel")
+            self.audit_in(
+                cur, "run.cancel", pipeline_id, {"state": state}, actor=actor, run_id=run_id
+            )
+        return outcome
+
+    def cancel_requested(self, run_id: str) -> bool:
+        return bool(self.db.rows("SELECT 1 FROM run_cancels WHERE run_id = ?", (run_id,)))
+
+    def cancel_requests(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """Of these runs, those someone asked to cancel, with who asked."""
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        rows = self.db.rows(
+            f"SELECT run_id, requested_by FROM run_cancels WHERE run_id IN ({_marks(len(ids))})",
+            tuple(ids),
+        )
+        return {row["run_id"]: row["requested_by"] for row in rows}
+
+    def forget_cancel(self, run_id: str) -> None:
+        self.db.execute("DELETE FROM run_cancels WHERE run_id = ?", (run_id,))
 
 
 def _scheduler_alive(owner: str, beat: float, now: float) -> bool:

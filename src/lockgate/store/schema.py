@@ -56,6 +56,7 @@ runs = Table(
     Index("ix_runs_pipeline_logical", "pipeline_id", "logical_date"),
     Index("ix_runs_created", "created_at"),
     Index("ix_runs_state", "state"),
+    Index("ix_runs_state_created", "state", "created_at"),  # 0006: the server's runs filter
 )
 
 task_runs = Table(
@@ -287,3 +288,77 @@ policy_decisions = Table(
     Index("ix_policy_decisions_dataset", "dataset", "id"),
 )
 """Every gate decision on a dataset write (folded from `PolicyDecision` events)."""
+
+
+# -- accounts (migration 0006) ------------------------------------------------------------------
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text),  # argon2id; null: no password login (tokens, later OIDC)
+    Column("must_change_password", Integer, nullable=False),
+    Column("disabled", Integer, nullable=False),
+    Column("failed_logins", Integer, nullable=False),
+    Column("locked_until", Float),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+"""People and service accounts, each with one global role (auth/roles.py)."""
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_name", String(128), nullable=False),
+    Column("label", String(128)),
+    Column("hash", String(64), nullable=False),  # SHA-256 of the token's secret part
+    Column("scopes", Text, nullable=False),  # JSON list of permissions
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("last_used_at", Float),
+    Column("revoked_at", Float),
+    Index("ix_api_tokens_user", "user_name"),
+)
+"""API tokens: shown once, stored hashed, with scopes and an expiry."""
+
+grants = Table(
+    "grants",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("user_name", String(128), nullable=False),
+    Column("target", String(160), nullable=False),  # a pipeline id, or tag:NAME
+    Column("role", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Index("ix_grants_user", "user_name", "target", unique=True),
+)
+"""A role on some pipelines only (by id or tag), over a user's global role."""
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie's secret
+    Column("user_name", String(128), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=False),
+    Column("client", String(64)),
+    Index("ix_sessions_user", "user_name"),
+)
+"""Browser sessions of the server: the cookie holds a random secret, the row its hash, the
+form token (CSRF) and the expiry."""
+
+run_cancels = Table(
+    "run_cancels",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("requested_at", Float, nullable=False),
+    Column("requested_by", String(255), nullable=False),
+)
+"""Runs someone asked to cancel (from the server or another process); the scheduler driving
+one cancels it and the row goes when the run ends."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 from lockgate.errors import ConfigError, NotFoundError, StoreError, describe
 from lockgate.model import events as ev
 from lockgate.model.events import Event
+from lockgate.store.accounts import AccountsStore
 from lockgate.store.audit import (
     EVENTS_ACTION,
     AuditChain,
@@ -25,6 +26,7 @@ from lockgate.store.audit import (
     entry,
     user_actor,
 )
+from lockgate.store.browse import BrowseStore
 from lockgate.store.catalogue import CatalogueStore
 from lockgate.store.db import create_db_engine, safe_url
 from lockgate.store.dbapi import Database
@@ -55,7 +57,7 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-class Store(SchedulingStore, CatalogueStore, GovernanceStore):
+class Store(SchedulingStore, CatalogueStore, GovernanceStore, AccountsStore, BrowseStore):
     """Access to the metadata database. One per process and URL; thread-safe.
 
     Runtime reads and writes are plain SQL through the DBAPI (`store/dbapi.py`); `engine`
@@ -383,6 +385,13 @@ class Store(SchedulingStore, CatalogueStore, GovernanceStore):
         record = entry(actor or self._owner, action, target, run_id, detail)
         with self.db.transaction() as cur:
             return self.chain.append(cur, [record])
+
+    def audit_batch(self, records: Sequence[tuple[str, str, str | None, str | None, Any]]) -> None:
+        """Append several audit records (actor, action, target, run_id, detail) in one
+        transaction: the server's request log, written a few times a second."""
+        if records:
+            with self.db.transaction() as cur:
+                self.chain.append(cur, [entry(*r) for r in records])
 
     def audit_in(
         self,
