@@ -6,8 +6,10 @@ Every figure is the median of --reps repetitions (default 5) after one warm-up. 
 real metadata DB: an SQLite file in a temporary project folder, or the database given by --db.
 W0 and W1 time whole commands; W2-W6 each run in a fresh child process (`--child`), which calls
 `lockgate.api.run` in-process and measures its own peak RSS; W7 runs the scheduler daemon in such a
-child process (bench/scheduler.py). D1-D4, the privacy engine's workloads, run in such a child too
-(bench/privacy_tables.py: scan and mask tables; bench/privacy_text.py: free text and log lines, on
+child process (bench/scheduler.py); W8 fills a database with 100,000 runs and times the server's
+runs list and pipeline page through a real `lockgate serve` (bench/history.py). D1-D4, the
+privacy engine's workloads, run in such a child too (bench/privacy_tables.py: scan and mask
+tables; bench/privacy_text.py: free text and log lines, on
 the synthetic labelled corpus of bench/privacy_corpus.py). AUDIT appends a million audit records
 and verifies them (bench/audit.py). Lines go to stdout and to
 bench/results/latest.jsonl; a short summary goes to stderr. Fields named `diag_*` are diagnostics,
@@ -37,6 +39,7 @@ WORKLOADS = (
     "W5",
     "W6",
     "W7",
+    "W8",
     "D1",
     "D2",
     "D3",
@@ -51,6 +54,7 @@ CASES = {
     "W5": ["W5"],
     "W6": ["W6"],
     "W7": ["W7"],
+    "W8": ["W8"],
     "D1": ["D1"],
     "D2": ["D2"],
     "D3": ["D3"],
@@ -144,6 +148,10 @@ def _child(args: argparse.Namespace) -> int:
         from bench import scheduler
 
         lines = scheduler.w7(args.db, args.reps, not args.no_diag)
+    elif args.child == "W8":
+        from bench import history
+
+        lines = history.w8(args.reps, args.db)
     elif args.child == "AUDIT":
         from bench import audit
 
@@ -187,6 +195,8 @@ def _summary(line: dict[str, Any]) -> str:
     figure = f"wall {line['wall_s']:.4f} s" if "wall_s" in line else line.get("error", "")
     if "p99_ms" in line:
         figure = f"p50 {line['p50_ms']} ms, p99 {line['p99_ms']} ms ({line['n_samples']} samples)"
+    if line.get("p95_worst"):
+        figure = f"worst p95 {line['p95_ms']} ms ({line['p95_worst']}, {len(line['endpoints'])} endpoints)"
     if key:
         figure += f", {key} {line[key]}"
     if "peak_rss_mb" in line and line["workload"] == "W6":

@@ -159,6 +159,7 @@ def resume(
             "resuming with the current definition"
         )
     db.claim_run(run_id, executor_for(executor, project, concurrency).name)
+    db.forget_cancel(run_id)  # a request left by an earlier driver is not this resume's
     return execute_stored(
         db,
         db.get_run(run_id) or record,

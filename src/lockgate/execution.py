@@ -7,12 +7,16 @@ Used by `api` (run, resume), the scheduler daemon and backfills; it sits below t
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import secrets
 import signal
 import sys
 import threading
+import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -23,7 +27,7 @@ from lockgate.config import Project
 from lockgate.engine.events import EventBus
 from lockgate.engine.executors import Executor, make_executor
 from lockgate.engine.run import PriorTask, RunEngine, RunResult
-from lockgate.errors import ConfigError
+from lockgate.errors import ConfigError, StoreError
 from lockgate.model.durations import format_duration
 from lockgate.model.intervals import RunDates
 from lockgate.model.pipeline import Pipeline
@@ -32,6 +36,8 @@ from lockgate.model.states import TaskState
 if TYPE_CHECKING:
     from lockgate.store.store import Store
     from lockgate.store.writer import EventWriter
+
+log = logging.getLogger("lockgate.execution")
 
 
 def coerce_params(
@@ -159,6 +165,76 @@ def _make_log_folder(engine: RunEngine) -> None:
         ) from None
 
 
+CANCEL_POLL_S = 0.5
+"""How often a process driving runs outside a scheduler looks for cancel requests (`lockgate
+cancel`, the API): one indexed query for all its runs."""
+
+
+class CancelWatch:
+    """Cancel requests for the runs this process drives (a scheduler checks its own): one
+    daemon thread per store, alive while it has runs, asks every `CANCEL_POLL_S` which of them
+    someone asked to cancel and cancels their engines (the run ends `cancelled`)."""
+
+    _watches: weakref.WeakKeyDictionary[Store, CancelWatch] = weakref.WeakKeyDictionary()
+    _watches_lock = threading.Lock()
+
+    def __init__(self, db: Store) -> None:
+        self._db = weakref.ref(db)  # not kept alive by its watch (the key of `_watches`)
+        self._engines: dict[str, RunEngine] = {}
+        self._asked: set[str] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def of(cls, db: Store) -> CancelWatch:
+        with cls._watches_lock:
+            found = cls._watches.get(db)
+            if found is None:
+                found = cls._watches[db] = cls(db)
+            return found
+
+    def add(self, engine: RunEngine) -> None:
+        with self._lock:
+            self._engines[engine.run_id] = engine
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="lockgate-cancel-watch", daemon=True
+                )
+                self._thread.start()
+
+    def remove(self, run_id: str) -> None:
+        """The run ended: forget it, and its cancel request if there was one (also one
+        made after the last look: the run was still running then)."""
+        with self._lock:
+            self._engines.pop(run_id, None)
+            self._asked.discard(run_id)
+        db = self._db()
+        with contextlib.suppress(StoreError):
+            if db is not None and db.cancel_requests([run_id]):
+                db.forget_cancel(run_id)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(CANCEL_POLL_S)
+            with self._lock:
+                if not self._engines:
+                    self._thread = None
+                    return
+                ids = [r for r in self._engines if r not in self._asked]
+            db = self._db()
+            try:
+                asked = db.cancel_requests(ids) if ids and db is not None else {}
+            except StoreError:  # the database is away: look again at the next poll
+                continue
+            for run_id, who in asked.items():
+                with self._lock:
+                    engine = self._engines.get(run_id)
+                    self._asked.add(run_id)
+                if engine is not None:
+                    log.info("run %s: cancelled by %s", run_id, who)
+                    engine.cancel()
+
+
 def drive(
     engine: RunEngine,
     db: Store | None,
@@ -167,10 +243,13 @@ def drive(
     create: Callable[[Store], None],
     writer: EventWriter | None = None,
     project: Project | None = None,
+    watch_cancel: bool = True,
 ) -> RunResult:
     """Run an engine with its events written to `db`: by a writer of its own, or by a shared
     `writer` (a scheduler's: one group commit for all its runs), flushed when the run ends.
-    With the `project`, its `[lineage]` table sends the run's OpenLineage events."""
+    With the `project`, its `[lineage]` table sends the run's OpenLineage events.
+    `watch_cancel`: look for cancel requests of the run (`CancelWatch`; a scheduler, which
+    looks for them itself, passes False)."""
     from lockgate.engine.logcapture import install
     from lockgate.governance.openlineage import subscriber_for
 
@@ -185,11 +264,14 @@ def drive(
             from lockgate.governance.gate import governance
 
             governance(project)
+    watch = CancelWatch.of(db) if db is not None and watch_cancel else None
     try:
         if db is not None:
             create(db)
             writer = writer or db.writer()
             engine.bus.subscribe(writer)
+            if watch is not None:
+                watch.add(engine)
         if lineage is not None:
             engine.bus.subscribe(lineage)
         if on_start is not None:
@@ -206,6 +288,8 @@ def drive(
         finally:
             if db is not None:
                 db.release_run(engine.run_id)
+            if watch is not None:
+                watch.remove(engine.run_id)
             if lineage is not None:
                 lineage.close()  # sends what is queued (bounded wait); never raises
 
@@ -261,9 +345,11 @@ def execute_stored(
     on_start: Callable[[str], None] | None = None,
     on_engine: Callable[[RunEngine], None] | None = None,
     writer: EventWriter | None = None,
+    watch_cancel: bool = True,
 ) -> RunResult:
     """Drive a run recorded in the store, which this process has claimed: its params and dates
-    as recorded, tasks that already finished keep their states and results."""
+    as recorded, tasks that already finished keep their states and results. `watch_cancel`:
+    as for `drive`."""
     run_id = record["id"]
     ex = executor_for(executor, project, concurrency)
     dates = RunDates.from_timestamps(
@@ -293,4 +379,5 @@ def execute_stored(
         create=lambda s: None,
         writer=writer,
         project=project,
+        watch_cancel=watch_cancel,
     )

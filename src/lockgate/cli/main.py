@@ -785,6 +785,7 @@ def init(
         )
         + (f"next: cd {directory} && " if root != Path.cwd().resolve() else "next: ")
         + "lockgate run hello\n"
+        + "then: lockgate up, and open http://127.0.0.1:8080 (user admin) for the web UI\n"
     )
 
 
@@ -867,6 +868,7 @@ from lockgate.cli import policy as _policy  # noqa: E402,F401  (registers its co
 from lockgate.cli import privacy as _privacy  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import report as _report  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import scheduling as _scheduling  # noqa: E402,F401  (registers its commands)
+from lockgate.cli import server as _server  # noqa: E402,F401  (registers its commands)
 
 
 def _click_exception_type() -> type[Exception]:

@@ -86,12 +86,33 @@ def scheduler(executor: ExecutorOpt = None, concurrency: ConcurrencyOpt = None) 
     _serve(executor, concurrency)
 
 
-@app.command()
-def up(executor: ExecutorOpt = None, concurrency: ConcurrencyOpt = None) -> None:
-    """Start lockgate for this project: create or upgrade its database, run the scheduler.
+from lockgate.cli.server import (  # noqa: E402  (the options `up` shares with `serve`)
+    CertOpt,
+    HostOpt,
+    KeyOpt,
+    MetricsPortOpt,
+    NoUiOpt,
+    PortOpt,
+)
 
-    One process, on the project's database (SQLite by default); see `lockgate scheduler`."""
+
+@app.command()
+def up(
+    executor: ExecutorOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8080,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    no_ui: NoUiOpt = False,
+    metrics_port: MetricsPortOpt = None,
+) -> None:
+    """Start lockgate for this project: create or upgrade its database, then serve the web UI
+    and REST API and run the scheduler, in one process, until Ctrl-C or SIGTERM.
+
+    Options as for `lockgate serve` and `lockgate scheduler`."""
     from lockgate.cli.main import upgrade_db
+    from lockgate.cli.server import start_server
     from lockgate.store.db import safe_url
 
     project = Project.load()
@@ -100,7 +121,18 @@ def up(executor: ExecutorOpt = None, concurrency: ConcurrencyOpt = None) -> None
         sys.stderr.write(
             f"{safe_url(project.db_url)}: upgraded from {before or 'empty'} to revision {after}\n"
         )
-    _serve(executor, concurrency)
+    start_server(
+        with_scheduler=True,
+        host=host,
+        port=port,
+        cert=cert,
+        key=key,
+        no_ui=no_ui,
+        metrics_port=metrics_port,
+        executor=executor,
+        concurrency=concurrency,
+        project=project,
+    )
 
 
 @app.command()

@@ -5,7 +5,8 @@ coordinating thread). The loop sleeps until the next due time or a wake-up: a ru
 pipeline file changed, another process triggered a run, paused a pipeline or updated a dataset
 (`wakeup.py`). Every `CHECK_S` it also beats (so other processes see it alive), finds runs whose
 scheduler died (`Store.recover_lost`) and adopts them, and looks at the database in case a
-wake-up was lost or came from another host.
+wake-up was lost or came from another host. On every wake-up and check it also looks for cancel
+requests of the runs it drives (`lockgate cancel`, the API, which wake it) and cancels them.
 
 Exactly once is kept by the database (see `store/scheduling.py`): run keys for intervals,
 compare-and-set for dataset cursors, conditional updates for claims. Several schedulers may
@@ -54,6 +55,8 @@ class _Driving:
     pipeline_id: str
     thread: threading.Thread
     engine: RunEngine | None = None
+    cancel_by: str | None = None
+    """Who asked to cancel the run (it is cancelled as soon as its engine exists)."""
 
 
 class Scheduler:
@@ -164,6 +167,7 @@ class Scheduler:
                 self._create_scheduled()
                 self._create_dataset_runs()
                 self._start_queued()
+                self._cancel_requested()  # after starting runs: never delays them
                 failures = 0
             except StoreError as exc:
                 # the database restarting, a lock held too long: keep going, plan again from
@@ -380,6 +384,7 @@ class Scheduler:
                 concurrency=self.concurrency,
                 on_engine=lambda engine: self._adopt_engine(slot, engine),
                 writer=writer,
+                watch_cancel=False,  # this loop looks for cancel requests (on wake-ups too)
             )
         except LockgateError as exc:
             log.error("run %s of %s could not run: %s", run_id, pipe.id, exc)
@@ -394,6 +399,9 @@ class Scheduler:
                 self.store.requeue(run_id, "its scheduler stopped before starting it")
             with self._lock:
                 self._driving.pop(run_id, None)
+            requeued = result.state is RunState.QUEUED if result else self._stopping.is_set()
+            if not requeued:  # a requeued run keeps its request, for the next scheduler
+                self._forget_cancel(run_id)
             self._wake.set()
         if result is not None:
             if result.state is RunState.FAILED:
@@ -407,9 +415,38 @@ class Scheduler:
                 self.on_run_finished(run_id, result)
 
     def _adopt_engine(self, slot: _Driving, engine: RunEngine) -> None:
-        slot.engine = engine
+        with self._lock:
+            slot.engine = engine
+            cancel_by = slot.cancel_by
         if self._stopping.is_set():  # stopping began before the engine existed
             engine.cancel(requeue=True)
+        elif cancel_by is not None:  # cancelled before the engine existed
+            engine.cancel()
+
+    def _cancel_requested(self) -> None:
+        """Cancel the runs this scheduler drives that someone asked to cancel (the run ends
+        `cancelled`; its request is forgotten when it has ended)."""
+        with self._lock:
+            todo = [run_id for run_id, slot in self._driving.items() if slot.cancel_by is None]
+        if not todo:
+            return
+        for run_id, who in self.store.cancel_requests(todo).items():
+            with self._lock:
+                slot = self._driving.get(run_id)
+                if slot is None:
+                    continue
+                slot.cancel_by = who
+                engine = slot.engine
+            log.info("run %s of %s: cancelled by %s", run_id, slot.pipeline_id, who)
+            if engine is not None:
+                engine.cancel()
+
+    def _forget_cancel(self, run_id: str) -> None:
+        """A cancel request of a run that has ended is done with (also one made after the last
+        look: the run was still running then)."""
+        with contextlib.suppress(StoreError):
+            if self.store.cancel_requests([run_id]):
+                self.store.forget_cancel(run_id)
 
     def running(self) -> list[str]:
         with self._lock:

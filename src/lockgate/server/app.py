@@ -128,5 +128,8 @@ def create_app(
         from lockgate.server.web import install
 
         install(app)
+    from lockgate.server import metrics
+
+    metrics.install(app)
     app.add_middleware(Guard, state=state)
     return app

@@ -64,7 +64,7 @@ async def _check_csrf(request: Request, expected: str) -> None:
         )
 
 
-def _same_origin(request: Request) -> bool:
+def same_origin(request: Request) -> bool:
     """A browser's Origin header, when sent, names this server (a cross-site form post is
     refused even before its CSRF token is checked)."""
     origin = request.headers.get("origin")
@@ -91,7 +91,7 @@ async def current_principal(request: Request) -> Principal | None:
             found = await run_in_threadpool(sessions.resolve, state.store, secret)
             if found is not None:
                 if request.method in UNSAFE_METHODS:
-                    if not _same_origin(request):
+                    if not same_origin(request):
                         raise ApiError(403, "cross-site request refused", "csrf_failed")
                     await _check_csrf(request, found.csrf)
                 request.state.session = found

@@ -59,6 +59,21 @@ class AccountsStore:
     def users(self, limit: int = 1000) -> list[dict[str, Any]]:
         return self.db.rows(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name LIMIT ?", (limit,))
 
+    def users_page(self, after: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Users by name after `after` (keyset page), at most `limit`."""
+        return self.db.rows(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE name > ? ORDER BY name LIMIT ?",
+            (after or "", limit),
+        )
+
+    def enabled_admins(self, limit: int = 2) -> list[str]:
+        """Names of enabled admins, at most `limit` (enough to tell whether one is the last)."""
+        rows = self.db.rows(
+            "SELECT name FROM users WHERE role = 'admin' AND disabled = 0 ORDER BY name LIMIT ?",
+            (limit,),
+        )
+        return [r["name"] for r in rows]
+
     def update_user(self, name: str, *, actor: str, action: str, **changes: Any) -> None:
         """Change `role`, `password_hash`, `must_change_password`, `disabled`,
         `failed_logins` or `locked_until` of a user, audited as `action` (secrets never)."""
@@ -132,6 +147,32 @@ class AccountsStore:
             row["scopes"] = json.loads(row["scopes"])
         return rows
 
+    def tokens_page(
+        self,
+        user: str | None = None,
+        before: tuple[float, str] | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Tokens (of `user`, or everyone's), newest first, strictly before `before` (the
+        (created_at, id) of the previous page's last token), at most `limit`."""
+        where: list[str] = []
+        params: list[Any] = []
+        if user is not None:
+            where.append("user_name = ?")
+            params.append(user)
+        if before is not None:
+            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            params.extend([before[0], before[0], before[1]])
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = self.db.rows(
+            f"SELECT {_TOKEN_COLUMNS} FROM api_tokens {clause}"
+            "ORDER BY created_at DESC, id DESC LIMIT ?",
+            (*params, limit),
+        )
+        for row in rows:
+            row["scopes"] = json.loads(row["scopes"])
+        return rows
+
     def revoke_token(self, token_id: str, *, actor: str) -> None:
         db = self.db
         with db.transaction() as cur:
@@ -184,6 +225,17 @@ class AccountsStore:
             "SELECT target, role FROM grants WHERE user_name = ? ORDER BY target", (user,)
         )
         return [(r["target"], r["role"]) for r in rows]
+
+    def grants_page(
+        self, user: str, after: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """A user's grants by target after `after` (keyset page): target, role, created_at,
+        created_by."""
+        return self.db.rows(
+            "SELECT target, role, created_at, created_by FROM grants "
+            "WHERE user_name = ? AND target > ? ORDER BY target LIMIT ?",
+            (user, after or "", limit),
+        )
 
     # -- browser sessions ---------------------------------------------------------------------------
     def add_session(

@@ -484,28 +484,36 @@ class SchedulingStore:
 
     # -- cancellation -----------------------------------------------------------------------------
     def request_cancel(self, run_id: str, actor: str) -> str:
-        """Cancel a run: a queued one ends `cancelled` now; for a running one a request is
-        recorded for the process driving it. Returns the run's state afterwards (`cancelled`
-        or `running`); NotFoundError / ConfigError when there is no such run or it ended."""
+        """Cancel a run: a queued one nobody has claimed ends `cancelled` now; for one being
+        driven (running, or claimed and starting) a request is recorded for the process
+        driving it. Returns the run's state afterwards (`cancelled`, or `running`/`queued`);
+        NotFoundError / ConfigError when there is no such run or it ended."""
         now = time.time()
         db = self.db
         with db.transaction() as cur:
-            cur.execute(db.sql("SELECT state, pipeline_id FROM runs WHERE id = ?"), (run_id,))
+            cur.execute(
+                db.sql("SELECT state, pipeline_id, owner FROM runs WHERE id = ?"), (run_id,)
+            )
             found = cur.fetchone()
             if found is None:
                 raise NotFoundError(f"no run {run_id!r}")
-            state, pipeline_id = found
-            if state == "queued":
+            state, pipeline_id, owner = found
+            if state not in ("queued", "running"):
+                raise ConfigError(f"run {run_id} has ended ({state}); nothing to cancel")
+            cancelled = 0
+            if state == "queued" and owner is None:
                 cur.execute(
                     db.sql(
-                        "UPDATE runs SET state = 'cancelled', ended_at = ?, owner = NULL, "
-                        "error = ? WHERE id = ? AND state = 'queued'"
+                        "UPDATE runs SET state = 'cancelled', ended_at = ?, error = ? "
+                        "WHERE id = ? AND state = 'queued' AND owner IS NULL"
                     ),
                     (now, f"cancelled by {actor} before it started", run_id),
                 )
+                cancelled = cur.rowcount
+            cur.execute(db.sql("DELETE FROM run_cancels WHERE run_id = ?"), (run_id,))
+            if cancelled:
                 outcome = "cancelled"
-            elif state == "running":
-                cur.execute(db.sql("DELETE FROM run_cancels WHERE run_id = ?"), (run_id,))
+            else:  # being driven (or claimed since the SELECT): its driver cancels it
                 cur.execute(
                     db.sql(
                         "INSERT INTO run_cancels (run_id, requested_at, requested_by) "
@@ -513,9 +521,7 @@ class SchedulingStore:
                     ),
                     (run_id, now, actor),
                 )
-                outcome = "running"
-            else:
-                raise ConfigError(f"run {run_id} has ended ({state}); nothing to cancel")
+                outcome = state
             self.audit_in(
                 cur, "run.cancel", pipeline_id, {"state": state}, actor=actor, run_id=run_id
             )

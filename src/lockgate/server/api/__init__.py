@@ -6,6 +6,27 @@ from typing import Any
 
 
 def routers() -> list[Any]:
-    from lockgate.server.api import pipelines, runs, session
+    """Every API router, by module name (their paths do not overlap)."""
+    from lockgate.server.api import (
+        accounts,
+        audit,
+        connections,
+        datasets,
+        pipelines,
+        policy,
+        quality,
+        runs,
+        session,
+    )
 
-    return [session.router, pipelines.router, runs.router]
+    return [
+        accounts.router,
+        audit.router,
+        connections.router,
+        datasets.router,
+        pipelines.router,
+        policy.router,
+        quality.router,
+        runs.router,
+        session.router,
+    ]

@@ -272,25 +272,32 @@ def trigger_run(
     who: Annotated[Principal, Depends(require(RUN))],
 ) -> Triggered:
     """Queue a run (params checked against the pipeline's declarations now)."""
+    return queue_run(state, who, pipeline_id, body, "api")
+
+
+def queue_run(
+    state: ServerState, who: Principal, pipeline_id: str, body: TriggerBody, via: str
+) -> Triggered:
+    """Queue a run for `who`, recorded with its trigger `via` (`api`, or `web` for the form)."""
+    from datetime import UTC, datetime
+
     from lockgate import api
 
     check_pipeline(state, who, RUN, pipeline_id)
     if pipeline_id not in state.pipelines():
         raise ApiError(404, f"no pipeline {pipeline_id!r} in the pipelines folder")
     logical = parse_time(body.logical_date, "logical_date")
-    from datetime import UTC, datetime
-
     run_id = api.trigger(
         pipeline_id,
         params=body.params,
         logical_date=datetime.fromtimestamp(logical, UTC) if logical is not None else None,
         project=state.project,
-        kind="api",
+        kind=via,
     )
     state.store.audit(
         "run.trigger",
         pipeline_id,
-        {"params": sorted(body.params), "logical_date": body.logical_date, "via": "api"},
+        {"params": sorted(body.params), "logical_date": body.logical_date, "via": via},
         actor=who.user,
         run_id=run_id,
     )
