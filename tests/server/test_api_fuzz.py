@@ -33,16 +33,6 @@ MAX_EXAMPLES = 10
 NOT_IN_SCHEMA = ("/api/openapi.json", "/api/docs")
 """The document itself and its viewer (not operations of the API)."""
 EXCLUDED = [schemathesis.checks.positive_data_acceptance]
-UNDOCUMENTED_400 = {
-    ("POST", "/api/v1/auth/login"),
-    ("POST", "/api/v1/me/password"),
-    ("POST", "/api/v1/pipelines/{pipeline_id}/runs"),
-    ("POST", "/api/v1/policy/waivers"),
-    ("POST", "/api/v1/runs/{run_id}/clear"),
-}
-"""Known gap (reported): a body that is not UTF-8 gets FastAPI's 400, which these endpoints do
-not document. Strict: fixing it (documenting 400 and 413 app-wide) makes these pass, and the
-marks must then go."""
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +47,7 @@ def _operations() -> list[Any]:
         if path in NOT_IN_SCHEMA:
             continue
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            marks = []
-            if mode is GenerationMode.NEGATIVE and (method, path) in UNDOCUMENTED_400:
-                marks.append(pytest.mark.xfail(strict=True, reason="undocumented 400"))
-            out.append(pytest.param(method, path, mode, id=f"{method} {path} {mode}", marks=marks))
+            out.append(pytest.param(method, path, mode, id=f"{method} {path} {mode}"))
     return out
 
 

@@ -1,7 +1,7 @@
 """The authorization matrix: every API endpoint of the app × every role (and users with
 pipeline grants) × no token, expired, revoked and malformed tokens gives the documented answer.
 
-`EXPECTED` is the table (docs/api.md holds the same one): a new endpoint fails
+`EXPECTED` is the table (docs/api.md holds the same one; /metrics is in it too): a new endpoint fails
 `test_every_api_route_is_in_the_table` until it is added to both, with the permission it needs
 and its scope:
 
@@ -89,6 +89,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/api/v1/users/{name}/grants"): ("admin", GLOBAL),
     ("PUT", "/api/v1/users/{name}/grants"): ("admin", GLOBAL),
     ("DELETE", "/api/v1/users/{name}/grants/{target}"): ("admin", GLOBAL),
+    ("GET", "/metrics"): ("read", GLOBAL),
 }
 
 BODIES: dict[tuple[str, str], Any] = {
@@ -121,13 +122,14 @@ TAGS = {"finance": ("finance",), "other": ("ops",), "hello": ()}
 
 
 def api_routes(app: Any) -> set[tuple[str, str]]:
-    """(method, path) of every route under /api/ (HEAD left out: it answers as GET)."""
+    """(method, path) of every route under /api/, and /metrics (HEAD left out: it answers as
+    GET)."""
     from fastapi.routing import iter_route_contexts
 
     found = set()
     for route in iter_route_contexts(app.routes):
         path = getattr(route, "path", "")
-        if path.startswith("/api/"):
+        if path.startswith("/api/") or path == "/metrics":
             for method in getattr(route, "methods", None) or ():
                 if method != "HEAD":
                     found.add((method, path))

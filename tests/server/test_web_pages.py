@@ -1,7 +1,9 @@
 """The web UI's pages: each renders for a role allowed to see it, sends anonymous visitors to
 the login page and refuses other roles with the error page; forms need the session's CSRF
 token and run the API's own code; nothing a task wrote reaches a page unescaped; no page has
-inline script or style (the CSP forbids them)."""
+inline script or style (the CSP forbids them). Also how pages name things: datasets relative
+to the project (else cut from the left, whole in a title), times to the second, task kinds
+as written, the audit log without page views unless asked for."""
 
 from __future__ import annotations
 
@@ -17,8 +19,11 @@ from fastapi.testclient import TestClient
 
 from lockgate import api
 from lockgate.server.deps import SESSION_COOKIE
+from lockgate.server.web import governance as web_governance
+from lockgate.server.web import render, svg
 from lockgate.server.web import runs as web_runs
 from lockgate.server.web.account import LOGIN_CSRF_COOKIE
+from lockgate.server.web.pipelines import task_does
 
 from .conftest import PASSWORD, Server
 
@@ -116,25 +121,34 @@ def browser(server: Server, user: str | None = None) -> Browser:
 
 
 @pytest.fixture(scope="module")
-def site(server: Server) -> Iterator[dict[str, str]]:
-    """The module's server with two more pipelines and finished runs of them: a run of `shop`
-    (its output and result contain a script tag) and of `stage` (a dataset with a classified
-    column, lineage, a policy decision and quality results)."""
+def site(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The module's server with three more pipelines and finished runs of them: a run of
+    `shop` (its output and result contain a script tag), of `stage` (a dataset with a
+    classified column, lineage, a policy decision and quality results) and of `export` (a
+    copy to a long path outside the project folder, under the key `outside`)."""
     root = server.project.root
     (root / "data").mkdir(exist_ok=True)
     (root / "data" / "customers.csv").write_text(
         "id,email\n" + "".join(f"{i},user{i}@example.org\n" for i in range(1, 7))
     )
-    for name, text in EXTRA_PIPELINES.items():
+    far = tmp_path_factory.mktemp("elsewhere") / "analytics" / "exports" / "quarterly"
+    outside = str(far / "customers_exported_for_the_analysts.csv")
+    pipelines = {
+        **EXTRA_PIPELINES,
+        "export.yaml": f"tasks:\n  export:\n    copy:\n      source: data/customers.csv\n"
+        f"      target: {outside}\n",
+    }
+    for name, text in pipelines.items():
         (server.project.pipelines_dir / name).write_text(text)
     assert server.state.registry is not None
     server.state.registry.reload()
     runs = {}
-    for pipeline in ("shop", "stage", "hello"):
+    for pipeline in ("shop", "stage", "hello", "export"):
         run_id = server.trigger(pipeline, params={"note": "n"} if pipeline == "shop" else {})
         api.resume(run_id, project=server.project)
         runs[pipeline] = run_id
-    yield runs
+    assert server.store.get_run(runs["export"])["state"] == "success"
+    yield {**runs, "outside": outside}
 
 
 def page_urls(runs: dict[str, str]) -> list[str]:
@@ -506,3 +520,143 @@ def test_no_page_has_inline_script_or_style(server: Server, site: dict[str, str]
     script = b.get("/static/app.js").text
     for unsafe in ("innerHTML", "outerHTML", "insertAdjacentHTML", "eval(", "document.write"):
         assert unsafe not in script, unsafe
+
+
+# -- how pages name and show things ----------------------------------------------------------
+def _shown(text: str, title: str) -> list[str]:
+    """The texts of the elements whose title is `title`."""
+    return re.findall(rf'title="{re.escape(title)}"[^>]*>([^<]*)<', text)
+
+
+def test_dataset_names_are_relative_or_cut_from_the_left(
+    server: Server, site: dict[str, str]
+) -> None:
+    b = browser(server, "admin")
+    outside = site["outside"]
+    root = str(server.project.root)
+    for url in ("/datasets", "/policy", f"/datasets/view?uri={quote(outside)}"):
+        text = b.get(url).text
+        assert _shown(text, "out/customers.parquet") or url.startswith("/datasets/view"), url
+        cut = _shown(text, outside)  # the whole name in the title, its end in the text
+        assert cut, url
+        for shown in cut:
+            assert shown.startswith("…") and shown.endswith("exported_for_the_analysts.csv")
+            assert len(shown) < len(outside)
+        assert f"{root}/out" not in text, url
+    view = b.get(f"/datasets/view?uri={quote(outside)}").text
+    labels = re.findall(r'class="node-text"[^>]*>([^<]*)<', view)
+    assert "data/customers.csv" in labels  # inside the project: relative, whole
+    assert any(x.startswith("…") and x.endswith(".csv") for x in labels), labels
+    assert len(max(labels, key=len)) <= svg.LABEL_CHARS
+
+
+def test_dataset_name_helpers() -> None:
+    roots = render.project_roots("/srv/proj")
+    assert render.dataset_name("/srv/proj/out/a.csv", roots) == "out/a.csv"
+    assert render.dataset_name("file:///srv/proj/out/a.csv", roots) == "out/a.csv"
+    assert render.dataset_name("sqlite:////srv/proj/shop.db#orders", roots) == (
+        "sqlite:///shop.db#orders"
+    )
+    assert render.dataset_name("/srv/project2/a.csv", roots) == "/srv/project2/a.csv"
+    shown = render.dataset_name("postgresql://etl:hunter2secret@db/shop#orders", roots)
+    assert "hunter2secret" not in shown and shown.endswith("@db/shop#orders")
+    assert render.cut_left("/a/very/long/folder/name/file.csv", 20) == "…/name/file.csv"
+    assert render.cut_left("short.csv", 20) == "short.csv"
+    assert len(render.cut_left("x" * 100, 30)) == 30
+    assert render.relative_paths({"t": ["/srv/proj/out/a.csv", 3]}, roots) == {
+        "t": ["out/a.csv", 3]
+    }
+
+
+def test_times_have_seconds_and_short_durations_milliseconds() -> None:
+    assert render.when(0) == "1970-01-01 00:00:00 UTC"
+    assert render.duration(0.004) == "4 ms"
+    assert render.duration(0.0001) == "< 1 ms"
+    assert render.duration(1.5) == "1.50 s"
+    assert render.duration(185) == "3 m 05 s"
+    script = (render.STATIC / "app.js").read_text()
+    assert 'second: "2-digit"' in script.split("const shortDate", 1)[0].split("const stamp", 1)[1]
+
+
+def test_run_page_shows_paths_relative_and_results_capped(
+    server: Server, site: dict[str, str]
+) -> None:
+    text = browser(server, "admin").get(f"/runs/{site['stage']}").text
+    assert 'data-testid="result"' in text and 'class="results capped"' in text
+    assert "out/customers.parquet" in text
+    for root in render.project_roots(str(server.project.root)):
+        assert root + "/" not in text
+
+
+def test_tasks_show_their_kind_as_written(server: Server, site: dict[str, str]) -> None:
+    text = browser(server, "viewer").get("/pipelines/stage").text
+    assert re.findall(r'data-testid="task-kind">(\w+)<', text) == ["copy"]
+    assert "python" not in text.split('data-testid="tasks-table"', 1)[1].split("</table>")[0]
+    shop = browser(server, "viewer").get("/pipelines/shop").text
+    assert re.findall(r'data-testid="task-kind">(\w+)<', shop) == ["shell", "shell"]
+    assert task_does("python", "lockgate.governance.reports.report_task()") == ("report", "")
+    assert task_does("python", "copy a.csv -> b.csv") == ("copy", "a.csv -> b.csv")
+    assert task_does("python", "sql over a, b -> c") == ("sql", "over a, b -> c")
+    assert task_does("python", "copy()") == ("python", "copy()")
+    assert task_does("shell", "echo hi") == ("shell", "echo hi")
+
+
+def test_small_graphs_are_drawn_larger_and_wide_ones_scroll() -> None:
+    small = svg.task_graph([("a", 0, ()), ("b", 1, ("a",)), ("c", 1, ("a",))], {})
+    assert small.fits and small.scale > 1
+    assert small.shown_width <= svg.ROOM and small.shown_height <= svg.MAX_HEIGHT
+    chain = svg.task_graph([(f"t{i}", i, (f"t{i - 1}",) if i else ()) for i in range(12)], {})
+    assert not chain.fits and chain.scale == 1 and chain.shown_width == chain.width
+
+
+def _audit_rows(text: str) -> list[tuple[int, str]]:
+    found = re.findall(
+        r'data-testid="audit-row" data-action="([^"]+)">\s*<td class="right muted">(\d+)<', text
+    )
+    return [(int(seq), action) for action, seq in found]
+
+
+def test_audit_hides_page_views_and_api_calls_unless_asked(
+    server: Server, site: dict[str, str]
+) -> None:
+    b = browser(server, "auditor")
+    b.get("/runs")
+    server.flush_audit()
+    page = b.get("/audit").text
+    actions = {a for _, a in _audit_rows(page)}
+    assert actions and not actions & set(web_governance.NOISE), actions
+    assert 'data-testid="hidden-note"' in page and 'data-testid="filter-noise"' in page
+    assert '<details class="fold">' in page  # long details are folded
+    every = {a for _, a in _audit_rows(b.get("/audit?noise=1").text)}
+    assert "ui.request" in every
+    asked = {a for _, a in _audit_rows(b.get("/audit?action=ui.").text)}
+    assert asked == {"ui.request"}
+
+
+def test_audit_pages_without_page_views_follow_each_other(
+    server: Server, site: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = browser(server, "auditor")
+    b.get("/datasets")
+    server.flush_audit()
+    wanted = [
+        r["seq"]
+        for r in server.call("auditor", "GET", "/api/v1/audit?limit=500").json()["items"]
+        if r["action"] not in web_governance.NOISE
+    ]
+    monkeypatch.setattr(web_governance, "PAGE", 7)
+    monkeypatch.setattr(web_governance, "SCAN_BATCH", 5)
+    seen: list[int] = []
+    url: str | None = "/audit"
+    for _ in range(200):
+        if url is None:
+            break
+        text = b.get(url).text
+        rows = _audit_rows(text)
+        assert not {a for _, a in rows} & set(web_governance.NOISE)
+        seen += [seq for seq, _ in rows]
+        older = re.search(r'href="(/audit\?[^"]*cursor=[^"]+)" data-testid="older"', text)
+        url = older.group(1).replace("&amp;", "&") if older else None
+    assert url is None
+    assert seen == sorted(seen, reverse=True) and len(seen) == len(set(seen))
+    assert seen[: len(wanted)] == wanted[: len(seen)] and set(wanted) <= set(seen)

@@ -81,6 +81,23 @@ def set_password(store: Store, name: str, password: str, *, actor: str) -> None:
     store.end_sessions(user=name)  # a changed password logs every browser out
 
 
+def reset_password(store: Store, name: str, *, actor: str) -> str:
+    """Give a user a new one-time password (returned, to hand over once): they must change it
+    at their next login, and their browser sessions end. Their API tokens stay valid."""
+    secret = passwords.one_time_password()
+    store.update_user(
+        name,
+        actor=actor,
+        action="user.password",
+        password_hash=passwords.hash_password(secret),
+        must_change_password=1,
+        failed_logins=0,
+        locked_until=None,
+    )
+    store.end_sessions(user=name)
+    return secret
+
+
 def login(store: Store, name: str, password: str, now: float | None = None) -> Principal:
     """The principal of a user whose password matches; AuthError otherwise (the same message
     for an unknown user, a wrong password, a disabled or locked account). After
@@ -135,8 +152,10 @@ def create_token(
     found = store.user(user)
     if found is None:
         raise ConfigError(f"no user {user!r}; `lockgate users list` shows them")
-    granted = sorted(roles.ROLES[found["role"]])
-    chosen = roles.check_scopes(scopes) if scopes else granted
+    granted = set(roles.ROLES[found["role"]])
+    for _, role in store.grants_of(user):  # what grants give on their pipelines
+        granted |= roles.ROLES.get(role, frozenset()) & roles.PIPELINE_PERMISSIONS
+    chosen = roles.check_scopes(scopes) if scopes else sorted(granted)
     token, token_id, digest = tokens.new_token()
     store.add_token(token_id, user, digest, chosen, time.time() + days * 86400, label, actor=actor)
     return token

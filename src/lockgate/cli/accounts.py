@@ -132,24 +132,14 @@ def users_password(
     ] = False,
 ) -> None:
     """Set a user's password (from standard input), or reset it to a new one-time password."""
-    from lockgate.auth import passwords
-    from lockgate.auth.accounts import set_password
+    from lockgate.auth.accounts import reset_password, set_password
 
     store = _store()
     if password_stdin:
         set_password(store, name, _read_password(name), actor=_actor())
         typer.echo(f"password of {name} changed")
         return
-    secret = passwords.one_time_password()
-    store.update_user(
-        name,
-        actor=_actor(),
-        action="user.password",
-        password_hash=passwords.hash_password(secret),
-        must_change_password=1,
-        failed_logins=0,
-        locked_until=None,
-    )
+    secret = reset_password(store, name, actor=_actor())
     typer.echo(f"one-time password of {name} (shown once): {secret}")
 
 

@@ -14,7 +14,9 @@ from lockgate.model.settings import TaskSettings
 Callback = Callable[..., Any]
 
 
-_LIBRARY_TASKS = frozenset({"lockgate.io.tasks", "lockgate.privacy.tasks"})
+_LIBRARY_TASKS = frozenset(
+    {"lockgate.io.tasks", "lockgate.privacy.tasks", "lockgate.governance.reports"}
+)
 """Modules of lockgate's own task functions (copy, sql, mask, ...), shown by what they do."""
 _PASSWORD = re.compile(r"(://[^/:@\s]*:)[^@/\s]*@")
 

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 
 from lockgate import __version__
 from lockgate.errors import LockgateError
-from lockgate.server.errors import CODES, ApiError, body, from_lockgate
+from lockgate.server.errors import CODES, ApiError, body, from_lockgate, responses
 from lockgate.server.middleware import Guard
 from lockgate.server.state import ServerSettings, ServerState
 
@@ -84,6 +84,8 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
+        # any request may get these: a body that is not UTF-8 or JSON, one over the size limit
+        responses=responses(400, 413),
     )
     app.state.lockgate = state
     for router in routers():

@@ -4,9 +4,12 @@ record of every API call (and page view) in the audit chain with the acting user
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
+
+from starlette.exceptions import HTTPException
 
 from lockgate.server.errors import body
 
@@ -26,6 +29,7 @@ CSP = (
 )
 """No inline script or style anywhere: pages load their code and CSS from /static."""
 NOT_AUDITED = ("/static/", "/healthz", "/metrics", "/favicon.ico")
+log = logging.getLogger("lockgate.server")
 
 
 def _headers(tls: bool) -> list[tuple[bytes, bytes]]:
@@ -42,8 +46,12 @@ def _headers(tls: bool) -> list[tuple[bytes, bytes]]:
     return out
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """A body read past the limit. An HTTPException, because FastAPI turns any other
+    exception raised while it reads a body into a 400; the app answers this one with 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
 
 
 class Guard:
@@ -89,7 +97,7 @@ class Guard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge
+                    raise _TooLarge(self.limit)
             return message
 
         try:
@@ -98,17 +106,30 @@ class Guard:
             if not started:
                 await self._too_large(send_guarded)
             status = 413
+        except Exception:
+            # an unhandled error: Starlette's outermost middleware would answer it without
+            # these headers; answer here (nothing of the cause) and log it
+            if started:
+                raise
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            await self._json(
+                send_guarded, 500, "internal", "internal error; the server's log has the details"
+            )
+            status = 500
         finally:
             self._audit(scope, status)
 
     async def _too_large(self, send: Send) -> None:
-        text = json.dumps(
-            body("too_large", f"the request body is larger than {self.limit} bytes")
-        ).encode()
+        await self._json(
+            send, 413, "too_large", f"the request body is larger than {self.limit} bytes"
+        )
+
+    async def _json(self, send: Send, status: int, code: str, message: str) -> None:
+        text = json.dumps(body(code, message)).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(text)).encode()),

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from lockgate.auth import accounts, passwords, tokens
+from lockgate.auth import accounts, tokens
 from lockgate.auth.accounts import Principal
 from lockgate.auth.roles import ADMIN, PERMISSIONS, PIPELINE_PERMISSIONS, ROLES
 from lockgate.server.api.common import CursorQ, Limit, Page, decode_cursor, encode_cursor, iso
@@ -278,17 +278,7 @@ def reset_password(name: UserName, state: State, who: Admin) -> PasswordReset:
     """Reset a user's password to a new one-time password (shown once); their browser
     sessions end and they must change it at their next login. Their tokens stay valid."""
     _load_user(state, name)
-    secret = passwords.one_time_password()
-    state.store.update_user(
-        name,
-        actor=who.user,
-        action="user.password",
-        password_hash=passwords.hash_password(secret),
-        must_change_password=1,
-        failed_logins=0,
-        locked_until=None,
-    )
-    state.store.end_sessions(user=name)
+    secret = accounts.reset_password(state.store, name, actor=who.user)
     return PasswordReset(user=name, one_time_password=secret)
 
 

@@ -105,6 +105,8 @@ def dataset_key(state: ServerState, text: str, what: str = "uri") -> str:
         return key_of(text, state.project.root)
     except LockgateError as exc:
         raise ApiError(422, f"{what}: {str(exc).splitlines()[0]}") from None
+    except ValueError:  # urlsplit's own error (io.dataset.parse lets `http://[` through)
+        raise ApiError(422, f"{what}: not a valid path or URI") from None
 
 
 # -- what is shown --------------------------------------------------------------------------
@@ -259,7 +261,7 @@ def _placement(state: ServerState, key: str) -> tuple[str | None, str | None]:
 
     try:
         placed = governance(state.project).zones.place(key)
-    except LockgateError:  # a broken lockgate.toml: the zone is not known
+    except (LockgateError, ValueError):  # a broken lockgate.toml: the zone is not known
         return None, None
     return placed.zone, shown_text(state, placed.reason)
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from lockgate.auth.accounts import Principal
@@ -36,7 +36,8 @@ router = APIRouter(prefix="/api/v1", tags=["runs"])
 RUN_STATES = ("queued", "running", "success", "failed", "cancelled", "lost")
 RunId = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 TaskId = Annotated[str, PathParam(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
-PipelineId = Annotated[str, PathParam(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
+PIPELINE_ID = r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"
+PipelineId = Annotated[str, PathParam(pattern=PIPELINE_ID)]
 Attempt = Annotated[int, PathParam(ge=1, le=10_000)]
 LOG_CHUNK = 256 * 1024
 TAIL_POLL_S = 0.25
@@ -173,7 +174,7 @@ def list_runs(
     state: State,
     who: Annotated[Principal, Depends(require(READ))],
     pipeline: Annotated[
-        list[str] | None,
+        list[Annotated[str, StringConstraints(pattern=PIPELINE_ID)]] | None,
         Query(max_length=50, description="Only runs of these pipelines (repeatable)."),
     ] = None,
     run_state: Annotated[

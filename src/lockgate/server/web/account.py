@@ -16,7 +16,7 @@ from lockgate.auth import accounts, passwords, sessions
 from lockgate.auth.accounts import Principal
 from lockgate.errors import ConfigError
 from lockgate.server.api.session import end_session, log_in, set_session_cookie
-from lockgate.server.deps import same_origin, current_principal, principal, server_state
+from lockgate.server.deps import current_principal, principal, same_origin, server_state
 from lockgate.server.errors import ApiError
 from lockgate.server.web.errorpages import PageRoute, safe_next
 from lockgate.server.web.render import render

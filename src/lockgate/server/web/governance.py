@@ -48,9 +48,7 @@ def audit_records(
     `hide`: (records, the next page's cursor, how many were hidden). Looks through at most
     `SCAN_BATCHES` batches of the API's pages."""
     if not hide:
-        page = list_records(
-            state, who, actor, action, None, None, None, cursor=cursor, limit=PAGE
-        )
+        page = list_records(state, who, actor, action, None, None, None, cursor=cursor, limit=PAGE)
         return page.items, page.next_cursor, 0
     kept: list[AuditRecord] = []
     hidden = 0
@@ -86,9 +84,7 @@ def audit_page(
     calls hidden unless `noise` is set or the action filter names them), the latest signed
     checkpoint, and the whole chain verified when asked (the button)."""
     state = server_state(request)
-    hide = frozenset(
-        () if noise else (a for a in NOISE if not (action and a.startswith(action)))
-    )
+    hide = frozenset(() if noise else (a for a in NOISE if not (action and a.startswith(action))))
     records, next_cursor, hidden = audit_records(
         state, who, actor or None, action or None, cursor, hide
     )

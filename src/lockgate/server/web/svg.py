@@ -17,14 +17,14 @@ GAP_X_MAX = 112
 """Columns of a small graph are spread up to this far apart to use the card's width."""
 GAP_Y = 16
 PAD = 12
-LABEL_CHARS = 20
+LABEL_CHARS = 21
 SWEEPS = 4
 """Barycentre passes (down and up) that reorder each layer to untangle edges."""
 ROOM = 1240
 """The width a graph gets in a full-width card on a desktop screen (the page is 1280 px at
 most): a smaller graph is drawn larger, up to `MAX_SCALE`, and centred; a wider one keeps its
 size and scrolls."""
-MAX_SCALE = 1.3
+MAX_SCALE = 1.25
 MAX_HEIGHT = 440
 """A graph is not scaled up past this height (its box scrolls at 460 px)."""
 
