@@ -12,6 +12,15 @@ from urllib.parse import quote
 import pytest
 from tests.conftest import _Cluster, _pg_bindir, _unavailable
 
+
+@pytest.fixture(autouse=True)
+def _own_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writes outside a run record the gate's decision in the working folder's project: each
+    test works in a fresh folder of its own (not its tmp_path, which tests list; never the
+    repository)."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 PG_PASSWORD = "s3cr3t p@ss/word"
 """The password cluster's superuser password: URL-unsafe characters on purpose."""
 

@@ -159,6 +159,24 @@ def test_invalid_connections_are_422(server: Server, body: dict[str, Any], words
     assert "broken" not in listed(server)
 
 
+def test_text_no_database_can_hold_is_422(server: Server) -> None:
+    for body in (
+        '{"url": "sqlite:///a.db", "options": {"region": "\\udfff"}}',
+        '{"url": "sqlite:///a.db", "options": {"tags": ["ok", "nul\\u0000"]}}',
+        '{"url": "sqlite:///a\\ud800.db"}',
+    ):
+        response = call(
+            server,
+            "editor",
+            "PUT",
+            "/api/v1/connections/odd",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == 422, (body, response.text)
+    assert "odd" not in listed(server)
+
+
 def test_invalid_names_are_422(server: Server) -> None:
     for name in ("1st", "-x", "a" * 129, "b%20c"):
         response = put(server, name, {"url": "sqlite:///x.db"})

@@ -125,6 +125,7 @@ def test_decisions_filtered_by_outcome_alone_look_at_bounded_stretches(data: Any
         {"run": "../etc/passwd"},
         {"cursor": "!!"},
         {"cursor": "WyJhIl0="},  # ["a"]: not an id
+        {"cursor": "WzExODA1OTE2MjA3MTc0MTEzMDM0MjRd"},  # [2**70]: not a 64-bit id
         {"dataset": "ftp://host/x"},
         {"dataset": "x\x00y"},
         {"limit": 0},

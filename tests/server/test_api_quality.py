@@ -103,6 +103,7 @@ def test_filtered_pages_look_at_bounded_stretches(data: Any) -> None:
         {"status": "broken"},
         {"cursor": "%%%"},
         {"cursor": "WyJ4Il0="},  # ["x"]
+        {"cursor": "WzExODA1OTE2MjA3MTc0MTEzMDM0MjRd"},  # [2**70]: not a 64-bit id
         {"limit": 0},
         {"limit": 10_000},
         {"pipeline": [f"p{i}" for i in range(51)]},

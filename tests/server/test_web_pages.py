@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lockgate import api
+from lockgate.server import paths
 from lockgate.server.deps import SESSION_COOKIE
 from lockgate.server.web import governance as web_governance
 from lockgate.server.web import render, svg
@@ -551,14 +552,14 @@ def test_dataset_names_are_relative_or_cut_from_the_left(
 
 
 def test_dataset_name_helpers() -> None:
-    roots = render.project_roots("/srv/proj")
-    assert render.dataset_name("/srv/proj/out/a.csv", roots) == "out/a.csv"
-    assert render.dataset_name("file:///srv/proj/out/a.csv", roots) == "out/a.csv"
-    assert render.dataset_name("sqlite:////srv/proj/shop.db#orders", roots) == (
+    roots = paths.project_roots("/srv/proj")
+    assert paths.dataset_name("/srv/proj/out/a.csv", roots) == "out/a.csv"
+    assert paths.dataset_name("file:///srv/proj/out/a.csv", roots) == "out/a.csv"
+    assert paths.dataset_name("sqlite:////srv/proj/shop.db#orders", roots) == (
         "sqlite:///shop.db#orders"
     )
-    assert render.dataset_name("/srv/project2/a.csv", roots) == "/srv/project2/a.csv"
-    shown = render.dataset_name("postgresql://etl:hunter2secret@db/shop#orders", roots)
+    assert paths.dataset_name("/srv/project2/a.csv", roots) == "/srv/project2/a.csv"
+    shown = paths.dataset_name("postgresql://etl:hunter2secret@db/shop#orders", roots)
     assert "hunter2secret" not in shown and shown.endswith("@db/shop#orders")
     assert render.cut_left("/a/very/long/folder/name/file.csv", 20) == "…/name/file.csv"
     assert render.cut_left("short.csv", 20) == "short.csv"
@@ -584,7 +585,7 @@ def test_run_page_shows_paths_relative_and_results_capped(
     text = browser(server, "admin").get(f"/runs/{site['stage']}").text
     assert 'data-testid="result"' in text and 'class="results capped"' in text
     assert "out/customers.parquet" in text
-    for root in render.project_roots(str(server.project.root)):
+    for root in paths.project_roots(str(server.project.root)):
         assert root + "/" not in text
 
 

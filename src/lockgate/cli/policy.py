@@ -20,9 +20,6 @@ policy_app = typer.Typer(
 )
 app.add_typer(policy_app, name="policy")
 
-MAX_WAIVER_DAYS = 366
-"""A waiver lasts at most a year: exceptions are reviewed, not forgotten."""
-
 
 def _echo_json(doc: Any) -> None:
     typer.echo(json.dumps(doc, indent=2, default=str))
@@ -175,25 +172,6 @@ def zones(json_out: JsonOpt = False) -> None:
         )
 
 
-def _expiry(text: str) -> float:
-    """`--expires`: a date (2026-12-31), an ISO date-time, or a duration from now (30d)."""
-    from lockgate.config import parse_duration
-    from lockgate.errors import ConfigError
-
-    text = text.strip()
-    try:
-        return time.time() + parse_duration(text)
-    except ConfigError:
-        pass
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"--expires {text!r} is neither a date (2026-12-31) nor a duration (30d)")
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
-
-
 @policy_app.command("waive")
 def waive(
     rule: Annotated[str, typer.Option(help="The rule id waived (a pattern: pci.*).")],
@@ -212,9 +190,9 @@ def waive(
     json_out: JsonOpt = False,
 ) -> None:
     """Record an exception to a rule: explicit, reasoned, owned, expiring and audited."""
+    from lockgate.errors import ConfigError
     from lockgate.governance.gate import check_waiver_scope, governance
-    from lockgate.governance.zones import root_pattern
-    from lockgate.io.catalogue import key
+    from lockgate.governance.waivers import dataset_pattern, expiry
     from lockgate.store.audit import user_actor
 
     project = Project.load()
@@ -222,18 +200,14 @@ def waive(
     check_waiver_scope(rule, dataset, gov.policy)
     if zone is not None:
         gov.zones.get(zone)
-    until = _expiry(expires)
-    if until - time.time() > MAX_WAIVER_DAYS * 86400:
-        fail(f"a waiver lasts at most {MAX_WAIVER_DAYS} days; give an earlier --expires")
-    pattern = (
-        dataset
-        if any(c in dataset for c in "*?[")
-        else key(dataset if "://" in dataset else str(project.root / dataset))
-    )
+    try:
+        until = expiry(expires)
+    except ConfigError as exc:
+        fail(str(exc))
     store = _store(project)
     row = store.add_waiver(
         rule=rule,
-        dataset=root_pattern(pattern, project.root),
+        dataset=dataset_pattern(dataset, project.root),
         columns=list(column) if column else None,
         zone=zone,
         owner=owner,
@@ -257,6 +231,8 @@ def waivers(
     json_out: JsonOpt = False,
 ) -> None:
     """List the waivers in force (with --all, every waiver ever recorded)."""
+    from lockgate.governance.waivers import status
+
     store = _store(Project.load())
     rows = store.waivers() if all_ else store.waivers(active_at=time.time())
     if json_out:
@@ -267,12 +243,7 @@ def waivers(
         return
     now = time.time()
     for w in rows:
-        if not w["verified"]:
-            state = "FORGED"  # not signed with the project's key: the gate ignores it
-        elif w.get("revoked_at"):
-            state = "revoked"
-        else:
-            state = "expired" if w["expires_at"] <= now else "active"
+        state = status(w, now)  # FORGED: not signed with the project's key; the gate ignores it
         cols = ", ".join(w["columns"]) if w.get("columns") else "every column"
         typer.echo(
             f"{w['id']}  {state:7}  {w['rule']} on {w['dataset']} ({cols}); owner {w['owner']}; "

@@ -104,7 +104,10 @@ def parse(uri: str, root: Path | None = None) -> Location:
         if not plain.is_absolute():
             plain = (root or Path.cwd()) / plain
         return Location("file", plain.as_uri(), path=str(plain))
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError as exc:  # e.g. an unclosed [ in the host
+        raise DataError(f"{display(uri)}: not a valid URI ({exc})") from None
     scheme = parts.scheme.lower()
     kind = _SCHEMES.get(scheme)
     if kind is None:

@@ -37,8 +37,11 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode()
 
 
-def decode_cursor(cursor: str | None, shape: tuple[type, ...]) -> tuple[Any, ...] | None:
-    """The values a cursor holds, checked against `shape` (types); 422 for anything else."""
+def decode_cursor(
+    cursor: str | None, shape: tuple[type | tuple[type, ...], ...]
+) -> tuple[Any, ...] | None:
+    """The values a cursor holds, checked against `shape` (a type, or types, per value; whole
+    numbers must fit in 64 bits); 422 for anything else."""
     if cursor is None:
         return None
     try:
@@ -51,6 +54,7 @@ def decode_cursor(cursor: str | None, shape: tuple[type, ...]) -> tuple[Any, ...
         or not all(
             isinstance(v, t) and not isinstance(v, bool) for v, t in zip(values, shape, strict=True)
         )
+        or any(isinstance(v, int) and not -(2**63) <= v < 2**63 for v in values)
     ):
         raise ApiError(422, "cursor is not one this API gave out", "invalid_cursor")
     return tuple(values)

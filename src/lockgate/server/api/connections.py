@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from lockgate.auth.accounts import Principal
 from lockgate.auth.roles import EDIT, READ
 from lockgate.server.api.common import CursorQ, Limit, Page, decode_cursor, encode_cursor, iso
+from lockgate.server.api.datasets import storable
 from lockgate.server.api.runs import State
 from lockgate.server.deps import require
 from lockgate.server.errors import ApiError, responses
@@ -69,12 +70,30 @@ class ConnectionBody(BaseModel):
         "sealed in the store, never shown again. A replaced connection keeps only these.",
     )
 
-    @field_validator("url")
+    @field_validator("url", "options")
     @classmethod
-    def _no_nul(cls, value: str) -> str:
+    def _plain_text(cls, value: Any) -> Any:
+        """Text a database and a JSON answer can hold: no NUL, no lone surrogate (an option
+        value is any JSON, its strings checked at every depth)."""
+        _check_text(value)
+        return value
+
+
+def _check_text(value: Any) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
+    elif isinstance(value, str):
         if "\x00" in value:
             raise ValueError("a NUL character is not allowed")
-        return value
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("not valid UTF-8 text") from None
 
 
 def _hide(value: Any) -> Any:
@@ -154,9 +173,7 @@ def list_connections(
 
     _global(who, READ)
     after = decode_cursor(cursor, (str,))
-    start = str(after[0]) if after else ""
-    if "\x00" in start:
-        raise ApiError(422, "cursor is not one this API gave out", "invalid_cursor")
+    start = storable(str(after[0]), "cursor") if after else ""
     toml = _toml(state)
     stored = {r["name"]: _from_row(r) for r in state.store.connections_page(start, limit + 1)}
     names = sorted({n for n in toml if n > start} | set(stored))

@@ -14,7 +14,6 @@ spellings, a path relative to the project or a full URI, names a dataset in `?ur
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -28,6 +27,7 @@ from lockgate.server.api.common import CursorQ, Limit, Page, decode_cursor, enco
 from lockgate.server.api.runs import RunId, State, load_run
 from lockgate.server.deps import readable_pipelines, require
 from lockgate.server.errors import ApiError, responses
+from lockgate.server.paths import dataset_name, project_roots, relative
 from lockgate.server.state import ServerState
 
 if TYPE_CHECKING:
@@ -56,43 +56,40 @@ Reader = Annotated[Principal, Depends(require(READ))]
 
 # -- how datasets are named ---------------------------------------------------------------------
 def _roots(state: ServerState) -> tuple[str, ...]:
-    root = state.project.root
-    return tuple(dict.fromkeys((os.path.normpath(str(root)), os.path.realpath(root))))
+    return project_roots(str(state.project.root))
 
 
 def shown(state: ServerState, key: str | None) -> str | None:
     """A catalogue key as the API shows it: relative to the project folder when inside it,
     passwords hidden."""
-    from lockgate.io.dataset import display
-
-    if key is None:
-        return None
-    if key.startswith("sqlite:///"):
-        prefix, path = "sqlite:///", key[len("sqlite:///") :]
-    elif "://" in key:
-        return display(key)
-    else:
-        prefix, path = "", key
-    for root in _roots(state):
-        if path.startswith(root + os.sep):
-            return prefix + path[len(root) + 1 :]
-    return display(key)
+    return None if key is None else dataset_name(key, _roots(state))
 
 
 def shown_text(state: ServerState, text: str | None) -> str | None:
     """`text` (a message, a zone pattern) with the project folder's path left out."""
-    if text is None:
-        return None
-    for root in _roots(state):
-        text = text.replace(root + os.sep, "")
-    return text
+    return None if text is None else str(relative(text, _roots(state)))
 
 
 def storable(value: str, what: str) -> str:
-    """`value` unless it holds a NUL character, which no database column can store; 422."""
+    """`value` unless it holds what no database column can store (a NUL character, a lone
+    surrogate); 422."""
     if "\x00" in value:
         raise ApiError(422, f"{what}: a NUL character is not allowed")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ApiError(422, f"{what}: not valid UTF-8 text") from None
     return value
+
+
+def id_cursor(cursor: str | None) -> int | None:
+    """The row id a cursor of an id-ordered page holds (a 64-bit integer); 422 otherwise."""
+    found = decode_cursor(cursor, (int,))
+    if found is None:
+        return None
+    if not 0 <= int(found[0]) < 1 << 63:
+        raise ApiError(422, "cursor is not one this API gave out", "invalid_cursor")
+    return int(found[0])
 
 
 def dataset_key(state: ServerState, text: str, what: str = "uri") -> str:
@@ -384,8 +381,8 @@ def visible(state: ServerState, who: Principal) -> set[str] | None:
 
 
 def known_dataset(state: ServerState, who: Principal, text: str) -> tuple[str, set[str] | None]:
-    """The key of a dataset the catalogue or lineage knows and `who` may see, and the
-    pipelines they may read (None: all); 404 or 403 otherwise."""
+    """The key of a dataset the catalogue, lineage or the gate's decisions know and `who` may
+    see, and the pipelines they may read (None: all); 404 or 403 otherwise."""
     key = dataset_key(state, text)
     store = state.store
     if store.dataset(key) is None and not store.in_lineage(key) and not store.dataset_decided(key):
@@ -396,7 +393,10 @@ def known_dataset(state: ServerState, who: Principal, text: str) -> tuple[str, s
         )
     allowed = visible(state, who)
     if allowed is not None and not store.dataset_visible(key, sorted(allowed)):
-        raise ApiError(403, f"no pipeline you may read wrote or read dataset {shown(state, key)!r}")
+        raise ApiError(
+            403,
+            f"no pipeline you may read wrote, read or tried to write dataset {shown(state, key)!r}",
+        )
     return key, allowed
 
 
@@ -543,8 +543,7 @@ def run_lineage(
 ) -> Page[RunLineageEdge]:
     """A run's lineage: each dataset a task wrote with each dataset it was made from."""
     load_run(state, who, run_id)
-    after = decode_cursor(cursor, (int,))
-    rows, nxt = state.store.run_lineage_page(run_id, int(after[0]) if after else 0, limit)
+    rows, nxt = state.store.run_lineage_page(run_id, id_cursor(cursor) or 0, limit)
     return Page[RunLineageEdge](
         items=[
             RunLineageEdge(
@@ -570,8 +569,7 @@ def run_quality(
 ) -> Page[QualityResult]:
     """A run's data-quality results in the order its checks ran (examples masked)."""
     load_run(state, who, run_id)
-    after = decode_cursor(cursor, (int,))
-    rows, nxt = state.store.run_quality_page(run_id, int(after[0]) if after else 0, limit)
+    rows, nxt = state.store.run_quality_page(run_id, id_cursor(cursor) or 0, limit)
     return Page[QualityResult](
         items=[quality_result(state, r) for r in rows],
         next_cursor=encode_cursor(nxt) if nxt is not None else None,

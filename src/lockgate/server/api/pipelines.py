@@ -12,9 +12,8 @@ from pydantic import BaseModel
 
 from lockgate.auth.accounts import Principal
 from lockgate.auth.roles import READ, RUN
-from lockgate.server import redaction
 from lockgate.server.api.common import CursorQ, Limit, Page, decode_cursor, encode_cursor, iso
-from lockgate.server.api.runs import PipelineId, RunSummary, State, summary
+from lockgate.server.api.runs import PipelineId, RunSummary, State, shown, summary
 from lockgate.server.deps import check_pipeline, readable_pipelines, require
 from lockgate.server.errors import ApiError, responses
 from lockgate.server.state import ServerState
@@ -196,7 +195,7 @@ def show_pipeline(
                     id=tid,
                     kind=str(task.kind),
                     upstream=list(task.upstream),
-                    action=redaction.text(task.describe_action()) or "",
+                    action=shown(state, task.describe_action()) or "",
                     retries=task.settings.retries,
                     timeout_s=task.settings.timeout,
                     trigger_rule=str(task.settings.trigger_rule),
@@ -214,7 +213,7 @@ def show_pipeline(
         max_active_runs=getattr(pipe, "max_active_runs", None),
         catchup=bool(getattr(pipe, "catchup", False)),
         versions=[_version(v) for v in state.store.versions_page(pipeline_id, limit=10)],
-        load_error=redaction.text(errors.get(str(file))) if file else None,
+        load_error=shown(state, errors.get(str(file))) if file else None,
     )
 
 
@@ -280,7 +279,7 @@ def pipeline_grid(
         order += [t for t in row_cells if t not in order]
     return Grid(
         tasks=order,
-        runs=[GridRow(run=summary(r), tasks=cells[r["id"]]) for r in rows],
+        runs=[GridRow(run=summary(r, state), tasks=cells[r["id"]]) for r in rows],
         next_cursor=encode_cursor(rows[-1]["created_at"], rows[-1]["id"])
         if more and rows
         else None,

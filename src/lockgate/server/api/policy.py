@@ -5,7 +5,6 @@ transaction as the change, with the acting user."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -15,8 +14,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from lockgate.auth.accounts import Principal
 from lockgate.auth.roles import EDIT, READ
 from lockgate.errors import LockgateError, NotFoundError
+from lockgate.governance.waivers import Status, status
 from lockgate.server.api.common import CursorQ, Limit, Page, decode_cursor, encode_cursor, iso
-from lockgate.server.api.datasets import Decision, dataset_key, decision, shown, visible
+from lockgate.server.api.datasets import (
+    Decision,
+    dataset_key,
+    decision,
+    id_cursor,
+    shown,
+    storable,
+    visible,
+)
 from lockgate.server.api.runs import State
 from lockgate.server.deps import require
 from lockgate.server.errors import ApiError, responses
@@ -24,8 +32,6 @@ from lockgate.server.state import ServerState
 
 router = APIRouter(prefix="/api/v1", tags=["policy"])
 
-MAX_WAIVER_DAYS = 366
-"""A waiver lasts at most a year (as `lockgate policy waive` says)."""
 OUTCOME_FILTERS: dict[str, tuple[str, ...]] = {
     "allowed": ("allow",),
     "waived": ("waived",),
@@ -53,7 +59,7 @@ class Waiver(BaseModel):
     expires_at: str | None
     revoked_at: str | None
     revoked_by: str | None
-    status: Literal["active", "expired", "revoked", "FORGED"]
+    status: Status
     """FORGED: not signed with the project's key (written behind lockgate's back); the gate
     ignores it."""
 
@@ -91,18 +97,6 @@ class WaiverBody(BaseModel):
         return value
 
 
-def waiver_status(
-    row: dict[str, Any], now: float
-) -> Literal["active", "expired", "revoked", "FORGED"]:
-    """A waiver's status as `lockgate policy waivers` shows it (forged first: a row whose MAC
-    does not match is ignored by the gate whatever it says)."""
-    if not row.get("verified"):
-        return "FORGED"
-    if row.get("revoked_at"):
-        return "revoked"
-    return "expired" if float(row["expires_at"]) <= now else "active"
-
-
 def waiver(state: ServerState, row: dict[str, Any], now: float) -> Waiver:
     return Waiver(
         id=row["id"],
@@ -117,29 +111,8 @@ def waiver(state: ServerState, row: dict[str, Any], now: float) -> Waiver:
         expires_at=iso(row.get("expires_at")),
         revoked_at=iso(row.get("revoked_at")),
         revoked_by=row.get("revoked_by"),
-        status=waiver_status(row, now),
+        status=status(row, now),
     )
-
-
-def _expiry(text: str) -> float:
-    """`expires`: a duration from now (30d), a date (2026-12-31) or an ISO date-time (UTC when
-    it has no offset)."""
-    from lockgate.config import parse_duration
-
-    text = text.strip()
-    try:
-        return time.time() + parse_duration(text)
-    except LockgateError:
-        pass
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(
-            422, f"expires: {text[:40]!r} is neither a date (2026-12-31) nor a duration (30d)"
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
 
 
 def _api_words(message: str) -> str:
@@ -180,13 +153,12 @@ def list_decisions(
     looks at a bounded stretch of decisions: it may hold fewer than `limit` items (even none)
     and still have a `next_cursor`."""
     allowed = visible(state, who)
-    before = decode_cursor(cursor, (int,))
     rows, nxt = state.store.decisions_page(
         dataset=dataset_key(state, dataset, "dataset") if dataset is not None else None,
         run_id=run,
         decisions=OUTCOME_FILTERS[outcome] if outcome else (),
         pipelines=None if allowed is None else sorted(allowed),
-        before=int(before[0]) if before else None,
+        before=id_cursor(cursor),
         limit=limit,
     )
     return Page[Decision](
@@ -212,7 +184,7 @@ def list_waivers(
     now = time.time()
     rows, nxt = state.store.waivers_page(
         active_at=None if all_ else now,
-        before=(float(before[0]), str(before[1])) if before else None,
+        before=(float(before[0]), storable(str(before[1]), "cursor")) if before else None,
         limit=limit,
     )
     return Page[Waiver](
@@ -233,8 +205,7 @@ def create_waiver(
     """Record an exception to a rule: explicit, reasoned, owned, expiring (within a year),
     signed and audited; checked as `lockgate policy waive` checks it."""
     from lockgate.governance.gate import check_waiver_scope, governance
-    from lockgate.governance.zones import root_pattern
-    from lockgate.io.catalogue import key
+    from lockgate.governance.waivers import dataset_pattern, expiry
 
     project = state.project
     try:
@@ -242,19 +213,10 @@ def create_waiver(
         check_waiver_scope(body.rule, body.dataset, gov.policy)
         if body.zone is not None:
             gov.zones.get(body.zone)
-    except LockgateError as exc:
-        raise ApiError(422, _api_words(str(exc).splitlines()[0])) from None
-    until = _expiry(body.expires)
-    if until - time.time() > MAX_WAIVER_DAYS * 86400:
-        raise ApiError(
-            422, f"expires: a waiver lasts at most {MAX_WAIVER_DAYS} days; give an earlier date"
-        )
-    wild = any(c in body.dataset for c in "*?[")
-    try:
-        pattern = body.dataset if wild else key(body.dataset, project.root)
+        until = expiry(body.expires)
         row = state.store.add_waiver(
             rule=body.rule,
-            dataset=root_pattern(pattern, project.root),
+            dataset=dataset_pattern(body.dataset, project.root),
             columns=list(body.columns) if body.columns else None,
             zone=body.zone,
             owner=body.owner,

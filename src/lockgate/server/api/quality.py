@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query
 
 from lockgate.auth.accounts import Principal
 from lockgate.auth.roles import READ
-from lockgate.server.api.common import CursorQ, Limit, Page, decode_cursor, encode_cursor
-from lockgate.server.api.datasets import QualityResult, quality_result, storable
+from lockgate.server.api.common import CursorQ, Limit, Page, encode_cursor
+from lockgate.server.api.datasets import QualityResult, id_cursor, quality_result, storable
 from lockgate.server.api.runs import State
 from lockgate.server.deps import readable_pipelines, require
 from lockgate.server.errors import responses
@@ -41,11 +41,10 @@ def list_quality(
     chosen: list[str] | None = list(pipeline) if pipeline else None
     if allowed is not None:
         chosen = sorted(allowed if chosen is None else set(chosen) & allowed)
-    before = decode_cursor(cursor, (int,))
     rows, nxt = state.store.quality_page(
         pipelines=chosen,
         passed=None if status is None else status == "passed",
-        before=int(before[0]) if before else None,
+        before=id_cursor(cursor),
         limit=limit,
     )
     return Page[QualityResult](

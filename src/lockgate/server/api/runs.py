@@ -29,6 +29,7 @@ from lockgate.server.api.common import (
 )
 from lockgate.server.deps import check_pipeline, readable_pipelines, require, server_state
 from lockgate.server.errors import ApiError, responses
+from lockgate.server.paths import project_roots, relative
 from lockgate.server.state import ServerState
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
@@ -142,7 +143,15 @@ def _took(start: float | None, end: float | None) -> float | None:
     return None if start is None or end is None else round(end - start, 3)
 
 
-def summary(row: dict[str, Any]) -> RunSummary:
+def shown(state: ServerState, value: Any) -> Any:
+    """What a task wrote (text or JSON) as the API shows it: redacted, and with the project
+    folder left out of paths."""
+    if isinstance(value, str):
+        value = redaction.text(value)
+    return relative(value, project_roots(str(state.project.root)))
+
+
+def summary(row: dict[str, Any], state: ServerState) -> RunSummary:
     return RunSummary(
         id=row["id"],
         pipeline=row["pipeline_id"],
@@ -156,7 +165,7 @@ def summary(row: dict[str, Any]) -> RunSummary:
         started_at=iso(row["started_at"]),
         ended_at=iso(row["ended_at"]),
         duration_s=_took(row["started_at"], row["ended_at"]),
-        error=redaction.text(row["error"]),
+        error=shown(state, row["error"]),
     )
 
 
@@ -205,7 +214,7 @@ def list_runs(
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
-    return Page[RunSummary](items=[summary(r) for r in rows], next_cursor=nxt)
+    return Page[RunSummary](items=[summary(r, state) for r in rows], next_cursor=nxt)
 
 
 def run_detail(state: ServerState, row: dict[str, Any]) -> RunDetail:
@@ -225,13 +234,13 @@ def run_detail(state: ServerState, row: dict[str, Any]) -> RunDetail:
             started_at=iso(spans.get(t["task_id"], (None, None))[0]),
             ended_at=iso(spans.get(t["task_id"], (None, None))[1]),
             duration_s=_took(*spans.get(t["task_id"], (None, None))),
-            error=redaction.text(t["error"]),
+            error=shown(state, t["error"]),
         )
         for t in store.task_states(run_id)
     ]
     return RunDetail(
-        **summary(row).model_dump(),
-        params=redaction.stored_json(row["params"]) or {},
+        **summary(row, state).model_dump(),
+        params=shown(state, redaction.stored_json(row["params"])) or {},
         version_id=row["version_id"],
         tasks=tasks,
         attempts=[
@@ -242,12 +251,14 @@ def run_detail(state: ServerState, row: dict[str, Any]) -> RunDetail:
                 started_at=iso(a["started_at"]),
                 ended_at=iso(a["ended_at"]),
                 duration_s=_took(a["started_at"], a["ended_at"]),
-                error=redaction.text(a["error"]),
+                error=shown(state, a["error"]),
                 has_log=bool(logs.get((a["task_id"], a["attempt"]))),
             )
             for a in attempts
         ],
-        results={k: redaction.stored_json(v) for k, v in store.results(run_id).items()},
+        results={
+            k: shown(state, redaction.stored_json(v)) for k, v in store.results(run_id).items()
+        },
         cancel_requested=store.cancel_requested(run_id),
     )
 
@@ -379,7 +390,7 @@ def run_events(
                 task=r["task_id"],
                 attempt=r["attempt"],
                 state=r["state"],
-                data=redaction.stored_json(r["data"]),
+                data=shown(state, redaction.stored_json(r["data"])),
             )
             for r in rows
         ],

@@ -19,9 +19,10 @@ from lockgate.server.api.datasets import (
     show_dataset,
 )
 from lockgate.server.deps import require, server_state
+from lockgate.server.paths import dataset_name
 from lockgate.server.web import svg
 from lockgate.server.web.errorpages import PageRoute
-from lockgate.server.web.render import cut_left, dataset_name, render, roots_of
+from lockgate.server.web.render import cut_left, render, roots_of
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

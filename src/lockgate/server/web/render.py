@@ -7,13 +7,12 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockgate import __version__
+from lockgate.server.paths import dataset_name, project_roots
 
 if TYPE_CHECKING:
     import jinja2
@@ -144,33 +143,6 @@ DATASET_CHARS = 60
 """Characters of a dataset name shown in a table cell by default (cut from the left)."""
 
 
-@functools.lru_cache(maxsize=8)
-def project_roots(root: str) -> tuple[str, ...]:
-    """The spellings of the project folder a dataset path may start with (as given, and with
-    symbolic links resolved)."""
-    return tuple(dict.fromkeys((os.path.normpath(root), os.path.realpath(root))))
-
-
-def dataset_name(uri: Any, roots: Sequence[str] = ()) -> str:
-    """A dataset as pages name it: any password hidden, a local file (a path, `file://` or a
-    SQLite database) inside the project folder relative to it (`out/orders.csv`,
-    `sqlite:///shop.db#orders`), anything else whole."""
-    from lockgate.io.dataset import display
-
-    text = display(str(uri or ""))
-    prefix, path = "", text
-    if text.startswith("file://"):
-        path = text[len("file://") :]
-    elif text.startswith("sqlite:///"):
-        prefix, path = "sqlite:///", text[len("sqlite:///") :]
-    elif "://" in text:
-        return text
-    for root in roots:
-        if root not in ("", os.sep) and path.startswith(root + os.sep):
-            return prefix + path[len(root) + 1 :]
-    return text
-
-
 def cut_left(text: Any, limit: int = DATASET_CHARS) -> str:
     """`text` cut from the left (the end of a path, its file name, is what tells paths apart):
     `…/exports/orders.csv`, at a `/` when one is near the cut."""
@@ -182,21 +154,6 @@ def cut_left(text: Any, limit: int = DATASET_CHARS) -> str:
     if 0 <= slash <= (limit - 1) // 3 and slash < len(tail) - 1:
         tail = tail[slash:]
     return "…" + tail
-
-
-def relative_paths(value: Any, roots: Sequence[str]) -> Any:
-    """`value` (JSON: a task's result) with the project folder left out of the paths its
-    texts hold, as pages name files."""
-    if isinstance(value, str):
-        for root in roots:
-            if root not in ("", os.sep):
-                value = value.replace("file://" + root + os.sep, "").replace(root + os.sep, "")
-        return value
-    if isinstance(value, list):
-        return [relative_paths(v, roots) for v in value]
-    if isinstance(value, dict):
-        return {k: relative_paths(v, roots) for k, v in value.items()}
-    return value
 
 
 def roots_of(request: Request | None) -> tuple[str, ...]:

@@ -30,10 +30,11 @@ from lockgate.server.api.runs import (
 )
 from lockgate.server.deps import readable_pipelines, require, server_state
 from lockgate.server.errors import ApiError
+from lockgate.server.paths import relative
 from lockgate.server.web import svg
 from lockgate.server.web.account import form_text
 from lockgate.server.web.errorpages import PageRoute
-from lockgate.server.web.render import ACTIVE_STATES, relative_paths, render, roots_of
+from lockgate.server.web.render import ACTIVE_STATES, render, roots_of
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -124,14 +125,14 @@ def run_page(
     )
     can_run = who.can(RUN, detail.pipeline, tuple(pipe.tags) if pipe is not None else ())
     roots = roots_of(request)
-    tasks = [t.model_copy(update={"error": relative_paths(t.error, roots)}) for t in tasks]
+    tasks = [t.model_copy(update={"error": relative(t.error, roots)}) for t in tasks]
     return render(
         request,
         "run.html",
         {
             "r": detail,
-            "run_error": relative_paths(detail.error, roots),
-            "results": {task: relative_paths(v, roots) for task, v in detail.results.items()},
+            "run_error": relative(detail.error, roots),
+            "results": {task: relative(v, roots) for task, v in detail.results.items()},
             "tasks": tasks,
             "attempts": attempts,
             "gantt": chart,
@@ -203,7 +204,7 @@ def log_page(
                 "started_at": iso(this["started_at"]),
                 "ended_at": iso(this["ended_at"]),
                 "duration_s": took,
-                "error": relative_paths(redaction.text(this["error"]), roots_of(request)),
+                "error": relative(redaction.text(this["error"]), roots_of(request)),
             },
             "tries": [(a["attempt"], a["state"]) for a in tries],
             "text": text,
