@@ -118,9 +118,11 @@ def test_export_writes_one_json_line_per_audited_event(ran: Path) -> None:
     done = audit(ran, "export", "--since", "1d")
     assert done.code == 0, done
     lines = [json.loads(x) for x in done.out.splitlines()]
-    version, created, *events = lines
+    admin, version, created, *events = lines
+    assert admin["action"] == "user.create" and admin["target"] == "admin"  # by `lockgate init`
+    assert admin["seq"] == 1 and admin["detail"] == {"role": "admin"}
     assert version["action"] == "pipeline.version" and version["target"] == "hello"
-    assert version["seq"] == 1 and version["detail"]["pipeline"] == "hello"
+    assert version["seq"] == 2 and version["detail"]["pipeline"] == "hello"
     assert created["action"] == "run.create" and created["detail"]["trigger"] == "manual"
     assert created["actor"] == version["actor"] and "@" in created["actor"]  # the OS user
     for seq in {e["seq"] for e in events}:  # a batch of events: one line each, numbered

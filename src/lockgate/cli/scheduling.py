@@ -25,6 +25,7 @@ from lockgate.cli.main import (
     app,
     fail,
 )
+from lockgate.cli.server import CertOpt, HostOpt, KeyOpt, MetricsPortOpt, NoUiOpt, PortOpt
 from lockgate.config import Project
 
 PipelineArg = Annotated[
@@ -84,16 +85,6 @@ def scheduler(executor: ExecutorOpt = None, concurrency: ConcurrencyOpt = None) 
     until the next run is due or something happens. On PostgreSQL several schedulers may share
     the database; on SQLite one runs at a time."""
     _serve(executor, concurrency)
-
-
-from lockgate.cli.server import (  # noqa: E402  (the options `up` shares with `serve`)
-    CertOpt,
-    HostOpt,
-    KeyOpt,
-    MetricsPortOpt,
-    NoUiOpt,
-    PortOpt,
-)
 
 
 @app.command()

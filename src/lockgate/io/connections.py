@@ -395,7 +395,8 @@ def _from_toml(name: str, table: Any, file: Path) -> Connection:
 _COLUMNS = "name, kind, url, options, secret, created_at, updated_at"
 
 
-def _row(row: Mapping[str, Any]) -> Connection:
+def from_row(row: Mapping[str, Any]) -> Connection:
+    """A stored connection from its row (its secrets still sealed)."""
     try:
         options = json.loads(row["options"]) if row["options"] else {}
     except ValueError:
@@ -404,7 +405,7 @@ def _row(row: Mapping[str, Any]) -> Connection:
         row["name"],
         row["kind"],
         row["url"],
-        options,
+        options if isinstance(options, dict) else {},
         sealed_fields(row["secret"]),
         STORE,
         sealed=row["secret"],
@@ -416,12 +417,12 @@ def _row(row: Mapping[str, Any]) -> Connection:
 def stored_connections(db: Database) -> dict[str, Connection]:
     """Every connection in the store, by name."""
     rows = db.rows(f"SELECT {_COLUMNS} FROM connections ORDER BY name")
-    return {row["name"]: _row(row) for row in rows}
+    return {row["name"]: from_row(row) for row in rows}
 
 
 def stored_connection(db: Database, name: str) -> Connection | None:
     rows = db.rows(f"SELECT {_COLUMNS} FROM connections WHERE name = ?", (name,))
-    return _row(rows[0]) if rows else None
+    return from_row(rows[0]) if rows else None
 
 
 def save(
@@ -479,7 +480,7 @@ def save(
                 f"{where} exists already; remove it first (`lockgate connections rm {name}`) "
                 "or pass --replace"
             )
-        before = _row(dict(zip(_COLUMNS.split(", "), found, strict=True))) if found else None
+        before = from_row(dict(zip(_COLUMNS.split(", "), found, strict=True))) if found else None
         created = (before.created_at or now) if before is not None else now
         cur.execute(db.sql("DELETE FROM connections WHERE name = ?"), (name,))
         cur.execute(

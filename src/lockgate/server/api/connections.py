@@ -5,7 +5,6 @@ Changes are audited by `io.connections` in the same transaction, with the acting
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response
@@ -127,25 +126,6 @@ def info(conn: Any, shadowed: bool = False) -> ConnectionInfo:
     )
 
 
-def _from_row(row: dict[str, Any]) -> Any:
-    from lockgate.io.connections import STORE, Connection, sealed_fields
-
-    try:
-        options = json.loads(row["options"]) if row["options"] else {}
-    except ValueError:
-        options = {}
-    return Connection(
-        row["name"],
-        row["kind"],
-        row["url"],
-        options if isinstance(options, dict) else {},
-        sealed_fields(row["secret"]),
-        STORE,
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
 def _toml(state: ServerState) -> dict[str, Any]:
     from lockgate.io.connections import toml_connections
 
@@ -169,13 +149,13 @@ def list_connections(
 ) -> Page[ConnectionInfo]:
     """Connections in force by name: lockgate.toml's first, then the store's. Secrets are
     never shown, only which fields are set."""
-    from lockgate.io.connections import stored_connection
+    from lockgate.io.connections import from_row, stored_connection
 
     _global(who, READ)
     after = decode_cursor(cursor, (str,))
     start = storable(str(after[0]), "cursor") if after else ""
     toml = _toml(state)
-    stored = {r["name"]: _from_row(r) for r in state.store.connections_page(start, limit + 1)}
+    stored = {r["name"]: from_row(r) for r in state.store.connections_page(start, limit + 1)}
     names = sorted({n for n in toml if n > start} | set(stored))
     more = len(names) > limit
     names = names[:limit]
