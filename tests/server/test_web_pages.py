@@ -564,9 +564,7 @@ def test_dataset_name_helpers() -> None:
     assert render.cut_left("/a/very/long/folder/name/file.csv", 20) == "…/name/file.csv"
     assert render.cut_left("short.csv", 20) == "short.csv"
     assert len(render.cut_left("x" * 100, 30)) == 30
-    assert paths.relative({"t": ["/srv/proj/out/a.csv", 3]}, roots) == {
-        "t": ["out/a.csv", 3]
-    }
+    assert paths.relative({"t": ["/srv/proj/out/a.csv", 3]}, roots) == {"t": ["out/a.csv", 3]}
 
 
 def test_times_have_seconds_and_short_durations_milliseconds() -> None:

@@ -28,7 +28,7 @@ def store(db_url: str) -> Store:
         for row in rows:
             cur.execute(
                 s.db.sql(
-                    "INSERT INTO runs (id, pipeline_id, state, created_at, \"trigger\") "
+                    'INSERT INTO runs (id, pipeline_id, state, created_at, "trigger") '
                     "VALUES (?, ?, ?, ?, 'manual')"
                 ),
                 row,
