@@ -38,7 +38,6 @@ NONE = "-"
 EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
     # (method, path template): (permission, scope)
     ("GET", "/api/openapi.json"): (PUBLIC, NONE),
-    ("GET", "/api/docs"): (PUBLIC, NONE),
     ("POST", "/api/v1/auth/login"): (PUBLIC, NONE),
     ("POST", "/api/v1/auth/logout"): (USER, NONE),
     ("GET", "/api/v1/me"): (USER, NONE),

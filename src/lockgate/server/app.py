@@ -80,7 +80,7 @@ def create_app(
         title="lockgate",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/api/docs",
+        docs_url=None,  # Swagger UI loads from a CDN with inline script: neither is allowed
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
