@@ -3,6 +3,8 @@ one-time passwords, and the rules a new password must meet."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import secrets
 
 from lockgate.errors import ConfigError
@@ -17,16 +19,26 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(stored: str | None, password: str) -> bool:
-    """The password matches the stored hash (constant time; False for no hash at all)."""
-    if not stored:
-        return False
+    """The password matches the stored hash (constant time). Without a hash (an unknown user,
+    an account without a password) a hash is checked all the same, so that the time taken
+    does not tell whether the user exists; False."""
     from argon2 import PasswordHasher
     from argon2.exceptions import InvalidHashError, VerificationError
 
+    if not stored:
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            PasswordHasher().verify(_decoy(), password)
+        return False
     try:
         return PasswordHasher().verify(stored, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@functools.cache
+def _decoy() -> str:
+    """A hash of a random password, checked when there is no real one to check."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def check_password(password: str, user: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -16,6 +17,7 @@ from lockgate.server.api.common import CursorQ, Limit, Page, decode_cursor, enco
 from lockgate.server.api.runs import PipelineId, RunSummary, State, shown, summary
 from lockgate.server.deps import check_pipeline, readable_pipelines, require
 from lockgate.server.errors import ApiError, responses
+from lockgate.server.paths import dataset_name, project_roots
 from lockgate.server.state import ServerState
 
 router = APIRouter(prefix="/api/v1", tags=["pipelines"])
@@ -133,8 +135,6 @@ def _shown_file(state: ServerState, path: str | None) -> str | None:
     if path is None:
         return None
     try:
-        from pathlib import Path
-
         return str(Path(path).resolve().relative_to(state.project.root.resolve()))
     except ValueError:
         return Path(path).name
@@ -185,6 +185,7 @@ def show_pipeline(
     check_pipeline(state, who, READ, pipeline_id)
     pipe, flags = _check_known(state, pipeline_id)
     base = pipeline_summary(state, pipeline_id, pipe, flags)
+    roots = project_roots(str(state.project.root))
     tasks: list[TaskNode] = []
     if pipe is not None:
         layer = {tid: i for i, ids in enumerate(pipe.layers()) for tid in ids}
@@ -209,17 +210,20 @@ def show_pipeline(
         **base.model_dump(),
         tasks=tasks,
         params={k: p.to_json() for k, p in (pipe.params.items() if pipe else ())},
-        datasets=list(getattr(pipe, "datasets", ())),
+        datasets=[dataset_name(d, roots) for d in getattr(pipe, "datasets", ())],
         max_active_runs=getattr(pipe, "max_active_runs", None),
         catchup=bool(getattr(pipe, "catchup", False)),
-        versions=[_version(v) for v in state.store.versions_page(pipeline_id, limit=10)],
+        versions=[_version(state, v) for v in state.store.versions_page(pipeline_id, limit=10)],
         load_error=shown(state, errors.get(str(file))) if file else None,
     )
 
 
-def _version(row: dict[str, Any]) -> Version:
+def _version(state: ServerState, row: dict[str, Any]) -> Version:
     return Version(
-        id=row["id"], hash=row["hash"], file=row["file"], created_at=iso(row["created_at"])
+        id=row["id"],
+        hash=row["hash"],
+        file=_shown_file(state, row["file"]),
+        created_at=iso(row["created_at"]),
     )
 
 
@@ -245,7 +249,7 @@ def pipeline_versions(
     more = len(rows) > limit
     rows = rows[:limit]
     return Page[Version](
-        items=[_version(r) for r in rows],
+        items=[_version(state, r) for r in rows],
         next_cursor=encode_cursor(rows[-1]["id"]) if more and rows else None,
     )
 

@@ -41,6 +41,7 @@ PIPELINE_ID = r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"
 PipelineId = Annotated[str, PathParam(pattern=PIPELINE_ID)]
 Attempt = Annotated[int, PathParam(ge=1, le=10_000)]
 LOG_CHUNK = 256 * 1024
+WITHHELD = f"[a line longer than {LOG_CHUNK // 1024} KiB: not shown]\n"
 TAIL_POLL_S = 0.25
 TAIL_MAX_S = 3600.0
 State = Annotated[ServerState, Depends(server_state)]
@@ -441,23 +442,40 @@ def log_file(
 
 
 def read_log(path: Path | None, offset: int, length: int, ended: bool) -> tuple[str, int, int]:
-    """(redacted text, next offset, size): whole lines from `offset`, at most `length` bytes
-    (a line longer than that is cut), the last partial line only once the attempt ended."""
+    """(redacted text, next offset, size). Only whole lines are shown, because redaction needs
+    them whole (a secret cut in two is no longer recognised): reading starts at the first line
+    that starts at or after `offset`, takes as many lines as fit in `length` bytes (the first
+    always), and a line longer than `LOG_CHUNK` is withheld, never shown cut. A last line
+    without its line break is shown once the attempt has ended."""
     if path is None:
         return "", offset, 0
     size = os.path.getsize(path)
     if offset >= size:
         return "", size, size
     with open(path, "rb") as fh:
+        if offset > 0:
+            fh.seek(offset - 1)
+            if fh.read(1) != b"\n":  # inside a line: go on from the next one
+                rest = fh.read(LOG_CHUNK)
+                cut = rest.find(b"\n")
+                if cut < 0:
+                    return "", offset + len(rest), size
+                offset += cut + 1
+                if offset >= size:
+                    return "", size, size
         fh.seek(offset)
-        data = fh.read(length)
-    end = offset + len(data)
-    if end < size or not ended:
-        cut = data.rfind(b"\n")
+        data = fh.read(LOG_CHUNK)
+    complete = ended and offset + len(data) >= size
+    if not (complete and len(data) <= length):
+        cut = data.rfind(b"\n", 0, length)
+        if cut < 0:
+            cut = data.find(b"\n")
         if cut >= 0:
             data = data[: cut + 1]
-        elif len(data) < length:
-            data = b""  # a partial line still being written
+        elif len(data) == LOG_CHUNK:
+            return WITHHELD, offset + len(data), size
+        elif not complete:
+            data = b""  # a line still being written
     text = data.decode("utf-8", errors="replace")
     return redaction.text(text) or "", offset + len(data), size
 
@@ -476,8 +494,8 @@ def attempt_log(
     offset: Annotated[int, Query(ge=0, le=1 << 40)] = 0,
     length: Annotated[int, Query(ge=1, le=LOG_CHUNK)] = LOG_CHUNK,
 ) -> LogChunk:
-    """A byte range of an attempt's log (stdout, stderr and logging), cut at line ends and
-    redacted; read on from `next_offset`."""
+    """An attempt's log (stdout, stderr and logging), redacted, in whole lines from `offset`
+    (at most `length` bytes, but always one whole line); read on from `next_offset`."""
     load_run(state, who, run_id)
     path, ended = log_file(state, run_id, task_id, attempt)
     text, nxt, size = read_log(path, offset, length, ended)
