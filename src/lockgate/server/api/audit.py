@@ -198,7 +198,13 @@ async def verify(request: Request, state: State, who: Auditor) -> Verification:
     """Check the whole chain: every record's hash, MAC and link, the head, and the signed
     checkpoints (also the exported ones). Callers asking while a check runs share its
     answer (a long chain takes seconds)."""
-    holder = request.app.state
+    return await shared_verification(request.app, state)
+
+
+async def shared_verification(app: Any, state: ServerState) -> Verification:
+    """`verify_chain` in a worker thread, one at a time per app: callers (the API, the audit
+    page) asking while a check runs wait for its answer instead of starting another."""
+    holder = app.state
     running: asyncio.Future[Verification] | None = getattr(holder, _VERIFYING, None)
     if running is None or running.done():
         running = asyncio.ensure_future(run_in_threadpool(verify_chain, state))

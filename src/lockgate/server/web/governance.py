@@ -7,10 +7,16 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from lockgate.auth.accounts import Principal
 from lockgate.auth.roles import AUDIT, READ
-from lockgate.server.api.audit import AuditRecord, checkpoints, list_records, verify_chain
+from lockgate.server.api.audit import (
+    AuditRecord,
+    checkpoints,
+    list_records,
+    shared_verification,
+)
 from lockgate.server.api.common import CursorQ, encode_cursor
 from lockgate.server.api.policy import list_decisions, list_waivers
 from lockgate.server.api.quality import list_quality
@@ -71,7 +77,7 @@ def audit_records(
 
 
 @router.get("/audit")
-def audit_page(
+async def audit_page(
     request: Request,
     who: Annotated[Principal, Depends(require(AUDIT))],
     actor: Annotated[str | None, Query(max_length=255)] = None,
@@ -85,11 +91,12 @@ def audit_page(
     checkpoint, and the whole chain verified when asked (the button)."""
     state = server_state(request)
     hide = frozenset(() if noise else (a for a in NOISE if not (action and a.startswith(action))))
-    records, next_cursor, hidden = audit_records(
-        state, who, actor or None, action or None, cursor, hide
+    records, next_cursor, hidden = await run_in_threadpool(
+        audit_records, state, who, actor or None, action or None, cursor, hide
     )
-    latest = checkpoints(state, who, cursor=None, limit=1).items
-    head = state.store.audit_head()
+    latest = (await run_in_threadpool(checkpoints, state, who, None, 1)).items
+    head = await run_in_threadpool(state.store.audit_head)
+    finding = await shared_verification(request.app, state) if verify else None
     return render(
         request,
         "audit.html",
@@ -104,7 +111,7 @@ def audit_page(
             "hidden": hidden,
             "checkpoint": latest[0] if latest else None,
             "head_seq": head["seq"] if head else None,
-            "finding": verify_chain(state) if verify else None,
+            "finding": finding,
         },
     )
 
