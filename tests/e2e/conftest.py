@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import IN_CI, _free_port
 
-IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 """CI=true (as in tests/conftest.py): a missing browser fails the tests instead of skipping."""
 CHROMIUM = Path(os.environ.get("LOCKGATE_E2E_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -82,12 +81,6 @@ def browser_unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"the browser tests cannot run in CI: {reason}", pytrace=False)
     pytest.skip(f"{reason}; `.ci/run` installs it (apt-get install chromium)")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _healthy(base_url: str) -> bool:

@@ -68,34 +68,29 @@ def create_user(
 
 
 def set_password(store: Store, name: str, password: str, *, actor: str) -> None:
-    passwords.check_password(password, name)
-    store.update_user(
-        name,
-        actor=actor,
-        action="user.password",
-        password_hash=passwords.hash_password(password),
-        must_change_password=0,
-        failed_logins=0,
-        locked_until=None,
-    )
-    store.end_sessions(user=name)  # a changed password logs every browser out
+    """Set a user's own password (checked against the rules); their browser sessions end."""
+    _replace_password(store, name, passwords.check_password(password, name), actor, False)
 
 
 def reset_password(store: Store, name: str, *, actor: str) -> str:
     """Give a user a new one-time password (returned, to hand over once): they must change it
     at their next login, and their browser sessions end. Their API tokens stay valid."""
     secret = passwords.one_time_password()
+    _replace_password(store, name, secret, actor, True)
+    return secret
+
+
+def _replace_password(store: Store, name: str, secret: str, actor: str, one_time: bool) -> None:
     store.update_user(
         name,
         actor=actor,
         action="user.password",
         password_hash=passwords.hash_password(secret),
-        must_change_password=1,
+        must_change_password=1 if one_time else 0,
         failed_logins=0,
         locked_until=None,
     )
-    store.end_sessions(user=name)
-    return secret
+    store.end_sessions(user=name)  # a changed password logs every browser out
 
 
 def login(store: Store, name: str, password: str, now: float | None = None) -> Principal:

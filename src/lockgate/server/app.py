@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
     from lockgate.scheduler.registry import Registry
     from lockgate.store.store import Store
 
-log = logging.getLogger("lockgate.server")
 
 DESCRIPTION = """The REST API of a lockgate project.
 
@@ -121,11 +119,7 @@ def create_app(
             getattr(exc, "headers", None),
         )
 
-    @app.exception_handler(Exception)
-    async def crashed(request: Request, exc: Exception) -> Any:
-        log.exception("%s %s failed", request.method, request.url.path)
-        return _error(request, 500, "internal", "internal error; the server's log has the details")
-
+    # an unexpected exception is answered by `Guard` (a 500 with the security headers)
     if state.settings.serve_ui:
         from lockgate.server.web import install
 

@@ -123,6 +123,7 @@ def may_somewhere(who: Principal, permission: str) -> bool:
     """`who` has `permission` globally or on some pipeline (through a grant)."""
     if who.can(permission):
         return True
+    # a grant's target (a pipeline id or `tag:NAME`) asked about as a pipeline matches itself
     return any(who.can(permission, target) for target, _ in who.grants)
 
 

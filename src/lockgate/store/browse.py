@@ -22,6 +22,7 @@ and merges them (`UNION ALL` of pages) instead of sorting every matching run: 5 
 100,000 runs took 45 ms a page sorted, 1 ms merged. PostgreSQL plans it well (0.6 ms) as is."""
 SCAN_ROWS = 20_000
 """Rows one page looks at, at most, when no index serves its filter (`_id_page`)."""
+_AUDIT_FIELDS = "seq, ts, actor, action, target, run_id, detail, key_id, hash"
 _DATASET_FIELDS = "uri, kind, schema, rows, run_id, task_id, updated_at"
 _QUALITY_FIELDS = (
     "t.id, t.run_id, r.pipeline_id, t.task_id, t.attempt, t.dataset, t.name, t.check_kind, "
@@ -141,14 +142,6 @@ class BrowseStore:
                 tuple(chunk),
             )
         return out
-
-    def attempt_times(self, run_id: str) -> list[dict[str, Any]]:
-        """Every attempt of a run with its times (the Gantt chart)."""
-        return self.db.rows(
-            "SELECT task_id, attempt, state, started_at, ended_at, error FROM task_attempts "
-            "WHERE run_id = ? ORDER BY started_at, task_id, attempt",
-            (run_id,),
-        )
 
     def versions_page(
         self, pipeline_id: str, before: int | None = None, limit: int = 20
@@ -444,4 +437,65 @@ class BrowseStore:
             "SELECT name, kind, url, options, secret, created_at, updated_at FROM connections "
             "WHERE name > ? ORDER BY name LIMIT ?",
             (after, int(limit)),
+        )
+
+    # -- the audit chain --------------------------------------------------------------------------
+    def audit_page(
+        self,
+        *,
+        before: int | None,
+        actor: str | None = None,
+        action: str | None = None,
+        run: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+        scan: int = SCAN_ROWS,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Audit records with seq < `before` matching the filters (`action`: a prefix), newest
+        first, looking through at most `scan` sequence numbers (no index serves actor or run);
+        (rows, where the next page starts or None)."""
+        db = self.db
+        top = before
+        if top is None:
+            newest = db.scalar("SELECT MAX(seq) FROM audit_log")
+            if newest is None:
+                return [], None
+            top = int(newest) + 1
+        low = max(top - scan, 0)
+        where = ["seq < ?", "seq >= ?"]
+        params: list[Any] = [top, low]
+        if actor is not None:
+            where.append("actor = ?")
+            params.append(actor)
+        if action is not None:
+            where.append("substr(action, 1, ?) = ?")
+            params.extend([len(action), action])
+        if run is not None:
+            where.append("run_id = ?")
+            params.append(run)
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("ts < ?")
+            params.append(until)
+        rows = db.rows(
+            f"SELECT {_AUDIT_FIELDS} FROM audit_log WHERE {' AND '.join(where)} "
+            "ORDER BY seq DESC LIMIT ?",
+            (*params, limit + 1),
+        )
+        if len(rows) > limit:
+            return rows[:limit], int(rows[limit - 1]["seq"])
+        oldest = db.scalar("SELECT MIN(seq) FROM audit_log")
+        further = oldest is not None and low > int(oldest)
+        return rows, low if further else None
+
+    def checkpoints_page(self, before: int | None, limit: int) -> list[dict[str, Any]]:
+        """Signed checkpoints with seq < `before`, newest first."""
+        clause, params = ("WHERE seq < ? ", (before,)) if before is not None else ("", ())
+        return self.db.rows(
+            "SELECT seq, hash, ts, key_id, public_key, signature, exported_to FROM "
+            f"audit_checkpoints {clause}ORDER BY seq DESC LIMIT ?",
+            (*params, limit),
         )

@@ -16,7 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from lockgate.auth import accounts, tokens
 from lockgate.auth.accounts import Principal
 from lockgate.auth.roles import ADMIN, PERMISSIONS, PIPELINE_PERMISSIONS, ROLES
-from lockgate.server.api.common import CursorQ, Limit, Page, decode_cursor, encode_cursor, iso
+from lockgate.server.api.common import (
+    CursorQ,
+    Limit,
+    Page,
+    cut_page,
+    decode_cursor,
+    iso,
+)
 from lockgate.server.deps import principal, require, server_state
 from lockgate.server.errors import ApiError, responses
 from lockgate.server.state import ServerState
@@ -207,13 +214,9 @@ def list_users(state: State, who: Admin, cursor: CursorQ = None, limit: Limit = 
     """Users by name (never a password's hash)."""
     after = decode_cursor(cursor, (str,))
     rows = state.store.users_page(after[0] if after else None, limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, nxt = cut_page(rows, limit, "name")
     now = time.time()
-    return Page[User](
-        items=[user_of(r, now) for r in rows],
-        next_cursor=encode_cursor(rows[-1]["name"]) if more and rows else None,
-    )
+    return Page[User](items=[user_of(r, now) for r in rows], next_cursor=nxt)
 
 
 @router.post(
@@ -304,12 +307,8 @@ def list_grants(
     _load_user(state, name)
     after = decode_cursor(cursor, (str,))
     rows = state.store.grants_page(name, after[0] if after else None, limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[Grant](
-        items=[grant_of(r) for r in rows],
-        next_cursor=encode_cursor(rows[-1]["target"]) if more and rows else None,
-    )
+    rows, nxt = cut_page(rows, limit, "target")
+    return Page[Grant](items=[grant_of(r) for r in rows], next_cursor=nxt)
 
 
 @router.put(
@@ -364,10 +363,8 @@ def list_tokens(
     rows = state.store.tokens_page(
         wanted, (float(before[0]), str(before[1])) if before else None, limit + 1
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, nxt = cut_page(rows, limit, "created_at", "id")
     now = time.time()
-    nxt = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
     return Page[TokenInfo](items=[token_of(r, now) for r in rows], next_cursor=nxt)
 
 

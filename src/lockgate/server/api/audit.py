@@ -18,6 +18,7 @@ from lockgate.server.api.common import (
     CursorQ,
     Limit,
     Page,
+    cut_page,
     decode_cursor,
     encode_cursor,
     iso,
@@ -32,12 +33,8 @@ router = APIRouter(prefix="/api/v1", tags=["audit"])
 State = Annotated[ServerState, Depends(server_state)]
 Auditor = Annotated[Principal, Depends(require(AUDIT))]
 
-SCAN_WINDOW = 20_000
-"""Records a filtered page looks through at most (by sequence number, newest first): a page
-may come back short, even empty, with a `next_cursor` to look further back."""
 DETAIL_MAX = 16 * 1024
 """A record's detail longer than this (a batch of engine events) is shown cut, as text."""
-_COLUMNS = "seq, ts, actor, action, target, run_id, detail, key_id, hash"
 _VERIFYING = "lockgate_audit_verify"
 
 
@@ -101,55 +98,6 @@ def record_of(row: dict[str, Any]) -> AuditRecord:
     )
 
 
-def records_page(
-    state: ServerState,
-    *,
-    before: int | None,
-    actor: str | None,
-    action: str | None,
-    run: str | None,
-    since: float | None,
-    until: float | None,
-    limit: int,
-) -> tuple[list[dict[str, Any]], int | None]:
-    """Records with seq < `before` matching the filters, newest first, looking through at
-    most `SCAN_WINDOW` sequence numbers; (rows, where the next page starts or None)."""
-    db = state.store.db
-    top = before
-    if top is None:
-        newest = db.scalar("SELECT MAX(seq) FROM audit_log")
-        if newest is None:
-            return [], None
-        top = int(newest) + 1
-    low = max(top - SCAN_WINDOW, 0)
-    where = ["seq < ?", "seq >= ?"]
-    params: list[Any] = [top, low]
-    if actor is not None:
-        where.append("actor = ?")
-        params.append(actor)
-    if action is not None:
-        where.append("substr(action, 1, ?) = ?")
-        params.extend([len(action), action])
-    if run is not None:
-        where.append("run_id = ?")
-        params.append(run)
-    if since is not None:
-        where.append("ts >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("ts < ?")
-        params.append(until)
-    rows = db.rows(
-        f"SELECT {_COLUMNS} FROM audit_log WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
-        (*params, limit + 1),
-    )
-    if len(rows) > limit:
-        return rows[:limit], int(rows[limit - 1]["seq"])
-    oldest = db.scalar("SELECT MIN(seq) FROM audit_log")
-    further = oldest is not None and low > int(oldest)
-    return rows, low if further else None
-
-
 @router.get("/audit", response_model=Page[AuditRecord], responses=responses(401, 403, 422))
 def list_records(
     state: State,
@@ -168,8 +116,7 @@ def list_records(
     """Audit records, newest first; details redacted. A filtered page looks through at most
     20,000 records, so it may be short (even empty) and still have a `next_cursor`."""
     before = decode_cursor(cursor, (int,))
-    rows, nxt = records_page(
-        state,
+    rows, nxt = state.store.audit_page(
         before=int(before[0]) if before else None,
         actor=actor,
         action=action,
@@ -220,14 +167,8 @@ def checkpoints(
 ) -> Page[CheckpointInfo]:
     """Signed checkpoints of the chain, newest first."""
     before = decode_cursor(cursor, (int,))
-    params: tuple[Any, ...] = (int(before[0]),) if before else ()
-    rows = state.store.db.rows(
-        "SELECT seq, hash, ts, key_id, public_key, signature, exported_to FROM "
-        f"audit_checkpoints {'WHERE seq < ? ' if before else ''}ORDER BY seq DESC LIMIT ?",
-        (*params, limit + 1),
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows = state.store.checkpoints_page(int(before[0]) if before else None, limit + 1)
+    rows, nxt = cut_page(rows, limit, "seq")
     return Page[CheckpointInfo](
         items=[
             CheckpointInfo(
@@ -241,5 +182,5 @@ def checkpoints(
             )
             for r in rows
         ],
-        next_cursor=encode_cursor(rows[-1]["seq"]) if more and rows else None,
+        next_cursor=nxt,
     )

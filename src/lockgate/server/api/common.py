@@ -37,6 +37,17 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode()
 
 
+def cut_page(rows: list[Any], limit: int, *key: str) -> tuple[list[Any], str | None]:
+    """The first `limit` of `rows` (fetched as `limit + 1` to know whether more follow) and the
+    cursor of the next page: the last row's `key` columns (the row itself without a key), or
+    None on the last page."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    return rows, encode_cursor(*(last[k] for k in key)) if key else encode_cursor(last)
+
+
 def decode_cursor(
     cursor: str | None, shape: tuple[type | tuple[type, ...], ...]
 ) -> tuple[Any, ...] | None:

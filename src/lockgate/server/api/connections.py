@@ -13,7 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lockgate.auth.accounts import Principal
 from lockgate.auth.roles import EDIT, READ
-from lockgate.server.api.common import CursorQ, Limit, Page, decode_cursor, encode_cursor, iso
+from lockgate.server.api.common import (
+    CursorQ,
+    Limit,
+    Page,
+    cut_page,
+    decode_cursor,
+    iso,
+)
 from lockgate.server.api.datasets import storable
 from lockgate.server.api.runs import State
 from lockgate.server.deps import require
@@ -157,8 +164,7 @@ def list_connections(
     toml = _toml(state)
     stored = {r["name"]: from_row(r) for r in state.store.connections_page(start, limit + 1)}
     names = sorted({n for n in toml if n > start} | set(stored))
-    more = len(names) > limit
-    names = names[:limit]
+    names, nxt = cut_page(names, limit)
     items = []
     for name in names:
         if name in toml:
@@ -166,9 +172,7 @@ def list_connections(
             items.append(info(toml[name], shadowed))
         else:
             items.append(info(stored[name]))
-    return Page[ConnectionInfo](
-        items=items, next_cursor=encode_cursor(names[-1]) if more and names else None
-    )
+    return Page[ConnectionInfo](items=items, next_cursor=nxt)
 
 
 @router.put(

@@ -13,7 +13,14 @@ from pydantic import BaseModel
 
 from lockgate.auth.accounts import Principal
 from lockgate.auth.roles import READ, RUN
-from lockgate.server.api.common import CursorQ, Limit, Page, decode_cursor, encode_cursor, iso
+from lockgate.server.api.common import (
+    CursorQ,
+    Limit,
+    Page,
+    cut_page,
+    decode_cursor,
+    iso,
+)
 from lockgate.server.api.runs import PipelineId, RunSummary, State, shown, summary
 from lockgate.server.deps import check_pipeline, readable_pipelines, require
 from lockgate.server.errors import ApiError, responses
@@ -159,10 +166,10 @@ def list_pipelines(
         and (after is None or pid > after[0])
         and (tag is None or tag in getattr(pipes.get(pid), "tags", ()))
     )
-    page = ids[:limit]
+    page, nxt = cut_page(ids, limit)
     return Page[PipelineSummary](
         items=[pipeline_summary(state, pid, pipes.get(pid), flags.get(pid)) for pid in page],
-        next_cursor=encode_cursor(page[-1]) if len(ids) > limit else None,
+        next_cursor=nxt,
     )
 
 
@@ -246,12 +253,8 @@ def pipeline_versions(
     rows = state.store.versions_page(
         pipeline_id, int(before[0]) if before else None, limit=limit + 1
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[Version](
-        items=[_version(state, r) for r in rows],
-        next_cursor=encode_cursor(rows[-1]["id"]) if more and rows else None,
-    )
+    rows, nxt = cut_page(rows, limit, "id")
+    return Page[Version](items=[_version(state, r) for r in rows], next_cursor=nxt)
 
 
 @router.get(
@@ -273,8 +276,7 @@ def pipeline_grid(
         before=(float(before[0]), str(before[1])) if before else None,
         limit=limit + 1,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, nxt = cut_page(rows, limit, "created_at", "id")
     cells: dict[str, dict[str, str]] = {r["id"]: {} for r in rows}
     for t in state.store.task_runs_of(list(cells)):
         cells[t["run_id"]][t["task_id"]] = t["state"]
@@ -284,9 +286,7 @@ def pipeline_grid(
     return Grid(
         tasks=order,
         runs=[GridRow(run=summary(r, state), tasks=cells[r["id"]]) for r in rows],
-        next_cursor=encode_cursor(rows[-1]["created_at"], rows[-1]["id"])
-        if more and rows
-        else None,
+        next_cursor=nxt,
     )
 
 

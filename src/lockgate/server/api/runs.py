@@ -22,8 +22,8 @@ from lockgate.server.api.common import (
     CursorQ,
     Limit,
     Page,
+    cut_page,
     decode_cursor,
-    encode_cursor,
     iso,
     parse_time,
 )
@@ -212,17 +212,31 @@ def list_runs(
         before=(float(before[0]), str(before[1])) if before else None,
         limit=limit + 1,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    nxt = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+    rows, nxt = cut_page(rows, limit, "created_at", "id")
     return Page[RunSummary](items=[summary(r, state) for r in rows], next_cursor=nxt)
+
+
+def attempt_infos(state: ServerState, rows: list[dict[str, Any]]) -> list[AttemptInfo]:
+    """Attempts as the API shows them (rows of `store.attempts`)."""
+    return [
+        AttemptInfo(
+            task=a["task_id"],
+            attempt=a["attempt"],
+            state=a["state"],
+            started_at=iso(a["started_at"]),
+            ended_at=iso(a["ended_at"]),
+            duration_s=_took(a["started_at"], a["ended_at"]),
+            error=shown(state, a["error"]),
+            has_log=bool(a["log_path"]),
+        )
+        for a in rows
+    ]
 
 
 def run_detail(state: ServerState, row: dict[str, Any]) -> RunDetail:
     store = state.store
     run_id = row["id"]
-    attempts = store.attempt_times(run_id)
-    logs = {(a["task_id"], a["attempt"]): a.get("log_path") for a in store.attempts(run_id)}
+    attempts = store.attempts(run_id)
     spans: dict[str, tuple[float | None, float | None]] = {}
     for a in attempts:
         first, _ = spans.get(a["task_id"], (a["started_at"], None))
@@ -244,19 +258,7 @@ def run_detail(state: ServerState, row: dict[str, Any]) -> RunDetail:
         params=shown(state, redaction.stored_json(row["params"])) or {},
         version_id=row["version_id"],
         tasks=tasks,
-        attempts=[
-            AttemptInfo(
-                task=a["task_id"],
-                attempt=a["attempt"],
-                state=a["state"],
-                started_at=iso(a["started_at"]),
-                ended_at=iso(a["ended_at"]),
-                duration_s=_took(a["started_at"], a["ended_at"]),
-                error=shown(state, a["error"]),
-                has_log=bool(logs.get((a["task_id"], a["attempt"]))),
-            )
-            for a in attempts
-        ],
+        attempts=attempt_infos(state, attempts),
         results={
             k: shown(state, redaction.stored_json(v)) for k, v in store.results(run_id).items()
         },
@@ -380,8 +382,7 @@ def run_events(
     load_run(state, who, run_id)
     after = decode_cursor(cursor, (int,))
     rows = state.store.events(run_id, after_id=int(after[0]) if after else 0, limit=limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, nxt = cut_page(rows, limit, "id")
     return Page[EventItem](
         items=[
             EventItem(
@@ -395,7 +396,7 @@ def run_events(
             )
             for r in rows
         ],
-        next_cursor=encode_cursor(rows[-1]["id"]) if more and rows else None,
+        next_cursor=nxt,
     )
 
 
@@ -412,11 +413,10 @@ def task_attempts(
 ) -> list[AttemptInfo]:
     """A task's attempts in a run."""
     load_run(state, who, run_id)
-    detail = run_detail(state, state.store.get_run(run_id) or {})
-    found = [a for a in detail.attempts if a.task == task_id]
-    if not found and task_id not in {t.id for t in detail.tasks}:
+    rows = state.store.attempts(run_id, task_id)
+    if not rows and task_id not in {t["task_id"] for t in state.store.task_states(run_id)}:
         raise ApiError(404, f"run {run_id} has no task {task_id!r}")
-    return found
+    return attempt_infos(state, rows)
 
 
 def log_file(
