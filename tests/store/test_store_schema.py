@@ -19,6 +19,8 @@ from lockgate.store.db import check_writable_sqlite, create_db_engine
 from lockgate.store.store import Store
 
 TABLES = {
+    "notifications",
+    "webhook_deliveries",
     "sessions",
     "run_cancels",
     "pipeline_versions",

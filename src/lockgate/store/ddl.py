@@ -5,7 +5,7 @@ if they differ and prints the statements to paste here."""
 
 from __future__ import annotations
 
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 """The Alembic head this code expects; checked on open."""
 
 SQLITE = (
@@ -27,6 +27,9 @@ SQLITE = (
     "CREATE INDEX ix_lineage_input ON lineage (input_uri)",
     "CREATE INDEX ix_lineage_output ON lineage (output_uri)",
     "CREATE INDEX ix_lineage_run ON lineage (run_id)",
+    "CREATE TABLE notifications (id INTEGER NOT NULL, created_at FLOAT NOT NULL, event VARCHAR(32) NOT NULL, channel VARCHAR(128) NOT NULL, kind VARCHAR(16) NOT NULL, pipeline_id VARCHAR(128), run_id VARCHAR(64), task_id VARCHAR(128), state VARCHAR(16) NOT NULL, attempts INTEGER NOT NULL, last_error TEXT, sent_at FLOAT, subject TEXT, PRIMARY KEY (id))",
+    "CREATE INDEX ix_notifications_created ON notifications (created_at)",
+    "CREATE INDEX ix_notifications_run ON notifications (run_id)",
     "CREATE TABLE pipeline_versions (id INTEGER NOT NULL, pipeline_id VARCHAR(128) NOT NULL, hash VARCHAR(64) NOT NULL, file TEXT, source TEXT, created_at FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE UNIQUE INDEX ix_pipeline_versions_pipeline_hash ON pipeline_versions (pipeline_id, hash)",
     "CREATE TABLE pipelines (id VARCHAR(128) NOT NULL, paused INTEGER NOT NULL, dataset_cursor BIGINT NOT NULL, updated_at FLOAT NOT NULL, PRIMARY KEY (id))",
@@ -52,6 +55,8 @@ SQLITE = (
     "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, retry_base INTEGER, PRIMARY KEY (run_id, task_id))",
     "CREATE TABLE users (name VARCHAR(128) NOT NULL, role VARCHAR(16) NOT NULL, password_hash TEXT, must_change_password INTEGER NOT NULL, disabled INTEGER NOT NULL, failed_logins INTEGER NOT NULL, locked_until FLOAT, created_at FLOAT NOT NULL, created_by VARCHAR(255) NOT NULL, updated_at FLOAT NOT NULL, PRIMARY KEY (name))",
     "CREATE TABLE waivers (id VARCHAR(32) NOT NULL, rule VARCHAR(128) NOT NULL, dataset VARCHAR(1024) NOT NULL, columns TEXT, zone VARCHAR(64), owner VARCHAR(255) NOT NULL, reason TEXT NOT NULL, created_by VARCHAR(255) NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, revoked_at FLOAT, revoked_by VARCHAR(255), mac VARCHAR(96) NOT NULL, PRIMARY KEY (id))",
+    "CREATE TABLE webhook_deliveries (source VARCHAR(32) NOT NULL, delivery_id VARCHAR(128) NOT NULL, event VARCHAR(64) NOT NULL, received_at FLOAT NOT NULL, runs TEXT, PRIMARY KEY (source, delivery_id))",
+    "CREATE INDEX ix_webhook_deliveries_received ON webhook_deliveries (received_at)",
 )
 
 POSTGRESQL = (
@@ -73,6 +78,9 @@ POSTGRESQL = (
     "CREATE INDEX ix_lineage_input ON lineage (input_uri)",
     "CREATE INDEX ix_lineage_output ON lineage (output_uri)",
     "CREATE INDEX ix_lineage_run ON lineage (run_id)",
+    "CREATE TABLE notifications (id BIGSERIAL NOT NULL, created_at FLOAT NOT NULL, event VARCHAR(32) NOT NULL, channel VARCHAR(128) NOT NULL, kind VARCHAR(16) NOT NULL, pipeline_id VARCHAR(128), run_id VARCHAR(64), task_id VARCHAR(128), state VARCHAR(16) NOT NULL, attempts INTEGER NOT NULL, last_error TEXT, sent_at FLOAT, subject TEXT, PRIMARY KEY (id))",
+    "CREATE INDEX ix_notifications_created ON notifications (created_at)",
+    "CREATE INDEX ix_notifications_run ON notifications (run_id)",
     "CREATE TABLE pipeline_versions (id SERIAL NOT NULL, pipeline_id VARCHAR(128) NOT NULL, hash VARCHAR(64) NOT NULL, file TEXT, source TEXT, created_at FLOAT NOT NULL, PRIMARY KEY (id))",
     "CREATE UNIQUE INDEX ix_pipeline_versions_pipeline_hash ON pipeline_versions (pipeline_id, hash)",
     "CREATE TABLE pipelines (id VARCHAR(128) NOT NULL, paused INTEGER NOT NULL, dataset_cursor BIGINT NOT NULL, updated_at FLOAT NOT NULL, PRIMARY KEY (id))",
@@ -98,4 +106,6 @@ POSTGRESQL = (
     "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, retry_base INTEGER, PRIMARY KEY (run_id, task_id))",
     "CREATE TABLE users (name VARCHAR(128) NOT NULL, role VARCHAR(16) NOT NULL, password_hash TEXT, must_change_password INTEGER NOT NULL, disabled INTEGER NOT NULL, failed_logins INTEGER NOT NULL, locked_until FLOAT, created_at FLOAT NOT NULL, created_by VARCHAR(255) NOT NULL, updated_at FLOAT NOT NULL, PRIMARY KEY (name))",
     "CREATE TABLE waivers (id VARCHAR(32) NOT NULL, rule VARCHAR(128) NOT NULL, dataset VARCHAR(1024) NOT NULL, columns TEXT, zone VARCHAR(64), owner VARCHAR(255) NOT NULL, reason TEXT NOT NULL, created_by VARCHAR(255) NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, revoked_at FLOAT, revoked_by VARCHAR(255), mac VARCHAR(96) NOT NULL, PRIMARY KEY (id))",
+    "CREATE TABLE webhook_deliveries (source VARCHAR(32) NOT NULL, delivery_id VARCHAR(128) NOT NULL, event VARCHAR(64) NOT NULL, received_at FLOAT NOT NULL, runs TEXT, PRIMARY KEY (source, delivery_id))",
+    "CREATE INDEX ix_webhook_deliveries_received ON webhook_deliveries (received_at)",
 )

@@ -362,3 +362,38 @@ run_cancels = Table(
 )
 """Runs someone asked to cancel (from the server or another process); the scheduler driving
 one cancels it and the row goes when the run ends."""
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("created_at", Float, nullable=False),
+    Column("event", String(32), nullable=False),  # run_failed, sla_missed, ...
+    Column("channel", String(128), nullable=False),  # the channel's name in lockgate.toml
+    Column("kind", String(16), nullable=False),  # slack, email, teams, webhook
+    Column("pipeline_id", String(128)),
+    Column("run_id", String(64)),
+    Column("task_id", String(128)),
+    Column("state", String(16), nullable=False),  # pending, sent, failed
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("sent_at", Float),
+    Column("subject", Text),  # the message's first line, redacted
+    Index("ix_notifications_created", "created_at"),
+    Index("ix_notifications_run", "run_id"),
+)
+"""One notification to one channel: its delivery state, attempts and last error."""
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("source", String(32), primary_key=True),  # github
+    Column("delivery_id", String(128), primary_key=True),
+    Column("event", String(64), nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("runs", Text),  # JSON list of the run ids it queued
+    Index("ix_webhook_deliveries_received", "received_at"),
+)
+"""Inbound webhook deliveries already accepted: a replayed delivery id is refused."""
