@@ -14,8 +14,9 @@ from lockgate.errors import ConfigError, did_you_mean
 CONFIG_FILE = "lockgate.toml"
 STATE_DIR = ".lockgate"
 DEFAULT_CONCURRENCY = 16
-TABLES = ("zones", "policy", "audit", "lineage")
-"""Top-level tables of lockgate.toml read by the governance modules."""
+TABLES = ("zones", "policy", "audit", "lineage", "secrets", "notify", "webhooks")
+"""Top-level tables of lockgate.toml read by the modules that use them (governance, secrets,
+notifications, inbound webhooks), each checked there."""
 _KEYS = {
     "pipelines",
     "db_url",
@@ -50,8 +51,9 @@ class Project:
     """The `[connections.NAME]` tables of lockgate.toml, as written (io/connections.py reads
     them)."""
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """The governance tables of lockgate.toml as written: `zones`, `policy`, `audit` and
-    `lineage` (each read and checked by the module that uses it, under governance/)."""
+    """The other tables of lockgate.toml as written (`TABLES`): `zones`, `policy`, `audit`,
+    `lineage` (governance/), `secrets` (secrets/), `notify` (notify/) and `webhooks`
+    (server/api/hooks.py), each read and checked by the module that uses it."""
 
     @property
     def state_dir(self) -> Path:
@@ -90,7 +92,7 @@ class Project:
                 raise ConfigError(
                     f"{config_file}: unknown table or key {key!r} at the top level; "
                     "settings go under [lockgate], pool sizes under [pools], named "
-                    f"connections under [connections.NAME], governance under "
+                    f"connections under [connections.NAME], and "
                     f"{', '.join(f'[{t}]' for t in TABLES)}"
                 )
         project = cls(root=root, config_file=config_file)

@@ -70,6 +70,11 @@ class StoreError(LockgateError):
     """The metadata database cannot be opened, migrated or written."""
 
 
+class SecretError(LockgateError):
+    """A secret cannot be read: missing (the message names the backends tried), malformed,
+    or its backend is unreachable or refuses access."""
+
+
 class DataError(LockgateError):
     """A dataset cannot be read or written: the message names the dataset and the cause."""
 

@@ -48,9 +48,38 @@ def coerce_params(
     from lockgate.model.params import resolve_params
 
     try:
-        return resolve_params(pipeline.params, given, from_text=from_text)
+        params = resolve_params(pipeline.params, given, from_text=from_text)
     except ValueError as exc:
         raise ConfigError(f"pipeline {pipeline.id!r}: {exc}") from None
+    _refuse_secrets(pipeline, params)
+    return params
+
+
+def _refuse_secrets(pipeline: Pipeline, params: Mapping[str, Any]) -> None:
+    """ConfigError for a param that holds a secret: params are stored, shown and sent with
+    events; secrets are passed by name and read where they are used."""
+    from lockgate.secrets.redaction import secret_kind
+
+    def strings(value: Any) -> Iterator[str]:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                yield str(k)
+                yield from strings(v)
+        elif isinstance(value, list | tuple):
+            for v in value:
+                yield from strings(v)
+
+    for name, value in params.items():
+        for text in strings(value):
+            kind = secret_kind(text)
+            if kind is not None:
+                raise ConfigError(
+                    f"pipeline {pipeline.id!r}: param {name!r} holds what looks like a secret "
+                    f"({kind}); params are stored and shown, so pass the secret's name instead "
+                    "and read it in the task with ctx.secret(NAME) or {{ secret('NAME') }}"
+                )
 
 
 def new_run_id() -> str:
@@ -247,7 +276,8 @@ def drive(
 ) -> RunResult:
     """Run an engine with its events written to `db`: by a writer of its own, or by a shared
     `writer` (a scheduler's: one group commit for all its runs), flushed when the run ends.
-    With the `project`, its `[lineage]` table sends the run's OpenLineage events.
+    With the `project`, its `[lineage]` table sends the run's OpenLineage events and its
+    `[notify]` table the run's notifications.
     `watch_cancel`: look for cancel requests of the run (`CancelWatch`; a scheduler, which
     looks for them itself, passes False)."""
     from lockgate.engine.logcapture import install
@@ -257,9 +287,12 @@ def drive(
     shared = writer is not None
     # a bad [lineage] table, or bad zones and policies for a pipeline that moves data, fail
     # here, before the run is recorded, not in its first task
-    lineage = None
+    lineage = notifier = None
     if project is not None:
+        from lockgate.notify import subscriber_for as notifier_for
+
         lineage = subscriber_for(project, pipeline_id=engine.pipeline.id, dates=engine.dates)
+        notifier = notifier_for(project, engine.pipeline, db)
         if _moves_data(engine.pipeline):
             from lockgate.governance.gate import governance
 
@@ -274,6 +307,8 @@ def drive(
                 watch.add(engine)
         if lineage is not None:
             engine.bus.subscribe(lineage)
+        if notifier is not None:
+            engine.bus.subscribe(notifier)
         if on_start is not None:
             on_start(engine.run_id)
         install()
@@ -292,6 +327,8 @@ def drive(
                 watch.remove(engine.run_id)
             if lineage is not None:
                 lineage.close()  # sends what is queued (bounded wait); never raises
+            if notifier is not None:
+                notifier.close()  # delivers what is queued (bounded wait); never raises
 
 
 def _moves_data(pipeline: Pipeline) -> bool:

@@ -224,6 +224,7 @@ NAMES = frozenset(
         "attempt",
         "macros",
         "results",
+        "secret",
     }
 )
 """The names every lockgate template sees (`RenderContext.names`)."""
@@ -409,6 +410,8 @@ class RenderContext:
     dates: RunDates
     result: Callable[[str], Any]
     """The decoded result of an upstream task by id; raises LookupError if there is none."""
+    secret: Callable[[str], str] | None = None
+    """`secret('name')` in a template: the value from the project's secret backends."""
     _names: dict[int, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
 
     def names_for(self, template: Template) -> dict[str, Any]:
@@ -437,7 +440,12 @@ class RenderContext:
             "attempt": self.attempt,
             "macros": MACROS,
             "results": Results(self.result),
+            "secret": self.secret or _no_secrets,
         }
+
+
+def _no_secrets(name: str) -> str:
+    raise TemplateError(f"secret({name!r}) is only available in the templates of a task")
 
 
 def render(template: Template, rc: RenderContext) -> Any:

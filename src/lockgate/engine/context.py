@@ -1,4 +1,4 @@
-"""What a running task can see: its ids, the run's params, a logger, and `skip()`."""
+"""What a running task can see: its ids, the run's params, a logger, secrets, and `skip()`."""
 
 from __future__ import annotations
 
@@ -40,6 +40,15 @@ class TaskContext:
     def log(self) -> logging.Logger:
         """A logger whose records go to this attempt's log file."""
         return logging.getLogger(f"lockgate.task.{self.task_id}")
+
+    def secret(self, name: str) -> str:
+        """The value of secret `name` from the project's secret backends (lockgate.toml
+        `[secrets]`; default: `$LOCKGATE_SECRET_<NAME>`, then `lockgate secrets set`). The
+        read is audited by name and the value is redacted from this run's logs, results,
+        errors and events. SecretError when no backend holds it."""
+        from lockgate.secrets import get_secret
+
+        return get_secret(name)
 
     def skip(self, reason: str = "skipped by the task") -> NoReturn:
         raise Skip(reason)

@@ -14,7 +14,7 @@ import random
 import time
 import traceback
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
 from typing import Any
@@ -27,6 +27,7 @@ from lockgate.engine.logcapture import capture
 from lockgate.engine.rules import Verdict, evaluate
 from lockgate.engine.work import FAILED, LOST, SKIPPED, SUCCESS, Outcome, WorkItem
 from lockgate.errors import DefinitionError, TemplateError
+from lockgate.model import facts
 from lockgate.model.intervals import RunDates
 from lockgate.model.pipeline import Pipeline
 from lockgate.model.refs import ParamRef, TaskOutput, Template
@@ -34,6 +35,7 @@ from lockgate.model.settings import retry_delay_for
 from lockgate.model.states import RunState, TaskState
 from lockgate.model.task import Task, TaskKind
 from lockgate.model.trigger_rules import TriggerRule
+from lockgate.secrets import redaction
 
 _CANCEL = object()
 _MAX_WAIT_S = 3600.0
@@ -467,9 +469,18 @@ class RunEngine:
         text = self.results[wanted]
         return None if text is None else json.loads(text)
 
-    def _renderer(self, task: Task, attempt: int) -> Any:
-        """`resolve` for a task with templates: renders them (one context per task)."""
+    def _renderer(self, task: Task, attempt: int, secrets: list[str]) -> Any:
+        """`resolve` for a task with templates: renders them (one context per task); the
+        values of the secrets they read are added to `secrets`."""
         from lockgate.templating import RenderContext, render
+
+        def secret(name: str) -> str:
+            from lockgate.config import Project
+            from lockgate.secrets import get_secret
+
+            value = get_secret(name, Project.load(self.project_root))
+            secrets.append(value)
+            return value
 
         rc = RenderContext(
             self.run_id,
@@ -479,6 +490,7 @@ class RunEngine:
             self.params,
             self.dates,
             lambda wanted: self._result_of(task.id, wanted),
+            secret,
         )
         base = self._resolve
 
@@ -488,7 +500,19 @@ class RunEngine:
         return resolve
 
     def _work_item(self, task: Task, attempt: int, ctx: TaskContext) -> WorkItem:
-        resolve = self._renderer(task, attempt) if task.id in self._templated else self._resolve
+        if task.id not in self._templated:
+            return self._build_item(task, attempt, ctx, self._resolve)
+        secrets: list[str] = []
+        with facts.collect() as found:  # the secrets its templates read, audited as events
+            item = self._build_item(task, attempt, ctx, self._renderer(task, attempt, secrets))
+        for fact in found:
+            self._emit(fact["kind"], task.id, attempt, None, fact["data"])
+        item.secrets = tuple(secrets)
+        return item
+
+    def _build_item(
+        self, task: Task, attempt: int, ctx: TaskContext, resolve: Callable[[Any], Any]
+    ) -> WorkItem:
         if task.kind is TaskKind.SHELL:
             env = {
                 "LOCKGATE_RUN_ID": self.run_id,
@@ -743,7 +767,7 @@ class RunEngine:
                     tid,
                     attempt,
                     None,
-                    {"callback": name, "error": f"{type(exc).__name__}: {exc}"},
+                    {"callback": name, "error": redaction.redact(f"{type(exc).__name__}: {exc}")},
                 )
 
     def _cancel_all(self) -> None:
@@ -828,6 +852,8 @@ class RunEngine:
         state: str | None = None,
         data: dict[str, Any] | None = None,
     ) -> None:
+        if data:  # a secret read in this process, wherever it was copied to (cheap when none)
+            data = redaction.known_json(data)
         self.bus.publish(Event(kind, self.run_id, time.time(), task_id, attempt, state, data))
 
 

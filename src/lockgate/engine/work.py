@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lockgate.engine.context import Skip, TaskContext
-from lockgate.engine.logcapture import capture
+from lockgate.engine.logcapture import LogSink, capture
 from lockgate.io import artifacts
 from lockgate.model import facts, workplace
+from lockgate.secrets import redaction
 
 SUCCESS, FAILED, SKIPPED, LOST = "success", "failed", "skipped", "lost"
 KILL_GRACE_S = 2.0
@@ -52,6 +53,9 @@ class WorkItem:
     """Where tables the task returns are kept (io/artifacts.py); None: tables are refused."""
     project_root: str | None = None
     """The run's project folder: `Project.load()` in the task finds it (model/workplace.py)."""
+    secrets: tuple[str, ...] = ()
+    """Secret values already in this item (rendered into its arguments or environment): the
+    process that runs it redacts them too (secrets/redaction.py)."""
 
     @property
     def key(self) -> tuple[str, int]:
@@ -97,10 +101,22 @@ def encode_result(value: Any, task_id: str, limit: int) -> str | None:
 
 def run_python(item: WorkItem, fn: Callable[..., Any]) -> Outcome:
     """Call the task's function with its inputs, capturing output to its log and the facts it
-    reports about its data."""
+    reports about its data; what it returns, raises and reports comes back redacted."""
+    redaction.register_all(item.secrets)
     with facts.collect() as found, workplace.inside(item.project_root):
         outcome = _call(item, fn)
     outcome.facts = found
+    return redacted(outcome)
+
+
+def redacted(outcome: Outcome) -> Outcome:
+    """`outcome` with secrets redacted from its result, error and facts (secrets/redaction.py)."""
+    if outcome.error:
+        outcome.error = redaction.redact(outcome.error)
+    if outcome.result_json is not None:
+        outcome.result_json = redaction.redact_json_text(outcome.result_json)
+    if outcome.facts:
+        outcome.facts = redaction.redact_json(outcome.facts)
     return outcome
 
 
@@ -169,8 +185,8 @@ class ShellProcess:
 
     def run(self) -> Outcome:
         item = self.item
+        redaction.register_all(item.secrets)
         started = time.time()
-        log_path = item.ctx.log_path
         # the metadata DB's URL may hold its password: tasks have no business with it
         env = (
             {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
@@ -182,11 +198,13 @@ class ShellProcess:
             argv: list[str] = ["/bin/sh", "-c", item.command]
         else:
             argv = list(item.command or ())
-        log = None
+        log = LogSink(item.ctx.log_path)
+        # output goes through the log's redaction: pipes, pumped by threads (none is needed
+        # when nothing is kept: no log folder and no result)
+        keep = log.path is not None
+        pipe: Any = subprocess.PIPE if keep else subprocess.DEVNULL
+        pumps: list[_Pump] = []
         try:
-            if log_path:
-                os.makedirs(os.path.dirname(log_path), exist_ok=True)
-                log = open(log_path, "ab")  # noqa: SIM115
             with self._lock:
                 if self.killed_reason is not None:
                     return Outcome(
@@ -198,24 +216,26 @@ class ShellProcess:
                         started,
                         time.time(),
                     )
-                sink: Any = log if log is not None else subprocess.DEVNULL
                 self.proc = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE if item.output_result else sink,
-                    stderr=sink if item.output_result else subprocess.STDOUT,
+                    stdout=subprocess.PIPE if item.output_result else pipe,
+                    stderr=pipe if item.output_result else subprocess.STDOUT,
                     env=env,
                     cwd=item.cwd,
                     start_new_session=True,
                 )
-            pump = _LastLine(self.proc.stdout, log) if item.output_result else None
+            if self.proc.stdout is not None:
+                pumps.append(_Pump(self.proc.stdout, log, keep_last=item.output_result))
+            if self.proc.stderr is not None:
+                pumps.append(_Pump(self.proc.stderr, log))
             try:
                 code = self.proc.wait(timeout=item.timeout)
             except subprocess.TimeoutExpired:
                 self.kill(f"timed out after {item.timeout:g}s")
                 code = self.proc.wait()
-            if pump is not None:
-                pump.join()
+            for pump in pumps:  # a background child may hold the pipe open: do not wait on it
+                pump.join(KILL_GRACE_S)
         except (OSError, ValueError) as exc:  # ValueError: e.g. a NUL byte in an env value
             return Outcome(
                 item.task_id,
@@ -227,8 +247,7 @@ class ShellProcess:
                 time.time(),
             )
         finally:
-            if log is not None:
-                log.close()
+            log.close()
         ended = time.time()
         if self.killed_reason is not None:
             return Outcome(
@@ -236,9 +255,12 @@ class ShellProcess:
             )
         if code == 0:
             result = None
-            if pump is not None and pump.last is not None:
+            last = pumps[0].last if item.output_result and pumps else None
+            if last is not None:
                 try:
-                    result = encode_result(pump.last, item.task_id, item.result_max_bytes)
+                    result = encode_result(
+                        redaction.redact(last), item.task_id, item.result_max_bytes
+                    )
                 except ValueError as exc:
                     return Outcome(
                         item.task_id, item.attempt, FAILED, None, str(exc), started, ended, True
@@ -281,26 +303,34 @@ class ShellProcess:
             _signal_group(proc.pid, signal.SIGKILL)  # children that ignored SIGTERM
 
 
-class _LastLine(threading.Thread):
-    """Copies a command's standard output to its log, keeping the last non-empty line."""
+class _Pump(threading.Thread):
+    """Copies a command's output stream into its (redacting) log; `keep_last`: remembers the
+    last non-empty line (a shell task's result)."""
 
-    def __init__(self, stream: Any, log: Any) -> None:
+    def __init__(self, stream: Any, log: LogSink, keep_last: bool = False) -> None:
         super().__init__(daemon=True, name="lockgate-shell-output")
         self.stream = stream
         self.log = log
+        self.keep_last = keep_last
         self.last: str | None = None
         self.start()
 
     def run(self) -> None:
-        tail = b""
+        import codecs
+
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        tail = ""
         with self.stream:
             while chunk := self.stream.read1(65536):
-                if self.log is not None:
-                    self.log.write(chunk)
-                    self.log.flush()
-                tail = (tail + chunk)[-65536:]
-        lines = [ln for ln in tail.decode("utf-8", "replace").splitlines() if ln.strip()]
-        self.last = lines[-1] if lines else None
+                text = decoder.decode(chunk)
+                self.log.write(text)
+                if self.keep_last:
+                    tail = (tail + text)[-65536:]
+        text = decoder.decode(b"", final=True)
+        self.log.write(text)
+        if self.keep_last:
+            lines = [ln for ln in (tail + text).splitlines() if ln.strip()]
+            self.last = lines[-1] if lines else None
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -312,15 +342,8 @@ def crashed(item: WorkItem, exc: BaseException) -> Outcome:
     """The outcome of an attempt whose runner itself failed (a bug, or a broken environment),
     so the engine always hears back instead of waiting forever."""
     now = time.time()
-    return Outcome(
-        item.task_id,
-        item.attempt,
-        FAILED,
-        None,
-        f"lockgate could not run the task: {_describe(exc)}",
-        now,
-        now,
-    )
+    error = redaction.redact(f"lockgate could not run the task: {_describe(exc)}")
+    return Outcome(item.task_id, item.attempt, FAILED, None, error, now, now)
 
 
 def run_shell(

@@ -1,0 +1,212 @@
+"""Redaction of secrets in everything lockgate writes: task logs, results, errors, events,
+notifications.
+
+Two passes over a text. First every secret value read in this process (`register`, called by
+the secret chain on each read) in each of the forms it may take on its way out: as is, each
+line of a multi-line value, JSON-escaped (once and twice), URL-encoded, hex, and base64
+(standard and URL-safe, padded or not, and the part of the encoding that is the same wherever
+the value sits in a longer encoded text). Then text shaped like a secret (AWS keys, GitHub,
+GitLab and Slack tokens, JWTs, private key blocks, passwords in URLs and `password=` pairs)
+through the privacy engine's secret recognizers, so secrets lockgate never read are caught too.
+Both become `***`.
+
+Values shorter than `MIN_LENGTH` characters are not redacted by value (they would blank out
+ordinary words); the format pass still applies.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, quote_plus
+
+if TYPE_CHECKING:
+    from lockgate.privacy.analyzer import Analyzer
+
+MASK = "***"
+MIN_LENGTH = 5
+MIN_FRAGMENT = 8
+"""Shortest base64 fragment of a value redacted (shorter ones are common in encoded data)."""
+MAX_VALUES = 10_000
+"""Values kept per process; past it the oldest are forgotten (a long-running scheduler)."""
+
+
+def variants(value: str) -> set[str]:
+    """The forms `value` may take in text written by a task, each at least `MIN_LENGTH` long."""
+    parts = [value]
+    if "\n" in value or "\r" in value:
+        parts += [line.strip() for line in value.splitlines()]
+    out: set[str] = set()
+    for part in parts:
+        if len(part) < MIN_LENGTH:
+            continue
+        raw = part.encode("utf-8", "surrogatepass")
+        escaped = json.dumps(part)[1:-1]
+        out.update(
+            (
+                part,
+                escaped,
+                json.dumps(escaped)[1:-1],
+                json.dumps(part, ensure_ascii=False)[1:-1],
+                quote(part, safe=""),
+                quote(part),
+                quote_plus(part, safe=""),
+                raw.hex(),
+                raw.hex().upper(),
+            )
+        )
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            whole = encode(raw).decode()
+            out.update((whole, whole.rstrip("=")))
+            for shift in range(3):  # the value at any offset inside a longer encoded text
+                text = encode(b"\0" * shift + raw).decode()
+                start, end = -(-8 * shift // 6), 8 * (shift + len(raw)) // 6
+                if end - start >= MIN_FRAGMENT:
+                    out.add(text[start:end])
+    return {v for v in out if len(v) >= MIN_LENGTH}
+
+
+class Redactor:
+    """Known secret values and their variants, matched as one automaton (Aho-Corasick)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, None] = {}
+        self._variants: dict[str, int] = {}
+        self._automaton: Any = None
+        self._ready: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def register(self, value: str) -> None:
+        """Redact `value` (and its variants) from now on, in this process: when this returns,
+        every thread's next redaction includes it."""
+        if not isinstance(value, str) or len(value) < MIN_LENGTH or value in self._ready:
+            return
+        with self._lock:
+            if value in self._values:
+                return
+            self._values[value] = None
+            if len(self._values) > MAX_VALUES:
+                del self._values[next(iter(self._values))]
+                self._variants = {}
+                for known in self._values:
+                    self._add(known)
+            else:
+                self._add(value)
+            self._automaton = _automaton(self._variants)
+            self._ready = frozenset(self._values)  # after the automaton: the fast path is safe
+
+    def register_all(self, values: Iterable[str]) -> None:
+        for value in values:
+            self.register(value)
+
+    def _add(self, value: str) -> None:
+        for form in variants(value):
+            self._variants[form] = len(form)
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """The values registered (to hand to another process that runs a task)."""
+        return tuple(self._values)
+
+    def known(self, text: str) -> str:
+        """`text` with every registered value (in any of its forms) replaced by `***`."""
+        automaton = self._automaton
+        if automaton is None or not text:
+            return text
+        parts: list[str] = []
+        at = 0
+        for end, length in automaton.iter_long(text):
+            start = end - length + 1
+            parts.append(text[at:start])
+            parts.append(MASK)
+            at = end + 1
+        if not parts:
+            return text
+        parts.append(text[at:])
+        return "".join(parts)
+
+    def redact(self, text: str) -> str:
+        """`text` without registered values or text shaped like a secret."""
+        if not text:
+            return text
+        text = self.known(text)
+        from lockgate.privacy.textredact import redact_text
+
+        return redact_text(_formats(), text, placeholder=MASK)
+
+    def redact_json(self, value: Any) -> Any:
+        """A JSON value with every string in it (keys too) redacted."""
+        return _walk(value, self.redact)
+
+    def known_json(self, value: Any) -> Any:
+        """A JSON value with the registered values replaced in every string (keys too): the
+        cheap pass, for data that was redacted for formats where it was made."""
+        return value if self._automaton is None else _walk(value, self.known)
+
+    def forget(self) -> None:
+        """Forget every value (tests)."""
+        with self._lock:
+            self._values.clear()
+            self._variants.clear()
+            self._automaton = None
+            self._ready = frozenset()
+
+
+def _walk(value: Any, fix: Any) -> Any:
+    if isinstance(value, str):
+        return fix(value)
+    if isinstance(value, list | tuple):
+        return [_walk(v, fix) for v in value]
+    if isinstance(value, dict):
+        return {fix(str(k)): _walk(v, fix) for k, v in value.items()}
+    return value
+
+
+def _automaton(forms: dict[str, int]) -> Any:
+    import ahocorasick
+
+    automaton = ahocorasick.Automaton()
+    for form, length in forms.items():
+        automaton.add_word(form, length)
+    automaton.make_automaton()
+    return automaton
+
+
+@functools.cache
+def _formats() -> Analyzer:
+    from lockgate.privacy.analyzer import Analyzer
+    from lockgate.privacy.entities import Entity
+
+    return Analyzer([e for e in Entity if e.is_secret])
+
+
+REDACTOR = Redactor()
+"""The process's redactor: every secret read in this process is registered here."""
+register = REDACTOR.register
+register_all = REDACTOR.register_all
+redact = REDACTOR.redact
+redact_json = REDACTOR.redact_json
+known_json = REDACTOR.known_json
+
+
+def secret_kind(text: str) -> str | None:
+    """The kind of the first secret-shaped text in `text` (`github_token`, `url_password`,
+    ...), or `"secret"` for a value read in this process; None when there is none."""
+    if REDACTOR.known(text) != text:
+        return "secret"
+    spans = _formats().analyze(text)
+    return spans[0].entity.value if spans else None
+
+
+def redact_json_text(text: str | None) -> str | None:
+    """A JSON text with every string in it redacted (text that is not JSON: as text)."""
+    if text is None:
+        return None
+    try:
+        return json.dumps(redact_json(json.loads(text)), separators=(",", ":"))
+    except ValueError:
+        return redact(text)
