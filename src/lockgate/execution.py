@@ -280,7 +280,7 @@ def drive(
     `[notify]` table the run's notifications.
     `watch_cancel`: look for cancel requests of the run (`CancelWatch`; a scheduler, which
     looks for them itself, passes False)."""
-    from lockgate.engine.logcapture import install
+    from lockgate.engine.logcapture import child_output, install
     from lockgate.governance.openlineage import subscriber_for
 
     _make_log_folder(engine)
@@ -312,7 +312,12 @@ def drive(
         if on_start is not None:
             on_start(engine.run_id)
         install()
-        with _cancel_on_signals(engine, handle_signals), _run_timeout(engine):
+        # tasks in threads share this process's console: what their child processes write
+        # there is redacted (worker processes of the processes executor capture their own)
+        children = (
+            child_output() if engine.executor.name != "processes" else contextlib.nullcontext()
+        )
+        with _cancel_on_signals(engine, handle_signals), _run_timeout(engine), children:
             result = engine.run()
         return result
     finally:

@@ -184,8 +184,10 @@ def list_(json_out: JsonOpt = False) -> None:
 
 
 def _secrets(conn: Any) -> str:
-    if conn.secret_env:
-        return ", ".join(f"{f} (${v})" for f, v in sorted(conn.secret_env.items()))
+    if conn.secret_env or conn.secret_refs:
+        shown = {f: f"${v}" for f, v in conn.secret_env.items()}
+        shown.update({f: f"secret {v}" for f, v in conn.secret_refs.items()})
+        return ", ".join(f"{f} ({v})" for f, v in sorted(shown.items()))
     return ", ".join(conn.secret_fields) or "-"
 
 

@@ -46,9 +46,12 @@ class TaskContext:
         `[secrets]`; default: `$LOCKGATE_SECRET_<NAME>`, then `lockgate secrets set`). The
         read is audited by name and the value is redacted from this run's logs, results,
         errors and events. SecretError when no backend holds it."""
-        from lockgate.secrets import get_secret
+        from lockgate.secrets import SecretError, get_secret
 
-        return get_secret(name)
+        try:
+            return get_secret(name)
+        except SecretError as exc:  # the task's traceback ends here, not in the backends
+            raise SecretError(str(exc)) from None
 
     def skip(self, reason: str = "skipped by the task") -> NoReturn:
         raise Skip(reason)

@@ -11,11 +11,13 @@ secret values read in this process and text shaped like a secret become `***`.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
@@ -27,21 +29,18 @@ MAX_PENDING = 1 << 16
 """Characters of an unfinished line held back; a longer line is redacted and written as is."""
 
 
-class LogSink:
-    """An append-only, redacted text log file, created on first write. Thread-safe (a task's
-    threads and a shell task's output pump may write at once)."""
+class _LineSink:
+    """Holds text until its lines are complete, then writes them redacted (`_out`)."""
 
-    __slots__ = ("path", "_fh", "_pending", "_lock")
+    __slots__ = ("_pending", "_lock")
 
-    def __init__(self, path: str | None) -> None:
-        self.path = path
-        self._fh: IO[str] | None = None
+    def __init__(self) -> None:
         self._pending = ""
         self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
-        if not text or self.path is None:
-            return len(text)
+        if not text:
+            return 0
         with self._lock:
             pending = self._pending + text
             cut = pending.rfind("\n") + 1
@@ -51,17 +50,44 @@ class LogSink:
             if cut == 0:
                 cut = len(pending)
             self._pending = pending[cut:]
-            self._emit(pending[:cut])
+            self._out(_redact(pending[:cut]))
         return len(text)
 
-    def _emit(self, text: str) -> None:
-        from lockgate.secrets.redaction import redact
+    def _out(self, text: str) -> None:
+        raise TypeError("a sink writes somewhere")  # pragma: no cover - subclasses do
 
+    def _drain(self) -> None:
+        if self._pending:
+            self._out(_redact(self._pending))
+            self._pending = ""
+
+
+def _redact(text: str) -> str:
+    from lockgate.secrets.redaction import redact
+
+    return redact(text)
+
+
+class LogSink(_LineSink):
+    """An append-only, redacted text log file, created on first write. Thread-safe (a task's
+    threads and a shell task's output pump may write at once)."""
+
+    __slots__ = ("path", "_fh")
+
+    def __init__(self, path: str | None) -> None:
+        super().__init__()
+        self.path = path
+        self._fh: IO[str] | None = None
+
+    def write(self, text: str) -> int:
+        return len(text) if self.path is None else super().write(text)
+
+    def _out(self, text: str) -> None:
         if self._fh is None:
             assert self.path is not None
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             self._fh = open(self.path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
-        self._fh.write(redact(text))
+        self._fh.write(text)
 
     def flush(self) -> None:
         """Write out complete lines (an unfinished one waits for its end or `close`)."""
@@ -71,12 +97,30 @@ class LogSink:
 
     def close(self) -> None:
         with self._lock:
-            if self._pending:
-                self._emit(self._pending)
-                self._pending = ""
+            self._drain()
             if self._fh is not None:
                 self._fh.close()
                 self._fh = None
+
+
+class _FdSink(_LineSink):
+    """Redacted lines to a file descriptor (the console a task's child process wrote to)."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self.fd = fd
+
+    def _out(self, text: str) -> None:
+        data = text.encode("utf-8", "replace")
+        with contextlib.suppress(OSError):
+            while data:
+                data = data[os.write(self.fd, data) :]
+
+    def close(self) -> None:
+        with self._lock:
+            self._drain()
 
 
 class _StreamRouter(io.TextIOBase):
@@ -141,8 +185,154 @@ def capture(path: str | None) -> Iterator[LogSink]:
     sink = LogSink(path)
     previous = getattr(_local, "sink", None)
     _local.sink = sink
+    me = threading.get_ident()
+    _active[me] = sink
     try:
         yield sink
     finally:
+        fds = _fd_capture
+        if fds is not None:  # what its child processes wrote is still this task's
+            fds.settle()
         _local.sink = previous
+        if previous is None:
+            _active.pop(me, None)
+        else:
+            _active[me] = previous
         sink.close()
+
+
+# -- what child processes write to the console ----------------------------------------------
+
+_active: dict[int, LogSink] = {}
+"""The sink of each thread running a task in this process."""
+_fd_lock = threading.Lock()
+_fd_users = 0
+_fd_capture: _FdCapture | None = None
+
+
+class _FdCapture:
+    """File descriptors 1 and 2 of this process point at pipes read by pump threads: what a
+    task's child process (or C code) writes there goes to that task's log when it is the only
+    task running here, else to the console; redacted either way. Python's own streams keep
+    writing to the console directly (a duplicate of the original descriptor)."""
+
+    def __init__(self) -> None:
+        self.saved: dict[int, int] = {}
+        self.read_ends: list[int] = []
+        self.busy = 0
+        self.pumps: list[threading.Thread] = []
+        self.streams: list[tuple[_StreamRouter, Any]] = []
+        try:
+            self._start()
+        except OSError:
+            self.close()
+            raise
+
+    def _start(self) -> None:
+        for fd in (1, 2):
+            _flush_std()
+            saved = os.dup(fd)
+            read_end, write_end = os.pipe()
+            os.dup2(write_end, fd)
+            os.close(write_end)
+            self.saved[fd] = saved
+            self.read_ends.append(read_end)
+            pump = threading.Thread(
+                target=self._pump, args=(read_end, saved), daemon=True, name="lockgate-fd-pump"
+            )
+            pump.start()
+            self.pumps.append(pump)
+        for router in (sys.stdout, sys.stderr):
+            if isinstance(router, _StreamRouter) and _fileno(router.original) in self.saved:
+                direct = io.TextIOWrapper(
+                    io.FileIO(self.saved[_fileno(router.original)], "w", closefd=False),
+                    encoding=getattr(router.original, "encoding", None) or "utf-8",
+                    errors="replace",
+                    line_buffering=True,
+                )
+                self.streams.append((router, router.original))
+                router.original = direct
+
+    def settle(self, timeout: float = 1.0) -> None:
+        """Wait (briefly) until what was written to the pipes so far has been routed."""
+        import fcntl
+        import termios
+
+        deadline = time.monotonic() + timeout
+        for read_end in self.read_ends:
+            while time.monotonic() < deadline:
+                try:
+                    buf = fcntl.ioctl(read_end, termios.FIONREAD, b"\0\0\0\0")
+                except OSError:
+                    break
+                if not self.busy and not int.from_bytes(buf, sys.byteorder):
+                    break
+                time.sleep(0.001)
+
+    def _pump(self, read_end: int, saved: int) -> None:
+        """Until every write end is closed (a child process may outlive the capture): then
+        it closes the console's descriptor it was given."""
+        import codecs
+
+        console = _FdSink(saved)
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        try:
+            with os.fdopen(read_end, "rb") as stream:
+                while chunk := stream.read1(65536):
+                    self.busy += 1
+                    text = decoder.decode(chunk)
+                    running = list(_active.values())
+                    (running[0] if len(running) == 1 else console).write(text)
+                    self.busy -= 1
+            console.write(decoder.decode(b"", final=True))
+            console.close()
+        finally:
+            os.close(saved)
+
+    def close(self) -> None:
+        _flush_std()
+        for router, original in self.streams:
+            with contextlib.suppress(Exception):
+                router.original.flush()
+            router.original = original
+        for fd, saved in self.saved.items():
+            os.dup2(saved, fd)  # the pipe's last write end closes: the pump sees its end
+        for pump in self.pumps:
+            pump.join(2.0)  # a child left running may hold the pipe: do not wait on it
+
+
+def _fileno(stream: Any) -> int | None:
+    try:
+        return int(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()
+
+
+@contextmanager
+def child_output() -> Iterator[None]:
+    """While the block runs (a run, in the process that runs its tasks in threads), the
+    console output of child processes goes through redaction (`_FdCapture`). Nested and
+    concurrent runs share one capture."""
+    global _fd_users, _fd_capture
+    with _fd_lock:
+        if _fd_users == 0:
+            try:
+                _fd_capture = _FdCapture()
+            except OSError:  # no descriptors 1/2 to redirect (a daemon): nothing to capture
+                _fd_capture = None
+        _fd_users += 1
+    try:
+        yield
+    finally:
+        with _fd_lock:
+            _fd_users -= 1
+            if _fd_users == 0 and _fd_capture is not None:
+                _fd_capture.close()
+                _fd_capture = None

@@ -203,7 +203,7 @@ class ShellProcess:
         # when nothing is kept: no log folder and no result)
         keep = log.path is not None
         pipe: Any = subprocess.PIPE if keep else subprocess.DEVNULL
-        pumps: list[_Pump] = []
+        pumps: list[OutputPump] = []
         try:
             with self._lock:
                 if self.killed_reason is not None:
@@ -226,9 +226,9 @@ class ShellProcess:
                     start_new_session=True,
                 )
             if self.proc.stdout is not None:
-                pumps.append(_Pump(self.proc.stdout, log, keep_last=item.output_result))
+                pumps.append(OutputPump(self.proc.stdout, log, keep_last=item.output_result))
             if self.proc.stderr is not None:
-                pumps.append(_Pump(self.proc.stderr, log))
+                pumps.append(OutputPump(self.proc.stderr, log))
             try:
                 code = self.proc.wait(timeout=item.timeout)
             except subprocess.TimeoutExpired:
@@ -303,7 +303,7 @@ class ShellProcess:
             _signal_group(proc.pid, signal.SIGKILL)  # children that ignored SIGTERM
 
 
-class _Pump(threading.Thread):
+class OutputPump(threading.Thread):
     """Copies a command's output stream into its (redacting) log; `keep_last`: remembers the
     last non-empty line (a shell task's result)."""
 

@@ -12,7 +12,8 @@ They come from two places, `lockgate.toml` first:
 
     [connections.warehouse]
     url = "postgresql://etl@db.internal:5432/warehouse"
-    password_env = "PG_PASSWORD"         # secrets only by reference: FIELD_env = "VARIABLE"
+    password_secret = "warehouse/etl"    # secrets only by reference: FIELD_secret = "NAME"
+                                         # (the secret backends) or FIELD_env = "VARIABLE"
 
 and the store, filled by `lockgate connections add NAME URL [--option k=v] [--secret FIELD]`,
 where secret fields are sealed with AES-256-GCM under the project keyring's `connections`
@@ -100,7 +101,8 @@ class Connection:
     """A named connection as defined: never holds a secret in clear.
 
     `secret_fields` names the secret fields that are set; `secret_env` maps a field to the
-    environment variable holding it (lockgate.toml); `sealed` is the store's ciphertext."""
+    environment variable holding it and `secret_refs` to the name of a secret in the project's
+    secret backends (lockgate.toml); `sealed` is the store's ciphertext."""
 
     name: str
     kind: str
@@ -109,6 +111,7 @@ class Connection:
     secret_fields: tuple[str, ...] = ()
     source: str = STORE
     secret_env: Mapping[str, str] = field(default_factory=dict)
+    secret_refs: Mapping[str, str] = field(default_factory=dict)
     sealed: str | None = field(default=None, repr=False)
     created_at: float | None = None
     updated_at: float | None = None
@@ -124,6 +127,7 @@ class Connection:
             "options": shown_options(self.options),
             "secrets": list(self.secret_fields),
             "secret_env": dict(self.secret_env),
+            "secret_refs": dict(self.secret_refs),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -362,31 +366,52 @@ def _from_toml(name: str, table: Any, file: Path) -> Connection:
         )
     options: dict[str, Any] = {}
     secret_env: dict[str, str] = {}
+    secret_refs: dict[str, str] = {}
     for key, value in table.items():
         if key == "url":
             continue
         if key == "options" and isinstance(value, dict):
             options.update(check_options(value, kind, where))
-        elif key.endswith("_env"):
-            secret = key[: -len("_env")]
+        elif key.endswith(("_env", "_secret")):
+            secret, _, suffix = key.rpartition("_")
             if secret not in SECRET_FIELDS[kind]:
-                allowed = ", ".join(f"{f}_env" for f in SECRET_FIELDS[kind]) or "none"
+                allowed = ", ".join(f"{f}_{suffix}" for f in SECRET_FIELDS[kind]) or "none"
                 raise ConfigError(
                     f"{where}: {key} names no secret field of a {kind} connection ({allowed})"
                 )
-            if not isinstance(value, str) or not value:
-                raise ConfigError(f"{where}: {key} must name an environment variable")
-            secret_env[secret] = value
+            if secret in secret_env or secret in secret_refs:
+                raise ConfigError(
+                    f"{where}: {secret} is given twice; keep one of {secret}_env and {secret}_secret"
+                )
+            if suffix == "env":
+                if not isinstance(value, str) or not value:
+                    raise ConfigError(f"{where}: {key} must name an environment variable")
+                secret_env[secret] = value
+            else:
+                from lockgate.secrets import SecretError, check_name
+
+                try:
+                    secret_refs[secret] = check_name(value)
+                except SecretError as exc:
+                    raise ConfigError(f"{where}: {key}: {exc}") from None
         else:
             if key in _ALL_SECRETS:
                 raise ConfigError(
                     f"{where}: {key} must not be written in {TOML} in plain text; set "
+                    f'{key}_secret = "NAME" (a secret in the secret backends), '
                     f'{key}_env = "VARIABLE" (an environment variable holding it) or use '
                     f"`lockgate connections add {name} URL --secret {key}`"
                 )
             options.update(check_options({key: value}, kind, where))
     return Connection(
-        name, kind, url, options, tuple(sorted(secret_env)), TOML, secret_env=secret_env
+        name,
+        kind,
+        url,
+        options,
+        tuple(sorted({*secret_env, *secret_refs})),
+        TOML,
+        secret_env=secret_env,
+        secret_refs=secret_refs,
     )
 
 
@@ -658,10 +683,19 @@ class _open_store:  # noqa: N801 (a context manager used like a function)
 
 
 def secrets_of(conn: Connection, project: Project) -> dict[str, str]:
-    """The connection's secret values (in memory only): from the environment variables its
-    toml table names, or unsealed from the store."""
+    """The connection's secret values (in memory only): from the secrets and environment
+    variables its toml table names (each secret read is audited by its own name), or unsealed
+    from the store."""
     if conn.source == TOML:
         out: dict[str, str] = {}
+        if conn.secret_refs:
+            from lockgate.secrets import SecretError, get_secret
+
+            for secret, ref in conn.secret_refs.items():
+                try:
+                    out[secret] = get_secret(ref, project)
+                except SecretError as exc:
+                    raise DataError(f"connection {conn.name!r}: {secret}: {exc}") from None
         for secret, variable in conn.secret_env.items():
             value = os.environ.get(variable)
             if not value:
@@ -674,8 +708,11 @@ def secrets_of(conn: Connection, project: Project) -> dict[str, str]:
         out = unseal(_keyring(project, conn.name), conn.name, conn.sealed)
     else:
         return {}
-    if out:
-        _secret_read(conn, sorted(out), project)
+    from lockgate.secrets import redaction
+
+    redaction.register_all(out.values())  # whatever prints them, they are redacted
+    if conn.secret_env or conn.sealed:
+        _secret_read(conn, sorted(set(out) - set(conn.secret_refs)), project)
     return out
 
 

@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -226,26 +227,35 @@ def _strip(item: WorkItem) -> WorkItem:
 
 @contextlib.contextmanager
 def _capture_fds(path: str | None) -> Iterator[None]:
-    """Point this worker's file descriptors 1 and 2 at the attempt's log, so the output of
-    subprocesses and C code lands there too (a worker runs one task at a time)."""
+    """Point this worker's file descriptors 1 and 2 at a pipe into the attempt's (redacting)
+    log, so the output of subprocesses and C code lands there too, secrets redacted (a worker
+    runs one task at a time)."""
     if path is None:
         yield
         return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    from lockgate.engine.logcapture import LogSink
+    from lockgate.engine.work import KILL_GRACE_S, OutputPump
+
+    read_end, write_end = os.pipe()
+    sink = LogSink(path)
+    pump = OutputPump(os.fdopen(read_end, "rb"), sink)
     saved = (os.dup(1), os.dup(2))
     try:
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
+        os.dup2(write_end, 1)
+        os.dup2(write_end, 2)
+        os.close(write_end)
         yield
     finally:
+        for stream in (sys.__stdout__, sys.__stderr__):
+            with contextlib.suppress(Exception):
+                if stream is not None:
+                    stream.flush()
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
-        for descriptor in (*saved, fd):
+        for descriptor in saved:
             os.close(descriptor)
-        with contextlib.suppress(OSError):
-            if os.path.getsize(path) == 0:  # keep the "no file, no output" rule
-                os.unlink(path)
+        pump.join(KILL_GRACE_S)  # a child left running may hold the pipe: do not wait on it
+        sink.close()
 
 
 def _worker_main(conn: Connection) -> None:

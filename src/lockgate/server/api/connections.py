@@ -51,6 +51,8 @@ class ConnectionInfo(BaseModel):
     """The secret fields that are set (never their values)."""
     secret_env: dict[str, str]
     """lockgate.toml's: secret field -> the environment variable holding it."""
+    secret_refs: dict[str, str] = {}
+    """lockgate.toml's: secret field -> the name of the secret holding it."""
     shadowed: bool = False
     """lockgate.toml defines it, hiding a stored connection of the same name."""
     created_at: str | None = None
@@ -127,6 +129,7 @@ def info(conn: Any, shadowed: bool = False) -> ConnectionInfo:
         options=_hide(doc["options"]),
         secrets=list(doc["secrets"]),
         secret_env=dict(doc["secret_env"]),
+        secret_refs=dict(doc["secret_refs"]),
         shadowed=shadowed,
         created_at=iso(doc["created_at"]),
         updated_at=iso(doc["updated_at"]),
