@@ -243,9 +243,10 @@ class _FdCapture:
             pump.start()
             self.pumps.append(pump)
         for router in (sys.stdout, sys.stderr):
-            if isinstance(router, _StreamRouter) and _fileno(router.original) in self.saved:
+            number = _fileno(router.original) if isinstance(router, _StreamRouter) else None
+            if isinstance(router, _StreamRouter) and number is not None and number in self.saved:
                 direct = io.TextIOWrapper(
-                    io.FileIO(self.saved[_fileno(router.original)], "w", closefd=False),
+                    io.FileIO(self.saved[number], "w", closefd=False),
                     encoding=getattr(router.original, "encoding", None) or "utf-8",
                     errors="replace",
                     line_buffering=True,
