@@ -1,0 +1,171 @@
+"""End to end: a pipeline whose tasks print, log, encode, raise, return and pass on secrets,
+run by the real command line with the threads and the processes executors. Neither the
+value nor any of its encodings may appear in the console, in any file of the project's state
+(metadata database, its WAL, logs), or in any API answer about the run."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from tests.cli.helpers import lockgate
+
+from lockgate import api, pipeline, shell, template
+from lockgate.config import Project
+from lockgate.errors import ConfigError
+from lockgate.model.params import Param
+from lockgate.privacy.keys import ensure_key_file, keys_file_of
+from lockgate.secrets.localfile import SecretsFile
+
+TOKEN = 'Tok3n/Secr+et"Val_4711'
+KEY = "-----BEGIN TEST KEY-----\nQUJDREVGR0hJSktMTU5PUFFS\nU1RVVldYWVphYmNkZWZnaGlq\n-----END TEST KEY-----"
+
+PIPELINE = r"""
+import base64, json, logging, os, subprocess, sys, urllib.parse
+from lockgate import pipeline, shell, task, template
+
+
+@task
+def leak(ctx):
+    s = ctx.secret("api/token")
+    k = ctx.secret("tls/key")
+    print("plain", s)
+    print("b64", base64.b64encode(s.encode()).decode())
+    print("b64 inside", base64.b64encode(b"user:" + s.encode()).decode())
+    print("url", urllib.parse.quote(s, safe=""))
+    print("json", json.dumps({"t": s}))
+    print("hex", s.encode().hex())
+    sys.stdout.write(s[:5])
+    sys.stdout.write(s[5:] + "\n")
+    logging.getLogger("app").warning("logged %s", s)
+    ctx.log.info("ctx %s", s)
+    print("the key:\n" + k)
+    print("escaped key", json.dumps(k))
+    return {"token": s, "nested": [base64.b64encode(s.encode()).decode()], s: 1}
+
+
+@task
+def boom(ctx):
+    raise RuntimeError("bad token " + ctx.secret("api/token"))
+
+
+@task
+def child(ctx):
+    s = ctx.secret("api/token")
+    subprocess.run(["echo", "from a child " + s], check=True)
+    subprocess.run(["sh", "-c", 'echo "to stderr $0" >&2', s], check=True)
+    os.system("echo system " + urllib.parse.quote(s, safe=""))
+
+
+with pipeline("leaky") as p:
+    # child first, alone: with the threads executor, what a child process writes goes to the
+    # log of the only Python task running (with several, to the console), redacted either way
+    child() >> leak() >> boom()
+    shell(
+        "sh",
+        'echo "shell $TOKEN"; printf %s "$TOKEN" | base64; echo "$TOKEN"',
+        env={"TOKEN": template("{{ secret('api/token') }}")},
+        output_result=True,
+    )
+"""
+
+
+def forms(value: str) -> list[str]:
+    raw = value.encode()
+    out = {
+        value,
+        json.dumps(value)[1:-1],
+        quote(value, safe=""),
+        raw.hex(),
+        base64.b64encode(raw).decode().rstrip("="),
+    }
+    if "\n" in value:
+        out.update(line for line in value.splitlines() if "-----" not in line)
+    return sorted(out)
+
+
+FORMS = forms(TOKEN) + forms(KEY)
+
+
+def leaks(text: str | bytes) -> list[str]:
+    data = text.encode() if isinstance(text, str) else text
+    return [f for f in FORMS if f.encode() in data]
+
+
+@pytest.fixture
+def root(project: Project) -> Path:
+    ensure_key_file(keys_file_of(project))
+    secrets = SecretsFile.of(project)
+    secrets.write("api/token", TOKEN)
+    secrets.write("tls/key", KEY)
+    (project.root / "pipelines" / "leaky.py").write_text(PIPELINE)
+    return project.root
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_no_secret_reaches_console_store_logs_or_api(root: Path, executor: str) -> None:
+    done = lockgate(root, "run", "leaky", "--executor", executor)
+    assert done.code == 1, done  # boom fails, the rest succeeds
+    assert "bad token ***" in done.out + done.err, done
+    assert leaks(done.out + done.err) == [], done
+
+    state = root / ".lockgate"
+    logs = sorted(p for p in (state / "logs").rglob("*.log"))
+    assert {p.parent.name for p in logs} >= {"leak", "boom", "child", "sh"}
+    for path in state.rglob("*"):
+        if path.is_file():
+            assert leaks(path.read_bytes()) == [], path
+    leak_log = next(p for p in logs if p.parent.name == "leak").read_text()
+    assert "plain ***" in leak_log and "hex ***" in leak_log and "***\n***\n***" in leak_log
+    child_log = next(p for p in logs if p.parent.name == "child").read_text()
+    assert "from a child ***" in child_log and "to stderr ***" in child_log
+    assert "system ***" in child_log
+    assert "shell ***" in next(p for p in logs if p.parent.name == "sh").read_text()
+
+    run_id = lockgate(root, "runs", "--json").json()["runs"][0]["id"]
+    _no_leak_through_the_api(root, run_id)
+
+
+def _no_leak_through_the_api(root: Path, run_id: str) -> None:
+    from tests.server.conftest import build_server
+
+    server_gen = build_server(root)
+    server = next(server_gen)
+    try:
+        answers = [server.call("admin", "GET", f"/api/v1/runs/{run_id}")]
+        answers.append(server.call("admin", "GET", f"/api/v1/runs/{run_id}/events?limit=500"))
+        answers.append(server.call("admin", "GET", "/api/v1/runs?limit=50"))
+        for task_id in ("leak", "boom", "child", "sh"):
+            answers.append(
+                server.call("admin", "GET", f"/api/v1/runs/{run_id}/tasks/{task_id}/attempts/1/log")
+            )
+        for answer in answers:
+            assert answer.status_code == 200, answer.text
+            assert leaks(answer.text) == [], answer.text
+        events = answers[1].json()
+        reads = [e for e in events["items"] if e["kind"] == "SecretRead"]
+        assert {e["data"]["name"] for e in reads} == {"api/token", "tls/key"}
+    finally:
+        server_gen.close()
+
+
+def test_a_param_holding_a_secret_is_refused(project: Project) -> None:
+    with pipeline("with_param", params={"dsn": Param(type="string")}) as p:
+        shell("echo", "true")
+    with pytest.raises(
+        ConfigError, match=r"param 'dsn' holds what looks like a secret.*ctx.secret"
+    ):
+        api.run(p, params={"dsn": "postgresql://etl:pw-Hunter2@db:5432/dw"}, store=False)
+    assert api.run(p, params={"dsn": "postgresql://etl@db:5432/dw"}, store=False).ok
+
+
+def test_a_missing_secret_in_a_template_fails_the_task_clearly(project: Project) -> None:
+    with pipeline("missing") as p:
+        shell("use", 'echo "$X"', env={"X": template("{{ secret('not/there') }}")})
+    result = api.run(p, store=False)
+    error = result.tasks["use"].error or ""
+    assert "secret 'not/there' not found; looked in: env ($LOCKGATE_SECRET_NOT_THERE)" in error
+    assert "\n" not in error
