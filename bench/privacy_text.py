@@ -299,6 +299,7 @@ def d4(reps: int, *, analyzer: Any = None, examples: int = 0) -> list[dict[str, 
         "meets_recall": meets_recall,
         "meets": meets_speed and meets_recall,
         "diag_lines_per_s_one_process": round(lines / median(single)),
+        **_capture_rates(texts, reps),
         "diag_lines_per_s_all_entities_analyzer": _all_entities_rate(texts),
         "diag_secret_redacted_recall": covered,
         "diag_other_false_positives": _others(tally, D4_SECRETS + D4_PII),
@@ -310,6 +311,58 @@ def d4(reps: int, *, analyzer: Any = None, examples: int = 0) -> list[dict[str, 
     if examples:
         line["examples"] = tally.examples
     return [line]
+
+
+def _capture_rates(texts: Sequence[str], reps: int) -> dict[str, Any]:
+    """Lines/s of a task's log capture (engine/logcapture.py `LogSink`, one `write` per line
+    as `print` does, 20 secret values registered) against plain writes of the same lines to a
+    file (what capture cost before redaction): on the D4 corpus (a secret or PII item on most
+    lines: the worst case) and on typical task output (progress lines, no secret)."""
+    import os
+    import tempfile
+
+    from lockgate.engine.logcapture import LogSink
+    from lockgate.secrets.redaction import register
+
+    for i in range(20):
+        register(f"bench-Registered-Secret-{i:02d}-value")
+    corpus = [t + "\n" for t in texts] * 10
+    typical = [
+        f"2026-11-25 10:{i // 60 % 60:02d}:{i % 60:02d} INFO etl.load: wrote batch {i} "
+        f"({i * 500:,} rows) to warehouse.orders in 0.{i % 9}s\n"
+        for i in range(len(corpus))
+    ]
+
+    def redacted(path: str, lines: list[str]) -> None:
+        sink = LogSink(path)
+        for line in lines:
+            sink.write(line)
+        sink.close()
+
+    def plain(path: str, lines: list[str]) -> None:
+        with open(path, "a", encoding="utf-8") as fh:
+            for line in lines:
+                fh.write(line)
+
+    rates = {}
+    with tempfile.TemporaryDirectory(prefix="lockgate-d4-capture-") as tmp:
+        for name, fn, lines in (
+            ("corpus", redacted, corpus),
+            ("typical", redacted, typical),
+            ("plain", plain, corpus),
+        ):
+            took = []
+            for rep in range(max(3, reps)):
+                path = os.path.join(tmp, f"{name}-{rep}.log")
+                started = time.perf_counter()
+                fn(path, lines)
+                took.append(time.perf_counter() - started)
+            rates[name] = len(lines) / median(took)
+    return {
+        "diag_capture_lines_per_s_redacted_d4_corpus": round(rates["corpus"]),
+        "diag_capture_lines_per_s_redacted_typical": round(rates["typical"]),
+        "diag_capture_lines_per_s_unredacted": round(rates["plain"]),
+    }
 
 
 def _redact_file_passes(texts: Sequence[str], reps: int) -> tuple[list[float], list[float], int]:

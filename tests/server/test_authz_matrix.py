@@ -40,6 +40,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/api/openapi.json"): (PUBLIC, NONE),
     ("POST", "/api/v1/auth/login"): (PUBLIC, NONE),
     ("POST", "/api/v1/auth/logout"): (USER, NONE),
+    ("POST", "/api/v1/hooks/github"): (PUBLIC, NONE),  # authenticated by its HMAC
     ("GET", "/api/v1/me"): (USER, NONE),
     ("POST", "/api/v1/me/password"): (USER, NONE),
     ("GET", "/api/v1/roles"): (USER, NONE),

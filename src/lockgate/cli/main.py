@@ -864,10 +864,12 @@ from lockgate.cli import audit as _audit  # noqa: E402,F401  (registers its comm
 from lockgate.cli import connections as _connections  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import data as _data  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import lineage as _lineage  # noqa: E402,F401  (registers its commands)
+from lockgate.cli import notify as _notify  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import policy as _policy  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import privacy as _privacy  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import report as _report  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import scheduling as _scheduling  # noqa: E402,F401  (registers its commands)
+from lockgate.cli import secrets as _secrets  # noqa: E402,F401  (registers its commands)
 from lockgate.cli import server as _server  # noqa: E402,F401  (registers its commands)
 
 

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -143,11 +143,47 @@ def trigger(
         ),
     ] = None,
     json_out: JsonOpt = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            metavar="URL",
+            help="Queue it on this lockgate server through its REST API (from CI), not in "
+            "the project here.",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            metavar="TOKEN",
+            help="With --server: the API token. Default: $LOCKGATE_TOKEN, which is better "
+            "(CI systems mask variables; a command line is visible to other processes).",
+        ),
+    ] = None,
+    ca_cert: Annotated[
+        str | None,
+        typer.Option(
+            "--ca-cert",
+            metavar="FILE",
+            help="With --server: the certificate (PEM) of the private CA that signed the server's.",
+        ),
+    ] = None,
 ) -> None:
-    """Queue a run for the scheduler (use `lockgate run` to run it here instead)."""
+    """Queue a run for the scheduler (use `lockgate run` to run it here instead).
+
+    With --server, on a lockgate server (for CI jobs). With --wait the exit code is the run's
+    result: 0 it succeeded, 1 it failed, was cancelled or --timeout passed; 2 means it could
+    not be queued or followed (connection, token, permission, params)."""
     from lockgate import api
     from lockgate.model.durations import parse_duration
 
+    if server is not None:
+        _trigger_remote(
+            pipeline, param, logical_date, wait, timeout, json_out, server, token, ca_cert
+        )
+    if token is not None or ca_cert is not None:
+        fail("--token and --ca-cert go with --server URL")
     project = Project.load()
     limit = None
     if timeout is not None:
@@ -217,6 +253,47 @@ def trigger(
         _console().print(f"run {run_id}: {state_text(final['state'])} in {took:.2f}s{error}")
         _console().print(f"logs: lockgate logs {run_id}")
     raise typer.Exit(0 if final["state"] == "success" else 1)
+
+
+def _trigger_remote(
+    pipeline: str,
+    param: list[str] | None,
+    logical_date: str | None,
+    wait: bool,
+    timeout: str | None,
+    json_out: bool,
+    server: str,
+    token: str | None,
+    ca_cert: str | None,
+) -> NoReturn:
+    """`trigger --server`: through the server's REST API (cli/remote.py); exits."""
+    import os
+
+    from lockgate.cli import remote
+    from lockgate.model.durations import parse_duration
+
+    limit = None
+    if timeout is not None:
+        try:
+            limit = parse_duration(timeout)
+        except ValueError as exc:
+            fail(f"--timeout: {exc}")
+        if not wait:
+            fail("--timeout needs --wait")
+    when = _logical_date(logical_date)
+    code = remote.trigger(
+        pipeline,
+        server=server,
+        token=token if token is not None else os.environ.get(remote.TOKEN_VARIABLE),
+        ca_cert=ca_cert,
+        params=_pairs(param, "--param"),
+        logical_date=when.isoformat() if when is not None else None,
+        wait=wait,
+        timeout=limit,
+        timeout_text=timeout,
+        json_out=json_out,
+    )
+    raise typer.Exit(code)
 
 
 def _run_doc(record: dict[str, Any]) -> dict[str, Any]:

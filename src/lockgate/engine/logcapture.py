@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
@@ -27,39 +28,93 @@ _install_lock = threading.Lock()
 _FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
 MAX_PENDING = 1 << 16
 """Characters of an unfinished line held back; a longer line is redacted and written as is."""
+BATCH_CHARS = 1 << 14
+BATCH_SECONDS = 0.25
 
 
 class _LineSink:
-    """Holds text until its lines are complete, then writes them redacted (`_out`)."""
+    """Holds text until its lines are complete, then writes them redacted (`_out`), a batch
+    of lines at a time (redaction costs per call): when `BATCH_CHARS` are waiting, when the
+    oldest waited `BATCH_SECONDS`, on `flush` (also every `BATCH_SECONDS` by the flusher
+    thread, for the live tail of a quiet task) and on `close`."""
 
-    __slots__ = ("_pending", "_lock")
+    __slots__ = ("_pending", "_since", "_lock", "__weakref__")
 
     def __init__(self) -> None:
         self._pending = ""
+        self._since = 0.0
         self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
         if not text:
             return 0
         with self._lock:
-            pending = self._pending + text
-            cut = pending.rfind("\n") + 1
-            if cut == 0 and len(pending) < MAX_PENDING:
-                self._pending = pending
-                return len(text)
-            if cut == 0:
-                cut = len(pending)
-            self._pending = pending[cut:]
-            self._out(_redact(pending[:cut]))
+            if not self._pending:
+                self._since = time.monotonic()
+                _flusher.watch(self)
+            self._pending += text
+            if len(self._pending) >= BATCH_CHARS or time.monotonic() - self._since >= BATCH_SECONDS:
+                self._emit_lines()
         return len(text)
+
+    def _emit_lines(self) -> None:
+        """Write the complete lines held (all of it past `MAX_PENDING`); the lock is held."""
+        pending = self._pending
+        cut = pending.rfind("\n") + 1
+        if cut == 0 and len(pending) < MAX_PENDING:
+            return
+        if cut == 0:
+            cut = len(pending)
+        self._pending = pending[cut:]
+        self._since = time.monotonic()
+        self._out(_redact(pending[:cut]))
 
     def _out(self, text: str) -> None:
         raise TypeError("a sink writes somewhere")  # pragma: no cover - subclasses do
+
+    def flush(self) -> None:
+        """Write out complete lines (an unfinished one waits for its end or `close`)."""
+        with self._lock:
+            if self._pending:
+                self._emit_lines()
 
     def _drain(self) -> None:
         if self._pending:
             self._out(_redact(self._pending))
             self._pending = ""
+
+
+class _Flusher:
+    """One thread per process that writes out the lines sinks have held for a while."""
+
+    def __init__(self) -> None:
+        self._sinks: weakref.WeakSet[_LineSink] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, sink: _LineSink) -> None:
+        with self._lock:
+            self._sinks.add(sink)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, daemon=True, name="lockgate-log-flusher"
+                )
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(BATCH_SECONDS)
+            with self._lock:
+                sinks = list(self._sinks)
+                self._sinks.clear()
+            for sink in sinks:
+                with contextlib.suppress(Exception):
+                    sink.flush()
+                    if sink._pending:  # an unfinished line: look again later
+                        self.watch(sink)
+
+
+_flusher = _Flusher()
 
 
 def _redact(text: str) -> str:
@@ -92,6 +147,8 @@ class LogSink(_LineSink):
     def flush(self) -> None:
         """Write out complete lines (an unfinished one waits for its end or `close`)."""
         with self._lock:
+            if self._pending:
+                self._emit_lines()
             if self._fh is not None:
                 self._fh.flush()
 
@@ -185,26 +242,15 @@ def capture(path: str | None) -> Iterator[LogSink]:
     sink = LogSink(path)
     previous = getattr(_local, "sink", None)
     _local.sink = sink
-    me = threading.get_ident()
-    _active[me] = sink
     try:
         yield sink
     finally:
-        fds = _fd_capture
-        if fds is not None:  # what its child processes wrote is still this task's
-            fds.settle()
         _local.sink = previous
-        if previous is None:
-            _active.pop(me, None)
-        else:
-            _active[me] = previous
         sink.close()
 
 
 # -- what child processes write to the console ----------------------------------------------
 
-_active: dict[int, LogSink] = {}
-"""The sink of each thread running a task in this process."""
 _fd_lock = threading.Lock()
 _fd_users = 0
 _fd_capture: _FdCapture | None = None
@@ -212,14 +258,14 @@ _fd_capture: _FdCapture | None = None
 
 class _FdCapture:
     """File descriptors 1 and 2 of this process point at pipes read by pump threads: what a
-    task's child process (or C code) writes there goes to that task's log when it is the only
-    task running here, else to the console; redacted either way. Python's own streams keep
-    writing to the console directly (a duplicate of the original descriptor)."""
+    task's child process (or C code) writes there reaches the console redacted. Which task
+    wrote it cannot be told when several run in threads, so it goes to no task's log (the
+    processes executor's workers run one task each and send it to that task's log). Python's
+    own streams keep writing to the console directly (a duplicate of the original
+    descriptor), so they stay terminals for colours and progress."""
 
     def __init__(self) -> None:
         self.saved: dict[int, int] = {}
-        self.read_ends: list[int] = []
-        self.busy = 0
         self.pumps: list[threading.Thread] = []
         self.streams: list[tuple[_StreamRouter, Any]] = []
         try:
@@ -236,7 +282,6 @@ class _FdCapture:
             os.dup2(write_end, fd)
             os.close(write_end)
             self.saved[fd] = saved
-            self.read_ends.append(read_end)
             pump = threading.Thread(
                 target=self._pump, args=(read_end, saved), daemon=True, name="lockgate-fd-pump"
             )
@@ -254,22 +299,6 @@ class _FdCapture:
                 self.streams.append((router, router.original))
                 router.original = direct
 
-    def settle(self, timeout: float = 1.0) -> None:
-        """Wait (briefly) until what was written to the pipes so far has been routed."""
-        import fcntl
-        import termios
-
-        deadline = time.monotonic() + timeout
-        for read_end in self.read_ends:
-            while time.monotonic() < deadline:
-                try:
-                    buf = fcntl.ioctl(read_end, termios.FIONREAD, b"\0\0\0\0")
-                except OSError:
-                    break
-                if not self.busy and not int.from_bytes(buf, sys.byteorder):
-                    break
-                time.sleep(0.001)
-
     def _pump(self, read_end: int, saved: int) -> None:
         """Until every write end is closed (a child process may outlive the capture): then
         it closes the console's descriptor it was given."""
@@ -280,11 +309,7 @@ class _FdCapture:
         try:
             with os.fdopen(read_end, "rb") as stream:
                 while chunk := stream.read1(65536):
-                    self.busy += 1
-                    text = decoder.decode(chunk)
-                    running = list(_active.values())
-                    (running[0] if len(running) == 1 else console).write(text)
-                    self.busy -= 1
+                    console.write(decoder.decode(chunk))
             console.write(decoder.decode(b"", final=True))
             console.close()
         finally:

@@ -122,7 +122,8 @@ class Redactor:
         for end, length in automaton.iter_long(text):
             start = end - length + 1
             parts.append(text[at:start])
-            parts.append(MASK)
+            # a multi-line value leaves one mask per line: line numbers still match
+            parts.append("\n".join([MASK] * (text.count("\n", start, end + 1) + 1)))
             at = end + 1
         if not parts:
             return text

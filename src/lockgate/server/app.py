@@ -68,6 +68,7 @@ def create_app(
         settings or ServerSettings(),
         registry=registry,
     )
+    _check_webhooks(state)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -129,3 +130,21 @@ def create_app(
     metrics.install(app)
     app.add_middleware(Guard, state=state)
     return app
+
+
+def _check_webhooks(state: Any) -> None:
+    """Report a wrong `[webhooks]` table when the server starts (not only at the first
+    delivery); the rest of the API serves anyway and the webhook answers 503."""
+    import logging
+
+    from lockgate.errors import ConfigError
+    from lockgate.server.api import hooks
+
+    try:
+        found = hooks.github_config(state.project)
+        if found is not None:
+            hooks.check_pipelines(found, state.pipelines(), state.project)
+    except ConfigError as exc:
+        logging.getLogger("lockgate.server").error(
+            "webhook github: %s (the endpoint answers 503 until it is fixed)", exc
+        )

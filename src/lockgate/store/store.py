@@ -587,6 +587,9 @@ class Store(SchedulingStore, CatalogueStore, GovernanceStore, AccountsStore, Bro
                 ):  # policy decisions stay: the gate reads where datasets' data came from
                     cur.execute(db.sql(f"DELETE FROM {table} WHERE run_id IN ({marks})"), chunk)
                 cur.execute(db.sql(f"DELETE FROM runs WHERE id IN ({marks})"), chunk)
+        from lockgate.store.notifications import prune as prune_notifications
+
+        prune_notifications(self, cutoff)
         db.execute(
             "DELETE FROM pipeline_versions WHERE created_at < ? AND id NOT IN "
             "(SELECT version_id FROM runs WHERE version_id IS NOT NULL)",
