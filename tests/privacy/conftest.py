@@ -19,6 +19,14 @@ def _no_keys_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _own_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Masked writes outside a run ask the working folder's project for the data's origins:
+    each test works in a fresh folder of its own, never the repository (whose `make demo`
+    state may be of another schema revision)."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture
 def key_file(tmp_path: Path) -> Path:
     """Where the test's key file lives (not created)."""
