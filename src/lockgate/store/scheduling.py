@@ -95,9 +95,9 @@ class SchedulingStore:
         id exists only if this INSERT created it): a scheduler creating 50 runs due at the
         same second makes two round trips to PostgreSQL, not 50."""
         with self.db.transaction() as cur:
-            return self._insert_runs(cur, runs)
+            return self.insert_runs(cur, runs)
 
-    def _insert_runs(self, cur: Any, runs: list[NewRun]) -> list[str]:
+    def insert_runs(self, cur: Any, runs: list[NewRun]) -> list[str]:
         """Insert runs inside the caller's transaction; the ids of those created."""
         if not runs:
             return []
@@ -409,7 +409,7 @@ class SchedulingStore:
             if cur.rowcount != 1:
                 return False
             # in the same transaction: a crash cannot move the cursor without the run
-            return bool(self._insert_runs(cur, [run]))
+            return bool(self.insert_runs(cur, [run]))
 
     # -- schedulers ---------------------------------------------------------------------------
     def register_scheduler(self, wake_address: str | None, alone: bool) -> None:

@@ -60,7 +60,7 @@ def accept(
         )
         if cur.rowcount != 1:
             return None
-        created = store._insert_runs(cur, runs)
+        created = store.insert_runs(cur, runs)
         if created:
             cur.execute(
                 db.sql(
