@@ -285,14 +285,18 @@ def drive(
 
     _make_log_folder(engine)
     shared = writer is not None
-    # a bad [lineage] table, or bad zones and policies for a pipeline that moves data, fail
-    # here, before the run is recorded, not in its first task
+    # a bad [lineage], [notify] or [secrets] table, or bad zones and policies for a pipeline
+    # that moves data, fail here, before the run is recorded, not in its first task
     lineage = notifier = None
     if project is not None:
         from lockgate.notify import subscriber_for as notifier_for
 
         lineage = subscriber_for(project, pipeline_id=engine.pipeline.id, dates=engine.dates)
         notifier = notifier_for(project, engine.pipeline, db)
+        if project.tables.get("secrets"):  # a wrong [secrets] table fails before the run
+            from lockgate.secrets.chain import chain_for
+
+            chain_for(project)
         if _moves_data(engine.pipeline):
             from lockgate.governance.gate import governance
 

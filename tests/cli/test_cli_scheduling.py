@@ -309,7 +309,7 @@ def test_task_logs_under_the_scheduler_go_to_the_attempt_log(proj: Path) -> None
         done = lockgate(proj, "trigger", "logging_task", "--wait", "--json")
         assert done.code == 0, done
         logs = lockgate(proj, "logs", done.json()["run_id"])
-        assert "INFO lockgate.task.load: loading orders" in logs.out, logs
+        assert "INFO lockgate.task.load - loading orders" in logs.out, logs
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)

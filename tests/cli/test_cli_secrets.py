@@ -53,11 +53,11 @@ def test_set_get_list_rm(root: Path) -> None:
 
     assert lockgate(root, "secrets", "rm", "api/token").code == 0
     gone = lockgate(root, "secrets", "rm", "api/token")
-    assert gone.code == 1 and "holds no secret 'api/token'" in gone.err
+    assert gone.code == 2 and "holds no secret 'api/token'" in gone.err
 
     audit = lockgate(root, "audit", "export").out
     actions = [json.loads(line)["action"] for line in audit.splitlines()]
-    assert {"secret.set", "secret.read", "secret.remove"} <= set(actions)
+    assert {"secret.set", "secret.read", "secret.reveal", "secret.remove"} <= set(actions)
     assert VALUE not in audit
 
 
@@ -79,3 +79,13 @@ def test_errors_are_one_line(root: Path) -> None:
     assert "is empty" in one_line_error(run(root, "secrets", "set", "empty", stdin=""))
     (root / "lockgate.toml").write_text('[secrets]\nbackends = ["envv"]\n')
     assert "unknown secret backend 'envv'" in one_line_error(lockgate(root, "secrets", "list"))
+
+
+def test_notes_for_values_tasks_would_not_find_or_redact(root: Path) -> None:
+    short = run(root, "secrets", "set", "pin", stdin="1234\n")
+    assert short.code == 0 and "shorter than 5 characters are not redacted" in short.err, short
+    (root / "lockgate.toml").write_text('[secrets]\nbackends = ["env"]\n')
+    unused = run(root, "secrets", "set", "api/token", stdin=VALUE + "\n")
+    assert unused.code == 0 and '"file" is not in [secrets] backends' in unused.err, unused
+    blank = run(root, "secrets", "set", "blank", stdin="   \n")
+    assert "empty or blank" in one_line_error(blank)

@@ -445,3 +445,42 @@ def test_the_examples_readme_covers_both_ways() -> None:
         "X-Hub-Signature-256",
     ):
         assert needed in text, needed
+
+
+def test_progress_lines_come_in_the_order_things_happened() -> None:
+    """The API lists tasks by id; a task that started and ended between two polls still gets
+    its running line, and lines are printed by time, not by task id."""
+    import io
+
+    from lockgate.cli.remote import Progress
+
+    out = io.StringIO()
+    progress = Progress(out)
+    progress.update(
+        {
+            "tasks": [
+                {"id": "a_check", "state": "pending", "attempts": 0},
+                {"id": "load", "state": "running", "attempts": 1,
+                 "started_at": "2026-01-01T10:00:00+00:00"},
+            ]
+        }
+    )  # fmt: skip
+    progress.update(
+        {
+            "tasks": [
+                {"id": "a_check", "state": "success", "attempts": 1, "duration_s": 1.0,
+                 "started_at": "2026-01-01T10:00:05+00:00",
+                 "ended_at": "2026-01-01T10:00:06+00:00"},
+                {"id": "load", "state": "success", "attempts": 1, "duration_s": 4.0,
+                 "started_at": "2026-01-01T10:00:00+00:00",
+                 "ended_at": "2026-01-01T10:00:04+00:00"},
+            ]
+        }
+    )  # fmt: skip
+    lines = [line.split(" ", 1)[1] for line in out.getvalue().splitlines()]
+    assert lines == [
+        "load: running",
+        "load: success (4.0s)",
+        "a_check: running",
+        "a_check: success (1.0s)",
+    ]

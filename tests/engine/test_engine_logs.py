@@ -49,7 +49,7 @@ def test_python_output_goes_to_its_own_attempt_log(run_pipeline, project) -> Non
             assert f"print-{mine}-{i}\n" in text
         assert f"stderr-{mine}" in text
         assert f"ctxlog-{mine}" in text
-        assert "INFO lockgate.task." + mine in text
+        assert "INFO lockgate.task." + mine + " - " in text
         assert f"logging-{mine}" in text
         assert "WARNING some.library" in text
         assert other not in text, f"{other}'s output leaked into {mine}'s log"
@@ -164,8 +164,8 @@ def test_logs_with_every_executor(run_pipeline, pipeline_file, project, executor
     talk = _log(project, result, "talk")
     assert "printed talk" in talk
     assert "to stderr" in talk
-    assert "WARNING lockgate.task.talk: ctx warning" in talk
-    assert "ERROR lib: library error" in talk
+    assert "WARNING lockgate.task.talk - ctx warning" in talk
+    assert "ERROR lib - library error" in talk
     fail = _log(project, result, "fail")
     assert "before failing" in fail
     assert "RuntimeError: the failure" in fail

@@ -129,8 +129,9 @@ def test_order_first_backend_wins_and_is_configurable(keyed: Project, monkeypatc
             'backends = ["env", "vaultt"]',
             "unknown secret backend 'vaultt' in .* did you mean 'vault'",
         ),
-        ('backends = "env"', "must be a list of distinct names"),
-        ('backends = ["env", "env"]', "must be a list of distinct names"),
+        ('backends = "env"', "must be a non-empty list of distinct names"),
+        ('backends = ["env", "env"]', "must be a non-empty list of distinct names"),
+        ("backends = []", "must be a non-empty list of distinct names"),
         ("cache_seconds = -1", "cache_seconds must be a number >= 0"),
         ("backend = []", "unknown setting 'backend' in \\[secrets\\]"),
         (

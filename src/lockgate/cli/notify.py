@@ -16,13 +16,13 @@ from lockgate.config import Project
 
 notify_app = typer.Typer(
     no_args_is_help=True,
-    help="Notifications (Slack, Teams, e-mail, webhooks) configured in lockgate.toml's [notify] "
+    help="Notifications (Slack, Teams, e-mail, webhooks) configured in lockgate.toml's \\[notify] "
     "table: list them, send a test message, see what was delivered.",
 )
 app.add_typer(notify_app, name="notify")
 
 CHANNELS_HELP = (
-    "List the channels and rules of lockgate.toml's [notify] table. Secrets are shown by name "
+    "List the channels and rules of lockgate.toml's \\[notify] table. Secrets are shown by name "
     "only, never their values."
 )
 TEST_HELP = (
@@ -113,7 +113,7 @@ def channels(json_out: JsonOpt = False) -> None:
 @notify_app.command("test", help=TEST_HELP)
 def test(
     channel: Annotated[
-        str, typer.Argument(metavar="CHANNEL", help="A channel of [notify.channels].")
+        str, typer.Argument(metavar="CHANNEL", help="A channel of \\[notify.channels].")
     ],
 ) -> None:
     """Send a test message (help: TEST_HELP)."""

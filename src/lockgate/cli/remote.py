@@ -301,6 +301,18 @@ def _seconds(value: Any) -> str:
     return f"{value:.1f}s" if isinstance(value, int | float) else "?"
 
 
+def _stamp(value: Any) -> float:
+    """A sort key for the API's times (ISO 8601 text or epoch seconds; unknown: last)."""
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            pass
+    return float("inf")
+
+
 def progress_line(task: Mapping[str, Any]) -> str:
     """`12:03:04 load: success (3.2s)` for a task of the API's run detail."""
     state = str(task.get("state"))
@@ -324,18 +336,30 @@ class Progress:
     seen: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def update(self, run: Mapping[str, Any]) -> bool:
-        """Print the changes in `run` (the API's run detail); whether there were any."""
+        """Print the changes in `run` (the API's run detail), in the order they happened (a
+        task that started and ended between two polls gets its `running` line too); whether
+        there were any."""
         changed = False
+        lines: list[tuple[float, str]] = []
         for task in run.get("tasks") or ():
             if not isinstance(task, dict):
                 continue
             key = (str(task.get("state")), int(task.get("attempts") or 0))
-            if self.seen.get(str(task.get("id"))) == key:
+            before = self.seen.get(str(task.get("id")))
+            if before == key:
                 continue
             self.seen[str(task.get("id"))] = key
             changed = True
-            if key[0] in SHOWN_TASK_STATES:
-                self.out.write(progress_line(task) + "\n")
+            if key[0] not in SHOWN_TASK_STATES:
+                continue
+            started = task.get("started_at")
+            if key[0] != "running" and (before is None or before[0] != "running") and started:
+                running = {**task, "state": "running"}
+                lines.append((_stamp(started), progress_line(running)))
+            when = task.get("ended_at") if key[0] != "running" else started
+            lines.append((_stamp(when or started), progress_line(task)))
+        for _, line in sorted(lines, key=lambda item: item[0]):
+            self.out.write(line + "\n")
         if changed:
             self.out.flush()
         return changed

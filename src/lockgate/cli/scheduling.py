@@ -172,9 +172,8 @@ def trigger(
 ) -> None:
     """Queue a run for the scheduler (use `lockgate run` to run it here instead).
 
-    With --server, on a lockgate server (for CI jobs). With --wait the exit code is the run's
-    result: 0 it succeeded, 1 it failed, was cancelled or --timeout passed; 2 means it could
-    not be queued or followed (connection, token, permission, params)."""
+    With --server, on a lockgate server (for CI jobs). With --wait the exit code is the run's result: 0 it succeeded, 1 it failed, was cancelled or --timeout passed; 2 means it could not be queued or followed (connection, token, permission, params).
+    """  # noqa: E501  (one paragraph: the help text is wrapped to the terminal)
     from lockgate import api
     from lockgate.model.durations import parse_duration
 

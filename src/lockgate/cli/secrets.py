@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 secrets_app = typer.Typer(
     no_args_is_help=True,
     help="Secrets for tasks and connections: kept encrypted in the project's secrets file, "
-    "or read from the environment, Vault/OpenBao or AWS Secrets Manager ([secrets] in "
+    "or read from the environment, Vault/OpenBao or AWS Secrets Manager (\\[secrets] in "
     "lockgate.toml). Tasks read them with ctx.secret(NAME) or {{ secret('NAME') }}.",
 )
 app.add_typer(secrets_app, name="secrets")
@@ -48,8 +48,10 @@ def _read_value(name: str, from_file: Path | None) -> str:
     if from_file is not None:
         try:
             return from_file.read_text(encoding="utf-8").rstrip("\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            fail(f"--from-file {from_file}: cannot read it as UTF-8 text: {exc}")
+        except OSError as exc:
+            fail(f"--from-file {from_file}: cannot read it: {exc.strerror}")
+        except UnicodeDecodeError:
+            fail(f"--from-file {from_file}: not UTF-8 text; store binary values base64-encoded")
     if sys.stdin is not None and sys.stdin.isatty():
         first = getpass.getpass(f"value of {name}: ")
         if getpass.getpass("again: ") != first:
@@ -78,9 +80,23 @@ def set_secret(
     project = Project.load()
     check_name(name)
     value = _read_value(name, from_file)
+    from lockgate.secrets.chain import chain_for
+    from lockgate.secrets.redaction import MIN_LENGTH
+
+    chain = chain_for(project)  # a wrong [secrets] table is reported before anything changes
     replaced = _file(project).write(name, value)
     _audit(project, "secret.set", name, {"replaced": replaced})
     typer.echo(f"secret {_plain(name)} {'replaced' if replaced else 'set'} (encrypted)")
+    if "file" not in [b.kind for b in chain.backends]:
+        sys.stderr.write(
+            'note: "file" is not in [secrets] backends of lockgate.toml: tasks will not find '
+            "this secret until it is added there\n"
+        )
+    if len(value) < MIN_LENGTH:
+        sys.stderr.write(
+            f"note: values shorter than {MIN_LENGTH} characters are not redacted from logs by "
+            "value (they would blank out ordinary words); use a longer secret\n"
+        )
 
 
 @secrets_app.command("get")
@@ -98,6 +114,7 @@ def get_secret(
     project = Project.load()
     found = chain_for(project).read(name)
     if reveal:
+        _audit(project, "secret.reveal", name, {"source": found.backend})
         sys.stdout.write(found.value + "\n")
     else:
         typer.echo(
@@ -134,6 +151,6 @@ def remove_secret(name: NameArg) -> None:
     """Remove a secret from the project's encrypted secrets file."""
     project = Project.load()
     if not _file(project).remove(name):
-        fail(f"the secrets file holds no secret {name!r} (see `lockgate secrets list`)", 1)
+        fail(f"the secrets file holds no secret {name!r} (see `lockgate secrets list`)")
     _audit(project, "secret.remove", name, {})
     typer.echo(f"secret {_plain(name)} removed")

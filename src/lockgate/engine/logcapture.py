@@ -25,7 +25,9 @@ from typing import IO, Any
 
 _local = threading.local()
 _install_lock = threading.Lock()
-_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s - %(message)s")
+"""The logger name is followed by " - ", not ":" (a task id such as `use_secret` followed by
+": text" reads as a `key: value` pair to the secret redaction)."""
 MAX_PENDING = 1 << 16
 """Characters of an unfinished line held back; a longer line is redacted and written as is."""
 BATCH_CHARS = 1 << 14

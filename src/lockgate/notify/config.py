@@ -107,7 +107,11 @@ class Channel:
         if self.kind in ("slack", "teams") or (self.kind == "webhook" and self.url is None):
             target = f"URL in secret {self.url_secret!r}"
         elif self.kind == "webhook":
-            target = str(self.url)
+            # the path may carry a token (https://host/hook/<token>): only the origin is shown
+            parts = urlsplit(str(self.url))
+            target = (
+                f"{parts.scheme}://{parts.netloc}/..." if parts.path.strip("/") else str(self.url)
+            )
         else:
             tls = "implicit TLS" if self.ssl else "STARTTLS" if self.starttls else "no TLS"
             login = f", login {self.username}" if self.username else ""

@@ -89,10 +89,10 @@ def text_value(value: Any, name: str, backend: str) -> str:
             f"secret {name!r} in {backend} is a {type(value).__name__}, not text; "
             "name one of its fields with NAME#FIELD"
         )
-    if value == "":
+    if not value.strip():
         raise SecretError(
-            f"secret {name!r} in {backend} is empty; set a value (an empty secret is never "
-            "used in place of a missing one)"
+            f"secret {name!r} in {backend} is empty or blank; set a value (an empty secret is "
+            "never used in place of a missing one)"
         )
     return value
 

@@ -120,11 +120,13 @@ def build(project: Project) -> SecretChain:
     order = table.get("backends", list(DEFAULT_ORDER))
     if (
         not isinstance(order, list)
+        or not order
         or not all(isinstance(k, str) for k in order)
         or len(set(order)) != len(order)
     ):
         raise ConfigError(
-            f'{where}: [secrets] backends must be a list of distinct names, e.g. ["env", "file"]'
+            f"{where}: [secrets] backends must be a non-empty list of distinct names, e.g. "
+            '["env", "file"]'
         )
     for kind in order:
         if kind not in KINDS:

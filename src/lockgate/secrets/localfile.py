@@ -159,7 +159,7 @@ class SecretsFile:
                 f"cannot set {name!r}: set the whole secret (a JSON object) under "
                 f"{split_field(name)[0]!r}; NAME#FIELD is for reading one of its fields"
             )
-        text_value(value, name, "the value given")
+        text_value(value, name, "what was given")
         if len(value.encode()) > MAX_VALUE_BYTES:
             raise SecretError(
                 f"secret {name!r} is over {MAX_VALUE_BYTES >> 10} KiB; keep files elsewhere"

@@ -93,13 +93,19 @@ def sqlite_path(url: str) -> str:
 
 
 def check_writable_sqlite(url: str) -> str:
-    """Create the folder of an SQLite file (fail clearly if impossible); returns the file."""
+    """Create the folder of an SQLite file (fail clearly if impossible) and, when the file
+    does not exist yet, the file itself readable by its owner only (it holds password and
+    token hashes, sessions and the audit log; SQLite gives its -wal and -shm files the same
+    mode); returns the file."""
     import os
 
     path = sqlite_path(normalize_url(url))
     folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
     except OSError as exc:
         raise StoreError(
             f"cannot create the folder {folder!r} for the database: {exc.strerror}"
