@@ -47,6 +47,16 @@ def _error(project: Project, toml: str) -> str:
             "unknown name 'pipeline'; did you mean 'pipeline_id'?",
         ),
         (
+            f'{SLACK}[[notify.rules]]\non = ["run_failed"]\nchannels = ["ops"]\n'
+            'template = "{{ event.__class__.__mro__ }}"\n',
+            "security error: '__mro__' starts with '_'",
+        ),
+        (
+            f'{SLACK}[[notify.rules]]\non = ["run_failed"]\nchannels = ["ops"]\n'
+            "template = \"{{ details['_x'] }}\"\n",
+            "security error: '_x' starts with '_'",
+        ),
+        (
             '[notify.channels.mail]\ntype = "email"\nhost = "smtp.example.com"\n'
             'from = "a@example.com"\nto = ["b@example.com"]\nstarttls = false\n'
             'username = "bot"\npassword_secret = "smtp/password"\n',
