@@ -187,9 +187,10 @@ def compile_template(source: str, where: str) -> MessageTemplate:
             f"{did_you_mean(unknown[0], NAMES, 'templates see')}"
         )
     for node in parsed.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem)):
-        name = (
-            node.attr if isinstance(node, jinja2.nodes.Getattr) else getattr(node.arg, "value", "")
-        )
+        if isinstance(node, jinja2.nodes.Getattr):
+            name: Any = node.attr
+        else:
+            name = getattr(getattr(node, "arg", None), "value", "")
         if isinstance(name, str) and name.startswith("_"):
             raise ConfigError(
                 f"{where}: security error: {name!r} starts with '_'; templates may not reach "
