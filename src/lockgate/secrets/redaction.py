@@ -134,10 +134,7 @@ class Redactor:
         """`text` without registered values or text shaped like a secret."""
         if not text:
             return text
-        text = self.known(text)
-        from lockgate.privacy.textredact import redact_text
-
-        return redact_text(_formats(), text, placeholder=MASK)
+        return _mask_formats(self.known(text))
 
     def redact_json(self, value: Any) -> Any:
         """A JSON value with every string in it (keys too) redacted."""
@@ -179,10 +176,32 @@ def _automaton(forms: dict[str, int]) -> Any:
 
 @functools.cache
 def _formats() -> Analyzer:
+    """The privacy engine's secret recognizers alone (its other modules are not loaded: this
+    runs in every process that writes a task's log, `lockgate run` included)."""
     from lockgate.privacy.analyzer import Analyzer
-    from lockgate.privacy.entities import Entity
+    from lockgate.privacy.entities import SECRETS
+    from lockgate.privacy.recognizers.secrets import RECOGNIZERS
 
-    return Analyzer([e for e in Entity if e.is_secret])
+    recognizers: Any = RECOGNIZERS  # each satisfies the Recognizer protocol
+    return Analyzer(SECRETS, recognizers=recognizers)
+
+
+def _mask_formats(text: str) -> str:
+    """`text` with every secret-shaped span replaced; a span over several lines (a private key
+    block) leaves one mask per line, line endings kept."""
+    spans = _formats().analyze(text)
+    if not spans:
+        return text
+    parts: list[str] = []
+    at = 0
+    for span in spans:
+        parts.append(text[at : span.start])
+        pieces = text[span.start : span.end].split("\n")
+        parts.extend(f"{MASK}{chr(13) if p.endswith(chr(13)) else ''}\n" for p in pieces[:-1])
+        parts.append(MASK)
+        at = span.end
+    parts.append(text[at:])
+    return "".join(parts)
 
 
 REDACTOR = Redactor()
