@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from tests.cli.helpers import lockgate
+from tests.cli.helpers import LOCKGATE, Done, _env, lockgate
 
 from lockgate import api, pipeline, shell, template
 from lockgate.config import Project
@@ -21,6 +21,7 @@ from lockgate.privacy.keys import ensure_key_file, keys_file_of
 from lockgate.secrets.localfile import SecretsFile
 
 TOKEN = 'Tok3n/Secr+et"Val_4711'
+QUOTED = "Hunt'er2\"Zq-9981"
 KEY = "-----BEGIN TEST KEY-----\nQUJDREVGR0hJSktMTU5PUFFS\nU1RVVldYWVphYmNkZWZnaGlq\n-----END TEST KEY-----"
 
 PIPELINE = r"""
@@ -60,9 +61,61 @@ def child(ctx):
     os.system("echo system " + urllib.parse.quote(s, safe=""))
 
 
+# a program with a 4 KiB stdio buffer on a pipe: stdout flushed mid-line while a warning
+# goes to stderr, then the rest of the line
+INTERLEAVE = '''
+import os, time
+line = (" " * 4070 + "connecting with " + os.environ["T"] + "\\n").encode()
+os.write(1, line[:4096]); time.sleep(0.05)
+os.write(2, b"warning: retrying\\n"); time.sleep(0.05)
+os.write(1, line[4096:])
+'''
+
+
+@task
+def threaded(ctx):
+    import threading
+
+    s = ctx.secret("api/token")
+    # a thread the task starts has no log of its own: its prints reach the console redacted
+    worker = threading.Thread(target=lambda: print("from a thread", s))
+    worker.start()
+    worker.join()
+    subprocess.run(["echo", "inherited stdout " + s], stdout=sys.stdout, check=True)
+
+
+@task
+def quoted(ctx):
+    raise ValueError(f"refused password {ctx.secret('db/pw')!r}")
+
+
+@task
+def c_writes():
+    import ctypes
+
+    # C code writing more than a pipe holds without releasing the GIL must not hang
+    line = b"iter 0001 objective 1.2345e+00 residual 3.2e-04\n" * 4000
+    ctypes.PyDLL(None).write(1, line, len(line))
+
+
 with pipeline("leaky") as p:
     leak() >> boom()
     child()
+    threaded()
+    quoted()
+    c_writes()
+    shell(
+        "longline",
+        'python3 -c \'import os; print("x" * 65530 + os.environ["T"] + "y" * 5000)\'',
+        env={"T": template("{{ secret('api/token') }}")},
+    )
+    shell(
+        "interleave",
+        'python3 -c "$CODE"',
+        env={"T": template("{{ secret('api/token') }}"), "CODE": INTERLEAVE},
+        output_result=True,
+    )
+    shell("envdump", "env | sort")
     shell(
         "sh",
         'echo "shell $TOKEN"; printf %s "$TOKEN" | base64; echo "$TOKEN"',
@@ -70,6 +123,17 @@ with pipeline("leaky") as p:
         output_result=True,
     )
 """
+
+
+def lockgate_env(cwd: Path, extra: dict[str, str], *args: str) -> Done:
+    """`lockgate ARGS` with `extra` variables in its environment."""
+    import subprocess
+
+    proc = subprocess.run(
+        [LOCKGATE, *args], cwd=cwd, env={**_env(), **extra}, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    return Done(args, proc.returncode, proc.stdout, proc.stderr)
 
 
 def forms(value: str) -> list[str]:
@@ -86,7 +150,7 @@ def forms(value: str) -> list[str]:
     return sorted(out)
 
 
-FORMS = forms(TOKEN) + forms(KEY)
+FORMS = forms(TOKEN) + forms(KEY) + forms(QUOTED) + [repr(QUOTED)[1:-1]]
 
 
 def leaks(text: str | bytes) -> list[str]:
@@ -100,14 +164,18 @@ def root(project: Project) -> Path:
     secrets = SecretsFile.of(project)
     secrets.write("api/token", TOKEN)
     secrets.write("tls/key", KEY)
+    secrets.write("db/pw", QUOTED)
     (project.root / "pipelines" / "leaky.py").write_text(PIPELINE)
     return project.root
 
 
 @pytest.mark.parametrize("executor", ["threads", "processes"])
 def test_no_secret_reaches_console_store_logs_or_api(root: Path, executor: str) -> None:
-    done = lockgate(root, "run", "leaky", "--executor", executor)
-    assert done.code == 1, done  # boom fails, the rest succeeds
+    env_secret = "env-Only-Secret-5150"
+    done = lockgate_env(root, {"LOCKGATE_SECRET_STRIPE_KEY": env_secret}, "run", "leaky",
+                        "--executor", executor)  # fmt: skip
+    assert done.code == 1, done  # boom and quoted fail, the rest succeeds
+    assert env_secret not in done.out + done.err, "a shell task inherited an env secret"
     assert "bad token ***" in done.out + done.err, done
     assert leaks(done.out + done.err) == [], done
 
@@ -129,6 +197,15 @@ def test_no_secret_reaches_console_store_logs_or_api(root: Path, executor: str) 
     assert "from a child ***" in child_out and "to stderr ***" in child_out
     assert "system ***" in child_out
     assert "shell ***" in next(p for p in logs if p.parent.name == "sh").read_text()
+    threaded_out = done.out + "".join(p.read_text() for p in logs if p.parent.name == "threaded")
+    assert "from a thread ***" in threaded_out and "inherited stdout ***" in threaded_out
+    assert (
+        "connecting with ***" in next(p for p in logs if p.parent.name == "interleave").read_text()
+    )
+    envdump = next(p for p in logs if p.parent.name == "envdump").read_text()
+    assert "LOCKGATE_SECRET_" not in envdump and env_secret not in envdump
+    for path in logs:
+        assert env_secret not in path.read_text(), path
 
     run_id = lockgate(root, "runs", "--json").json()["runs"][0]["id"]
     _no_leak_through_the_api(root, run_id)
@@ -143,7 +220,7 @@ def _no_leak_through_the_api(root: Path, run_id: str) -> None:
         answers = [server.call("admin", "GET", f"/api/v1/runs/{run_id}")]
         answers.append(server.call("admin", "GET", f"/api/v1/runs/{run_id}/events?limit=500"))
         answers.append(server.call("admin", "GET", "/api/v1/runs?limit=50"))
-        for task_id in ("leak", "boom", "sh"):
+        for task_id in ("leak", "boom", "sh", "quoted", "longline", "interleave", "envdump"):
             answers.append(
                 server.call("admin", "GET", f"/api/v1/runs/{run_id}/tasks/{task_id}/attempts/1/log")
             )
@@ -152,7 +229,7 @@ def _no_leak_through_the_api(root: Path, run_id: str) -> None:
             assert leaks(answer.text) == [], answer.text
         events = answers[1].json()
         reads = [e for e in events["items"] if e["kind"] == "SecretRead"]
-        assert {e["data"]["name"] for e in reads} == {"api/token", "tls/key"}
+        assert {e["data"]["name"] for e in reads} == {"api/token", "tls/key", "db/pw"}
     finally:
         server_gen.close()
 

@@ -4,7 +4,10 @@ a secret; the line-buffered log sink; registering from many threads."""
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
+import shlex
 import threading
 from pathlib import Path
 from urllib.parse import quote, quote_plus
@@ -39,6 +42,14 @@ def encodings(value: str) -> dict[str, str]:
         "base64": base64.b64encode(raw).decode(),
         "base64 unpadded": base64.b64encode(raw).decode().rstrip("="),
         "base64 url": base64.urlsafe_b64encode(raw).decode(),
+        "repr": repr(value)[1:-1],
+        "ascii": ascii(value)[1:-1],
+        "html": html.escape(value),
+        "shell": shlex.quote(value),
+        "json solidus": json.dumps(value)[1:-1].replace("/", "\\/"),
+        "url lower hex": re.sub(
+            r"%[0-9A-F]{2}", lambda m: m.group().lower(), quote(value, safe="")
+        ),
     }
 
 
@@ -149,3 +160,43 @@ def test_a_sink_without_a_path_writes_nothing(tmp_path: Path) -> None:
     sink = LogSink(None)
     assert sink.write("text\n") == 5
     sink.close()
+
+
+def test_base64_wrapped_at_76_columns() -> None:
+    long = "wrapped-" + "Zq9" * 40
+    r = Redactor()
+    r.register(long)
+    wrapped = base64.encodebytes(long.encode()).decode()
+    assert len(wrapped.splitlines()) > 1
+    assert set(r.redact(wrapped).split()) == {MASK}
+
+
+@pytest.mark.parametrize(
+    "offset", [MAX_PENDING - 4096 - 10, MAX_PENDING - 30, MAX_PENDING - 5, MAX_PENDING + 2000]
+)
+def test_an_endless_line_is_never_cut_inside_a_secret(tmp_path: Path, offset: int) -> None:
+    register("cut-Boundary-Secret-77")
+    path = tmp_path / "long.log"
+    sink = LogSink(str(path))
+    text = "x" * offset + "cut-Boundary-Secret-77" + "y" * 5000
+    for i in range(0, len(text), 4096):  # as a pump writes it: in chunks, no line end
+        sink.write(text[i : i + 4096])
+    sink.write("\n")
+    sink.close()
+    out = path.read_text()
+    assert "cut-Boundary" not in out and "Secret-77" not in out and MASK in out
+    assert out.count("x") == offset and out.count("y") == 5000
+
+
+def test_streams_of_one_log_are_never_spliced(tmp_path: Path) -> None:
+    register("splice-Secret-Value-31")
+    path = tmp_path / "two.log"
+    out = LogSink(str(path))
+    err = out.stream()
+    out.write("connecting with splice-Secr")
+    err.write("warning: retrying\n")
+    out.write("et-Value-31\n")
+    out.close()
+    text = path.read_text()
+    assert "splice-Secr" not in text and "connecting with ***\n" in text
+    assert "warning: retrying\n" in text

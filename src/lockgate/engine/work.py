@@ -23,6 +23,9 @@ from lockgate.secrets import redaction
 SUCCESS, FAILED, SKIPPED, LOST = "success", "failed", "skipped", "lost"
 KILL_GRACE_S = 2.0
 _PRIVATE_ENV = frozenset({"LOCKGATE_DB_URL"})
+_PRIVATE_PREFIXES = ("LOCKGATE_SECRET_",)
+"""Variables a shell task never inherits: the database URL may hold its password, and the
+env secret backend's variables are secrets (a task gets one by name: `{{ secret('x') }}`)."""
 
 
 @dataclass(slots=True)
@@ -189,7 +192,11 @@ class ShellProcess:
         started = time.time()
         # the metadata DB's URL may hold its password: tasks have no business with it
         env = (
-            {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
+            {
+                k: v
+                for k, v in os.environ.items()
+                if k not in _PRIVATE_ENV and not k.startswith(_PRIVATE_PREFIXES)
+            }
             if item.inherit_env
             else {}
         )
@@ -216,11 +223,13 @@ class ShellProcess:
                         started,
                         time.time(),
                     )
+                # stdout and stderr apart: a line one leaves unfinished is never spliced with
+                # the other's (which could split a secret past redaction)
                 self.proc = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE if item.output_result else pipe,
-                    stderr=pipe if item.output_result else subprocess.STDOUT,
+                    stderr=pipe,
                     env=env,
                     cwd=item.cwd,
                     start_new_session=True,
@@ -228,7 +237,7 @@ class ShellProcess:
             if self.proc.stdout is not None:
                 pumps.append(OutputPump(self.proc.stdout, log, keep_last=item.output_result))
             if self.proc.stderr is not None:
-                pumps.append(OutputPump(self.proc.stderr, log))
+                pumps.append(OutputPump(self.proc.stderr, log.stream()))
             try:
                 code = self.proc.wait(timeout=item.timeout)
             except subprocess.TimeoutExpired:

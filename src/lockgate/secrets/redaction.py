@@ -3,8 +3,9 @@ notifications.
 
 Two passes over a text. First every secret value read in this process (`register`, called by
 the secret chain on each read) in each of the forms it may take on its way out: as is, each
-line of a multi-line value, JSON-escaped (once and twice), URL-encoded, hex, and base64
-(standard and URL-safe, padded or not, and the part of the encoding that is the same wherever
+line of a multi-line value, JSON-escaped (once and twice, solidus escaped or not), Python's
+repr/ascii, HTML-escaped, shell-quoted, URL-encoded, hex, and base64 (standard and URL-safe,
+padded or not, wrapped at 76 columns, and the part of the encoding that is the same wherever
 the value sits in a longer encoded text). Then text shaped like a secret (AWS keys, GitHub,
 GitLab and Slack tokens, JWTs, private key blocks, passwords in URLs and `password=` pairs)
 through the privacy engine's secret recognizers, so secrets lockgate never read are caught too.
@@ -18,7 +19,10 @@ from __future__ import annotations
 
 import base64
 import functools
+import html
 import json
+import re
+import shlex
 import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -32,6 +36,7 @@ MIN_LENGTH = 5
 MIN_FRAGMENT = 8
 """Shortest base64 fragment of a value redacted (shorter ones are common in encoded data)."""
 MAX_VALUES = 10_000
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
 """Values kept per process; past it the oldest are forgotten (a long-running scheduler)."""
 
 
@@ -46,13 +51,20 @@ def variants(value: str) -> set[str]:
             continue
         raw = part.encode("utf-8", "surrogatepass")
         escaped = json.dumps(part)[1:-1]
+        quoted = quote(part, safe="")
         out.update(
             (
                 part,
                 escaped,
+                escaped.replace("/", "\\/"),  # JSON writers that escape the solidus
                 json.dumps(escaped)[1:-1],
                 json.dumps(part, ensure_ascii=False)[1:-1],
-                quote(part, safe=""),
+                repr(part)[1:-1],  # Python's repr/ascii, in messages like f"{value!r}"
+                ascii(part)[1:-1],
+                html.escape(part),  # an HTML page or report
+                shlex.quote(part),  # a command line echoed by a tool
+                quoted,
+                _PERCENT.sub(lambda m: m.group().lower(), quoted),
                 quote(part),
                 quote_plus(part, safe=""),
                 raw.hex(),
@@ -67,6 +79,9 @@ def variants(value: str) -> set[str]:
                 start, end = -(-8 * shift // 6), 8 * (shift + len(raw)) // 6
                 if end - start >= MIN_FRAGMENT:
                     out.add(text[start:end])
+            # wrapped at 76 columns (MIME, `base64`): each full line of the encoding alone
+            if len(whole) > 76:
+                out.update(whole[i : i + 76] for i in range(0, len(whole), 76))
     return {v for v in out if len(v) >= MIN_LENGTH}
 
 
@@ -106,6 +121,27 @@ class Redactor:
     def _add(self, value: str) -> None:
         for form in variants(value):
             self._variants[form] = len(form)
+
+    @property
+    def longest(self) -> int:
+        """Length of the longest form registered (0 when none)."""
+        return max(self._variants.values(), default=0)
+
+    def safe_cut(self, text: str, at: int) -> int:
+        """`at`, or an earlier position, such that no registered form and no secret-shaped
+        span of `text` crosses it (where to cut an over-long line before writing its start)."""
+        spans: list[tuple[int, int]] = []
+        automaton = self._automaton
+        if automaton is not None:
+            spans += [(end - length + 1, end + 1) for end, length in automaton.iter_long(text)]
+        spans += [(s.start, s.end) for s in _formats().analyze(text)]
+        moved = True
+        while moved:
+            moved = False
+            for start, end in spans:
+                if start < at < end:
+                    at, moved = start, True
+        return at
 
     @property
     def values(self) -> tuple[str, ...]:

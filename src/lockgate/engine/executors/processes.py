@@ -14,11 +14,9 @@ import multiprocessing
 import os
 import pickle
 import signal
-import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -225,45 +223,12 @@ def _strip(item: WorkItem) -> WorkItem:
     return replace(item, fn=None)
 
 
-@contextlib.contextmanager
-def _capture_fds(path: str | None) -> Iterator[None]:
-    """Point this worker's file descriptors 1 and 2 at a pipe into the attempt's (redacting)
-    log, so the output of subprocesses and C code lands there too, secrets redacted (a worker
-    runs one task at a time)."""
-    if path is None:
-        yield
-        return
-    from lockgate.engine.logcapture import LogSink
-    from lockgate.engine.work import KILL_GRACE_S, OutputPump
-
-    read_end, write_end = os.pipe()
-    sink = LogSink(path)
-    pump = OutputPump(os.fdopen(read_end, "rb"), sink)
-    saved = (os.dup(1), os.dup(2))
-    try:
-        os.dup2(write_end, 1)
-        os.dup2(write_end, 2)
-        os.close(write_end)
-        yield
-    finally:
-        for stream in (sys.__stdout__, sys.__stderr__):
-            with contextlib.suppress(Exception):
-                if stream is not None:
-                    stream.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for descriptor in saved:
-            os.close(descriptor)
-        pump.join(KILL_GRACE_S)  # a child left running may hold the pipe: do not wait on it
-        sink.close()
-
-
 def _worker_main(conn: Connection) -> None:
     """Loop of a worker process: receive an item, run it, send the outcome back."""
     os.setpgrp()  # the engine kills the whole group on timeout or cancel
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the engine's to handle
     from lockgate.authoring.discovery import load_file
-    from lockgate.engine.logcapture import install
+    from lockgate.engine.logcapture import capture_fds, install
     from lockgate.engine.work import run_python
 
     install()
@@ -296,7 +261,7 @@ def _worker_main(conn: Connection) -> None:
                 time.time(),
             )
         else:
-            with _capture_fds(item.ctx.log_path):
+            with capture_fds(item.ctx.log_path):
                 outcome = run_python(item, fn)
         try:
             conn.send(outcome)
