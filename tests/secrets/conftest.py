@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import secrets
 import shutil
@@ -178,3 +179,32 @@ def write_toml(project: Project) -> Callable[[str], None]:
             os.utime(path, ns=(later, later))
 
     return write
+
+
+class _Collect(logging.Handler):
+    """Keeps every record as (logger name, formatted message)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.records: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.name, self.format(record)))
+
+
+@pytest.fixture
+def debug_log() -> Iterator[list[tuple[str, str]]]:
+    """The root logger at DEBUG, as a task debugging itself sets it, and every record logged
+    while the test runs as (logger name, formatted message); the root logger's level is
+    restored afterwards."""
+    handler = _Collect()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler.records
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

@@ -3,8 +3,10 @@ through the project's chain exactly as tasks read secrets."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+import logging
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ from tests.conftest import AWS_REGION, _free_port
 
 from lockgate.errors import ConfigError, SecretError
 from lockgate.secrets import get_secret
+from lockgate.secrets.aws import QUIET_LOGGERS
 from lockgate.secrets.redaction import redact
 
 Configure = Callable[..., None]
@@ -76,6 +79,79 @@ def test_plain_json_and_binary_values(sm: Any, configure: Configure, unique: str
     configure()  # a new chain: nothing cached
     assert get_secret("db/main") == "plain-Value-52b"  # AWSCURRENT
     assert_redacted("plain-Value-51a", "plain-Value-52b", "json-Pw-77c", "bin-Välue-9e")
+
+
+def assert_not_redacted(*values: str) -> None:
+    for value in values:
+        assert value in redact(f"x {value} y")
+
+
+def test_every_field_is_redacted_whatever_field_is_read(sm: Any, unique: str) -> None:
+    password, replica, nested = (f"{kind}-{unique}" for kind in ("Aws-Pw", "Replica-Pw", "Deep"))
+    text = json.dumps(
+        {
+            "password": password,
+            "replica_password": replica,
+            "user": "app",  # shorter than the redactor's MIN_LENGTH: ignored
+            "port": 5432,
+            "extra": {"keys": [nested]},
+        }
+    )
+    sm.create_secret(Name=f"{unique}/db/main", SecretString=text)
+    assert_not_redacted(replica, nested)  # unknown before the read
+    assert get_secret("db/main#password") == password
+    assert_redacted(password, replica, nested)
+    assert redact(base64.b64encode(text.encode()).decode()) == "***"  # the whole SecretString
+    assert redact("user app") == "user app"
+    # a field that is not there: the others are registered all the same
+    other = f"Other-Pw-{unique}"
+    sm.create_secret(Name=f"{unique}/db/other", SecretString=json.dumps({"pw": other}))
+    assert "has no field 'password'" in error_of("db/other#password")
+    assert_redacted(other)
+    # SecretBinary holding a JSON object, read whole
+    binary = {"token": f"Bin-Tok-{unique}", "key": f"Bin-Key-{unique}"}
+    sm.create_secret(Name=f"{unique}/db/bin", SecretBinary=json.dumps(binary).encode())
+    assert_not_redacted(*binary.values())
+    assert json.loads(get_secret("db/bin")) == binary
+    assert_redacted(*binary.values())
+
+
+@pytest.fixture
+def fresh_botocore_loggers() -> Iterator[None]:
+    """botocore's loggers as a new process has them (level NOTSET) until a client is made;
+    their levels restored afterwards."""
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.NOTSET)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def test_debug_logging_shows_no_field_of_the_secret(
+    sm: Any, unique: str, fresh_botocore_loggers: None, debug_log: list[tuple[str, str]]
+) -> None:
+    """A task that turns the root logger to DEBUG and reads one field (the security review's
+    case): botocore logs no response body, and no field of the secret is left in clear in
+    any record once redacted."""
+    fields = {"password": f"Aws-Secret-{unique}", "replica_password": f"Other-Field-{unique}"}
+    text = json.dumps(fields)
+    sm.create_secret(Name=f"{unique}/db/main", SecretString=text)
+    debug_log.clear()
+    assert get_secret("db/main#password") == fields["password"]
+    assert [logging.getLogger(name).level for name in QUIET_LOGGERS] == [logging.INFO] * 4
+    botocore = [message for name, message in debug_log if name.startswith("botocore.")]
+    assert botocore  # its other loggers still log at DEBUG (the capture works)
+    assert any(name.startswith("urllib3.") and "POST / HTTP/1.1" in m for name, m in debug_log)
+    assert not [name for name, _ in debug_log if name in QUIET_LOGGERS]
+    assert not [m for m in botocore if "Response body" in m or "Aws-Secret" in m]
+    assert not [m for m in botocore if "Other-Field" in m or "SecretString" in m]
+    for _, message in debug_log:
+        shown = redact(message)
+        assert not [value for value in (*fields.values(), text) if value in shown]
 
 
 def test_field_setting(sm: Any, configure: Configure, unique: str) -> None:

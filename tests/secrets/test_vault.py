@@ -79,6 +79,57 @@ def test_value_default_field_and_named_field(vault: Project, vault_root: Any, un
     assert_redacted("main-Value-8d1f", "pw-Zq91-x7c")
 
 
+def assert_not_redacted(*values: str) -> None:
+    for value in values:
+        assert value in redact(f"x {value} y")
+
+
+def test_every_field_is_redacted_whatever_field_is_read(
+    vault: Project, vault_root: Any, unique: str
+) -> None:
+    password, replica, nested = (f"{kind}-{unique}" for kind in ("Kv-Pw", "Replica-Pw", "Deep"))
+    put(
+        vault_root,
+        f"{unique}/db/main",
+        {
+            "password": password,
+            "replica_password": replica,
+            "user": "app",  # shorter than the redactor's MIN_LENGTH: ignored
+            "port": 5432,
+            "extra": {"keys": [nested]},
+        },
+    )
+    assert_not_redacted(replica, nested)  # unknown before the read
+    assert get_secret("db/main#password") == password
+    assert_redacted(password, replica, nested)
+    assert redact("user app") == "user app"
+    # a field that is not there: the others are registered all the same
+    other = f"Other-Pw-{unique}"
+    put(vault_root, f"{unique}/db/other", {"pw": other})
+    assert "has no field 'value'" in error_of("db/other")
+    assert_redacted(other)
+
+
+def test_debug_logging_shows_no_field_of_the_secret(
+    vault: Project, vault_root: Any, unique: str, debug_log: list[tuple[str, str]]
+) -> None:
+    """A task that turns the root logger to DEBUG and reads one field: hvac, requests and
+    urllib3 log no body (urllib3 only the request line), and no field of the entry is left in
+    clear in any record once redacted."""
+    fields = {"value": f"Kv-Value-{unique}", "replica_password": f"Other-Field-{unique}"}
+    put(vault_root, f"{unique}/db/main", fields)
+    debug_log.clear()
+    assert get_secret("db/main") == fields["value"]
+    libraries = [
+        m for name, m in debug_log if name.split(".")[0] in ("hvac", "requests", "urllib3")
+    ]
+    assert any(f"GET /v1/secret/data/{unique}/db/main " in m for m in libraries)
+    assert not [m for m in libraries if "Kv-Value" in m or "Other-Field" in m]
+    for _, message in debug_log:
+        shown = redact(message)
+        assert not [value for value in fields.values() if value in shown]
+
+
 def test_field_setting_and_prefix_paths(
     configure: Configure,
     bao_server: Any,

@@ -11,11 +11,17 @@
 SecretString as is, or with `db/main#password` (or `field`) the field `password` of the JSON
 object it holds. Credentials come from the usual AWS sources (environment, profile, instance
 role), never from lockgate.toml. boto3 is imported on first use (`pip install 'lockgate[aws]'`).
+
+Whatever is asked for, every value fetched is registered for redaction: the whole SecretString
+(or SecretBinary text) and each string in the JSON object it holds, since the response carrying
+them all may have been logged (a task debugging with its root logger at DEBUG). botocore's
+loggers that would log the body are quietened when the client is made (`quiet_botocore`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -23,11 +29,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from lockgate.errors import ConfigError, SecretError
+from lockgate.secrets import redaction
 from lockgate.secrets.base import SecretBackend, field_of, split_field, text_value
 
 DEFAULT_PREFIX = "lockgate/"
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0
+QUIET_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "botocore.auth")
+"""botocore's loggers that write bodies, signed requests or signatures, all at DEBUG only."""
 
 _PREFIX = re.compile(r"[A-Za-z0-9/_+=.@\-]*\Z")
 _CREDENTIALS_REFUSED = frozenset(
@@ -97,14 +106,13 @@ class AwsBackend(SecretBackend):
             text = text_value(bytes(reply["SecretBinary"]), name, label)
         else:
             raise SecretError(f"secret {name!r} in {label} has no value; set one")
+        doc = _json_object(text)
+        redaction.register(text)  # all of it, before any field is picked (or found missing)
+        redaction.register_strings(doc)
         key = fld or self.field
         if key is None:
             return text
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            doc = None
-        if not isinstance(doc, dict):
+        if doc is None:
             raise SecretError(
                 f"secret {name!r} in {label} is not a JSON object, so it has no field {key!r}; "
                 "store a JSON object there or read the whole secret (no #FIELD, no field setting)"
@@ -131,6 +139,7 @@ class AwsBackend(SecretBackend):
                 connect_timeout=CONNECT_TIMEOUT,
                 read_timeout=READ_TIMEOUT,
             )
+            quiet_botocore()  # four botocore loggers to INFO: no response bodies at DEBUG
             try:
                 session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
                 self._client = session.client(
@@ -218,6 +227,31 @@ class AwsBackend(SecretBackend):
     def where_is(self, name: str) -> str:
         fld = split_field(name)[1] or self.field
         return f"aws ({self._region()} SecretId {self.secret_id(name)}{'#' + fld if fld else ''})"
+
+
+def quiet_botocore() -> None:
+    """Keep secrets out of debug logs: `QUIET_LOGGERS` to INFO (the first of them logs every
+    response body, a secret's every field; the others the signed request and its signature).
+
+    Only these four loggers change, and only when they would log at DEBUG (their own level
+    NOTSET or DEBUG): their INFO and WARNING records still pass, every other logger (botocore's
+    others, urllib3, the task's own) and the handlers stay as configured, so a task that turns
+    its root logger to DEBUG still gets its own debug output. Done in each process that makes a
+    client, before the first request.
+    """
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.INFO:
+            logger.setLevel(logging.INFO)
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object `text` holds, or None (not JSON, or JSON of another kind)."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def _error_of(exc: Exception) -> tuple[str | None, str]:

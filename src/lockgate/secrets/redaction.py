@@ -249,6 +249,20 @@ redact_json = REDACTOR.redact_json
 known_json = REDACTOR.known_json
 
 
+def register_strings(value: Any) -> None:
+    """Redact from now on every string in a JSON value, nested ones too (a structured
+    secret's fields, whichever was asked for); keys are not."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            register(item)
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
 def secret_kind(text: str) -> str | None:
     """The kind of the first secret-shaped text in `text` (`github_token`, `url_password`,
     ...), or `"secret"` for a value read in this process; None when there is none."""

@@ -13,6 +13,11 @@
 `db/main` reads `<mount>/data/<path>/db/main` and returns its field `field`; `db/main#password`
 returns its field `password`. Credentials come from environment variables named here, never
 from the file. hvac is imported on first use (`pip install 'lockgate[vault]'`).
+
+Whatever field is asked for, every string of the entry read is registered for redaction: the
+response holding them all may have been logged. No library logger is changed: at DEBUG hvac
+logs nothing of a read, requests nothing, and urllib3 only the request line (method, path,
+status, length), never a body or header (checked in tests/secrets/test_vault.py).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import ConfigError, SecretError
+from lockgate.secrets import redaction
 from lockgate.secrets.base import SecretBackend, field_of, split_field
 
 if TYPE_CHECKING:
@@ -185,6 +191,7 @@ class VaultBackend(SecretBackend):
         doc = data.get("data") if isinstance(data, Mapping) else None
         if doc is None:  # a deleted or destroyed latest version
             return None
+        redaction.register_strings(doc)  # before any field is picked (or found missing)
         return field_of(doc, name, fld, self.describe(), self.field)
 
     def _read(self, name: str, full: str) -> Any:
