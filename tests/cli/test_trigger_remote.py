@@ -2,13 +2,15 @@
 (the console script, the token in LOCKGATE_TOKEN, a folder that is no project): exit codes 0 and
 1 with progress lines, the failed tasks' (redacted) errors and the run's link; one-line exit-2
 errors for a bad token, a token without the run scope, wrong URLs, refused connections, TLS
-without the private CA, unknown pipelines and invalid params; and the examples in examples/ci/,
+without the private CA, unknown pipelines and invalid params; plain http:// to another machine
+refused before any request unless --allow-insecure-http; and the examples in examples/ci/,
 whose command lines are run as written against the same server."""
 
 from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import shlex
@@ -26,6 +28,7 @@ from tests.conftest import _free_port
 from tests.server.serving import Served, admin_token
 from tests.server.test_serve import _self_signed
 
+from lockgate.cli.remote import CONNECT_S
 from lockgate.config import Project
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "ci"
@@ -305,6 +308,56 @@ def test_tls_needs_the_private_ca(site: Site, elsewhere: Path, tmp_path: Path) -
 def test_options_of_the_local_command_are_unchanged(site: Site, elsewhere: Path) -> None:
     done = trigger(elsewhere, site.token, "ok", "--token", site.token)
     assert one_line_error(done) == "error: --token and --ca-cert go with --server URL"
+    insecure = trigger(elsewhere, site.token, "ok", "--allow-insecure-http")
+    assert one_line_error(insecure) == "error: --allow-insecure-http goes with --server URL"
+
+
+TOKEN = "lgt_0123456789abcdef0123456789abcdef"
+ELSEWHERE = "http://192.0.2.1:9"
+"""Plain HTTP to another machine (TEST-NET-1, where nothing answers)."""
+REFUSED = (
+    f"error: --server {ELSEWHERE} is plain http:// to another machine: the token would cross "
+    "the network readable; use https://, or pass --allow-insecure-http to send the token in "
+    "clear anyway"
+)
+
+
+def test_plain_http_to_another_machine_is_refused_before_any_connection(elsewhere: Path) -> None:
+    """The token would cross the network readable: refused at once, exit 2, one line. Run
+    with a timeout of CONNECT_S: a connection attempt to an address where nothing answers
+    would take that long to fail (or fail with another message)."""
+    done = trigger(elsewhere, TOKEN, "ok", "--server", ELSEWHERE, "--wait", timeout=CONNECT_S)
+    assert one_line_error(done) == REFUSED
+    assert done.out == ""
+
+
+def test_allow_insecure_http_sends_the_token_in_clear_only_when_asked(elsewhere: Path) -> None:
+    """Through a recording proxy on 127.0.0.1 (HTTP_PROXY: what would go to the other machine
+    arrives there instead): without the flag nothing at all is sent; with it the request goes,
+    after a warning."""
+    with _recording_proxy() as proxy:
+        env = _env(TOKEN, HTTP_PROXY=proxy.url, http_proxy=proxy.url, NO_PROXY="", no_proxy="")
+
+        def run(*extra: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [LOCKGATE, "trigger", "ok", "--server", ELSEWHERE, *extra],
+                cwd=elsewhere,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        refused = run()
+        assert (refused.returncode, refused.stderr.strip()) == (2, REFUSED), refused
+        assert proxy.requests == []  # not a byte: no request, not even through the proxy
+        allowed = run("--allow-insecure-http")
+        assert allowed.returncode == 0, allowed
+        assert allowed.stdout == f"queued run r-1 of ok: {ELSEWHERE}/runs/r-1\n"
+        assert allowed.stderr.startswith(f"warning: {ELSEWHERE} is plain HTTP: the token ")
+        assert proxy.requests == [
+            ("POST", f"{ELSEWHERE}/api/v1/pipelines/ok/runs", f"Bearer {TOKEN}")
+        ]
 
 
 class _NotLockgate(http.server.BaseHTTPRequestHandler):
@@ -330,6 +383,44 @@ class _other_http_server:  # noqa: N801 (used as a context manager)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+class _Proxied(http.server.BaseHTTPRequestHandler):
+    """Answers every POST as a lockgate server queuing run r-1, recording (method, the
+    absolute URL of a proxied request, Authorization)."""
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        self.server.requests.append(  # type: ignore[attr-defined]
+            ("POST", self.path, self.headers.get("Authorization"))
+        )
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps({"run_id": "r-1", "pipeline": "ok"}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class _recording_proxy:  # noqa: N801 (used as a context manager)
+    """An HTTP proxy on 127.0.0.1 that answers requests itself and records them."""
+
+    def __enter__(self) -> _recording_proxy:
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Proxied)
+        self.requests: list[tuple[str, str, str | None]] = []
+        self.server.requests = self.requests  # type: ignore[attr-defined]
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
 
     def __exit__(self, *exc: Any) -> None:
         self.server.shutdown()

@@ -147,6 +147,70 @@ def test_a_webhook_gets_a_signed_json_document(
     assert doc["text"].startswith(doc["subject"])
 
 
+def _proxy_through(hook: HttpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make `hook` the HTTP proxy of every plain-http request (httpx reads HTTP_PROXY), so a
+    request for another machine is caught on 127.0.0.1: nothing leaves this machine, and what
+    would have been sent is seen."""
+    for variable in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(variable, hook.url)
+    for variable in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+
+
+ELSEWHERE = "http://192.0.2.1:9"
+"""Plain HTTP to another machine (TEST-NET-1; reached only through the proxy of the tests)."""
+
+
+@pytest.mark.parametrize("kind", ["slack", "teams", "webhook"])
+def test_a_url_from_a_secret_in_plain_http_to_another_machine_is_refused_unsent(
+    project: Project, hook: HttpServer, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A URL read from url_secret is a credential (Slack's and Teams' are): over plain http://
+    to another machine anyone on the way could read it, and the webhook's header_secrets
+    with it. Refused when it is read, in one recorded line naming the channel and the fix;
+    not retried; nothing is sent (the proxy every request would go through gets none)."""
+    _proxy_through(hook, monkeypatch)
+    monkeypatch.setenv("LOCKGATE_SECRET_OUT_URL", f"{ELSEWHERE}/services/T0/B0/xyzSecretPath")
+    monkeypatch.setenv("LOCKGATE_SECRET_OUT_AUTH", "Bearer tok-abcdef123456")
+    extra = 'header_secrets = { "Authorization" = "out/auth" }\n' if kind == "webhook" else ""
+    configured = configure(
+        project,
+        f"[notify]\n{FAST}"
+        f'[notify.channels.out]\ntype = "{kind}"\nurl_secret = "out/url"\n{extra}'
+        '[[notify.rules]]\non = ["run_failed"]\nchannels = ["out"]\n',
+    )
+    [delivery] = _fail_run(configured)
+    assert (delivery.state, delivery.attempts) == ("failed", 1)
+    error = str(delivery.last_error)
+    assert "\n" not in error
+    assert error.startswith("channel out: the URL in secret 'out/url' is plain http:// to ")
+    assert "set the secret to its https:// URL" in error
+    assert "192.0.2.1" not in error and "xyzSecretPath" not in error  # the URL is not shown
+    assert hook.requests == []
+
+
+def test_plain_http_elsewhere_without_a_credential_to_send_is_sent(
+    project: Project, hook: HttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook written in lockgate.toml with only an HMAC key (which signs, and is never
+    sent) may use plain http:// to another machine; the proxy sees what went."""
+    _proxy_through(hook, monkeypatch)
+    monkeypatch.setenv("LOCKGATE_SECRET_HOOKS_SIGNING", "whsec-0123456789abcdef")
+    configured = configure(
+        project,
+        f"[notify]\n{FAST}"
+        f'[notify.channels.hook]\ntype = "webhook"\nurl = "{ELSEWHERE}/in"\n'
+        'hmac_secret = "hooks/signing"\n'
+        '[[notify.rules]]\non = ["run_failed"]\nchannels = ["hook"]\n',
+    )
+    [delivery] = _fail_run(configured)
+    assert delivery.state == "sent", delivery.last_error
+    [request] = hook.wait_for(1)
+    assert request.path == f"{ELSEWHERE}/in"  # a proxy's request line: the absolute URL
+    assert request.header("X-Lockgate-Signature-256") is not None
+    assert "whsec-0123456789abcdef" not in request.body.decode() + str(request.headers)
+
+
 def _mail_toml(port: int, ca: Path, extra: str = "") -> str:
     return (
         f"[notify]\n{FAST}"

@@ -82,6 +82,17 @@ def _error(project: Project, toml: str) -> str:
             'hmac_secret = "has space"\n',
             "hmac_secret must name a secret",
         ),
+        (
+            '[notify.channels.h]\ntype = "webhook"\nurl = "http://hooks.example.com/in"\n'
+            'header_secrets = { Authorization = "hooks/auth" }\n',
+            "would send header_secrets (Authorization) over plain http:// to hooks.example.com, "
+            "readable on the way, which is refused; use https://",
+        ),
+        (
+            '[notify.channels.h]\ntype = "webhook"\nurl = "HTTP://10.1.2.3:8080/in"\n'
+            'header_secrets = { X-Api-Key = "hooks/key" }\n',
+            "would send header_secrets (X-Api-Key) over plain http:// to 10.1.2.3",
+        ),
         ("[notify]\nretries = -1\n", "[notify] retries must be a whole number from 0 to 20"),
         ("[notify]\nretry = 3\n", "unknown key 'retry' in [notify]; did you mean 'retries'?"),
         ('[notify]\nbase_url = "lockgate.example.com"\n', "base_url must be the web UI's"),
@@ -153,6 +164,33 @@ def test_a_good_table_is_read_with_its_defaults(project: Project) -> None:
     assert render(notice, rule.template).text == "nightly run_failed: boom"
     pipe = make_pipeline()
     assert config.deadlines(pipe) == (7200.0, {"load": 1800.0})
+
+
+@pytest.mark.parametrize(
+    ("url", "extra"),
+    [
+        ("http://127.0.0.1:8080/in", 'header_secrets = { Authorization = "hooks/auth" }'),
+        ("http://127.9.8.7/in", 'header_secrets = { Authorization = "hooks/auth" }'),
+        ("http://localhost:8080/in", 'header_secrets = { Authorization = "hooks/auth" }'),
+        ("http://[::1]:8080/in", 'header_secrets = { Authorization = "hooks/auth" }'),
+        ("https://hooks.example.com/in", 'header_secrets = { Authorization = "hooks/auth" }'),
+        # an HMAC key signs the body and is never sent: plain http is no leak of it
+        (
+            "http://hooks.example.com/in",
+            'hmac_secret = "hooks/signing"\nheaders = { X-Team = "a" }',
+        ),
+    ],
+)
+def test_plain_http_is_accepted_to_this_machine_or_without_credentials_to_send(
+    project: Project, url: str, extra: str
+) -> None:
+    configured = configure(
+        project,
+        f'[notify.channels.h]\ntype = "webhook"\nurl = "{url}"\n{extra}\n'
+        '[[notify.rules]]\non = ["run_failed"]\nchannels = ["h"]\n',
+    )
+    config = load_config(configured)
+    assert config is not None and config.channels["h"].url == url
 
 
 def test_no_table_or_no_matching_rule_means_no_notifier(project: Project) -> None:

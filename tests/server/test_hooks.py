@@ -2,10 +2,12 @@
 published signature test vector, wrong, missing and malformed signatures (401, audited without
 the body), replays (409, one run), oversized bodies (413), push / pull_request / release routing
 with params from the payload, ping, a missing secret and a wrong `[webhooks]` table (503, the
-rest of the API still served), and the configuration's one-line errors."""
+rest of the API still served, the failed read not repeated for every request), a captured body
+resent under a new delivery id (409), and the configuration's one-line errors."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -393,6 +395,46 @@ def test_a_replayed_delivery_is_409_and_queues_one_run(hook: Hook) -> None:
     assert len(hook.runs()) == 1
 
 
+def test_a_captured_body_resent_under_new_delivery_ids_is_409_and_queues_one_run(
+    hook: Hook,
+) -> None:
+    """X-GitHub-Delivery is not signed: whoever saw one signed delivery could resend its body
+    and signature with fresh ids. The body's digest, recorded with the delivery, catches it."""
+    body = json.dumps(push()).encode()
+    first = hook.deliver("push", body)
+    assert first.status_code == 202, first.text
+    for _ in range(3):
+        again = hook.deliver("push", body)  # the same signature, a new delivery id each time
+        assert again.status_code == 409, again.text
+        assert again.json()["error"]["code"] == "conflict"
+        assert "same signed body" in again.json()["error"]["message"]
+    assert len(hook.runs()) == 1
+    [row] = webhooks.deliveries(hook.store, "github")
+    assert row["delivery_id"] == first.json()["delivery"]
+    stored = hook.store.db.scalar("SELECT body_sha256 FROM webhook_deliveries")
+    assert stored == hashlib.sha256(body).hexdigest()
+    # another push (another body) is a new delivery
+    other = hook.deliver("push", push(after="c" * 40))
+    assert other.status_code == 202, other.text
+    assert len(hook.runs()) == 2
+    # a ping's body too is accepted once
+    ping = json.dumps({"zen": "z", "hook_id": 1}).encode()
+    assert hook.deliver("ping", ping).status_code == 200
+    assert hook.deliver("ping", ping).status_code == 409
+
+
+def test_a_refused_delivery_leaves_no_digest_so_it_can_be_redelivered(hook: Hook) -> None:
+    """What failed is not recorded: GitHub's Redeliver (same body) then goes through."""
+    body = json.dumps(push()).encode()
+    delivery = str(uuid.uuid4())
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert hook.deliver("push", body, delivery=delivery, headers=form).status_code == 415
+    assert hook.deliver("push", body, delivery=delivery, secret="wrong").status_code == 401
+    assert webhooks.deliveries(hook.store, "github") == []
+    assert hook.deliver("push", body, delivery=delivery).status_code == 202
+    assert len(hook.runs()) == 1
+
+
 @pytest.fixture
 def store(db_url: str) -> Iterator[Any]:
     """A store on SQLite, then on PostgreSQL, with a pipeline row for `ci`."""
@@ -407,9 +449,15 @@ def store(db_url: str) -> Iterator[Any]:
         opened.close()
 
 
-def test_concurrent_replays_queue_once(store: Any) -> None:
-    """Requests with one delivery id past the quick look at the same moment: the row and the
-    runs share a transaction, so only the first inserts either."""
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("same", ["id", "body"])
+def test_concurrent_replays_queue_once(store: Any, same: str) -> None:
+    """Requests with one delivery id, or one body under different ids, past the quick look at
+    the same moment: the row and the runs share a transaction, so only the first inserts
+    either."""
     from lockgate.store.scheduling import SCHEDULER
 
     results: list[Any] = []
@@ -417,9 +465,13 @@ def test_concurrent_replays_queue_once(store: Any) -> None:
 
     def deliver(n: int) -> None:
         run = NewRun(f"run-{n}", "ci", None, {}, "webhook", (1.0, 1.0, 1.0), runner=SCHEDULER)
+        delivery = "same-id" if same == "id" else f"id-{n}"
+        digest = _digest("same body" if same == "body" else f"body {n}")
         barrier.wait()
         results.append(
-            webhooks.accept(store, "github", "same-id", "push", [run], actor="t", detail={})
+            webhooks.accept(
+                store, "github", delivery, "push", [run], body_sha256=digest, actor="t", detail={}
+            )
         )
 
     threads = [threading.Thread(target=deliver, args=(n,)) for n in range(4)]
@@ -435,14 +487,22 @@ def test_concurrent_replays_queue_once(store: Any) -> None:
 
 
 def test_old_deliveries_are_pruned_when_new_ones_come(store: Any) -> None:
+    def accept(delivery: str, now: float | None = None) -> Any:
+        digest = _digest(f"body of {delivery}")
+        return webhooks.accept(
+            store, "github", delivery, "push", [], body_sha256=digest, actor="t", detail={}, now=now
+        )
+
     long_ago = time.time() - webhooks.KEEP_S - 60
     for n in range(3):
-        webhooks.accept(store, "github", f"old-{n}", "push", [], actor="t", detail={}, now=long_ago)
-    recent = time.time() - 86400
-    webhooks.accept(store, "github", "recent", "push", [], actor="t", detail={}, now=recent)
+        accept(f"old-{n}", long_ago)
+    accept("recent", time.time() - 86400)
     assert webhooks.seen(store, "github", "old-0")
-    webhooks.accept(store, "github", "new", "push", [], actor="t", detail={})
+    assert webhooks.seen(store, "github", "another-id", _digest("body of old-0"))
+    assert not webhooks.seen(store, "github", "another-id", _digest("another body"))
+    accept("new")
     assert [r["delivery_id"] for r in webhooks.deliveries(store, "github")] == ["new", "recent"]
+    assert not webhooks.seen(store, "github", "another-id", _digest("body of old-0"))
 
 
 # -- what is refused before routing ----------------------------------------------------------
@@ -523,6 +583,28 @@ def test_a_missing_secret_is_503_and_one_log_line(
     [line] = lines
     assert "\n" not in line
     assert "secret 'github/webhook' not found" in line and SECRET_VAR in line
+
+
+def test_a_secret_that_cannot_be_read_is_not_looked_up_again_for_every_request(
+    open_hook: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the webhook secret cannot be read (missing, its backend down), a flood of
+    unsigned requests costs one backend lookup a minute, not one each: the failure is
+    remembered as long as a value would be. The env backend reads the variable live, so a
+    lookup after the variable is set would find it: the 503s below prove none happened."""
+    hook = open_hook(secret=None)
+    for _ in range(20):
+        assert hook.deliver("push", push(), signed=False).status_code == 503
+    monkeypatch.setenv(SECRET_VAR, SECRET)  # the secret is back ...
+    for _ in range(5):  # ... but within the minute, nothing asks the backend again
+        sent = hook.deliver("push", push())
+        assert sent.status_code == 503, sent.text
+    assert hook.runs() == [] and hook.audit("secret.read") == []
+    hooks._secret_cache.clear()  # the minute is over: read once more, and found
+    assert hook.deliver("push", push()).status_code == 202
+    for _ in range(20):
+        assert hook.deliver("push", push(), signed=False).status_code == 401
+    assert len(hook.audit("secret.read")) == 1  # one read for all of those requests
 
 
 def test_an_unknown_pipeline_in_a_route_is_a_config_error_and_the_api_still_serves(

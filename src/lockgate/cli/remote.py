@@ -3,8 +3,9 @@ with `--wait`, follow it to its end, for CI jobs (GitHub Actions, GitLab CI, Jen
 
 Exit codes: 0 the run succeeded; 1 it failed, was cancelled or lost, or `--timeout` passed;
 2 the request could not be made (usage, connection, TLS, token, permission, unknown pipeline,
-invalid params), with one line on stderr. The token is never printed. httpx is imported here
-only, when a command talks to a server."""
+invalid params, plain http:// to another machine without `--allow-insecure-http`), with one line
+on stderr. The token is never printed, nor sent in clear over a network unless asked to. httpx
+is imported here only, when a command talks to a server."""
 
 from __future__ import annotations
 
@@ -97,6 +98,24 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def plain_http_elsewhere(base: str) -> bool:
+    """`base` (a checked `--server`) is plain http:// to another machine than this one
+    (127.0.0.0/8, ::1, localhost): the token would cross a network readable."""
+    parts = urlsplit(base)
+    return parts.scheme == "http" and not _loopback(parts.hostname or "")
+
+
+def check_transport(base: str, allow_insecure_http: bool) -> None:
+    """RemoteError when the token would go over plain HTTP to another machine and
+    `--allow-insecure-http` was not given: checked before any connection is made."""
+    if plain_http_elsewhere(base) and not allow_insecure_http:
+        raise RemoteError(
+            f"--server {base} is plain http:// to another machine: the token would cross the "
+            "network readable; use https://, or pass --allow-insecure-http to send the token "
+            "in clear anyway"
+        )
+
+
 @dataclass
 class Remote:
     """A lockgate server's REST API, called with an API token."""
@@ -139,8 +158,7 @@ class Remote:
     @property
     def plain_http_elsewhere(self) -> bool:
         """The token would cross a network unencrypted."""
-        parts = urlsplit(self.base)
-        return parts.scheme == "http" and not _loopback(parts.hostname or "")
+        return plain_http_elsewhere(self.base)
 
     def run_url(self, run_id: str) -> str:
         """The run's page in the web UI."""
@@ -458,19 +476,22 @@ def trigger(
     timeout: float | None,
     timeout_text: str | None,
     json_out: bool,
+    allow_insecure_http: bool = False,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
     """Queue a run of `pipeline` on `server` (and follow it with `wait`); the exit code.
-    RemoteError for anything that keeps the run from being queued or followed."""
+    RemoteError for anything that keeps the run from being queued or followed, and, before
+    anything is sent, for plain http:// to another machine unless `allow_insecure_http`."""
     out = out or sys.stdout
     err = err or sys.stderr
+    check_transport(check_server(server), allow_insecure_http)
     remote = Remote.open(server, check_token(token), ca_cert)
     try:
-        if remote.plain_http_elsewhere:
+        if remote.plain_http_elsewhere:  # allowed with --allow-insecure-http: said once more
             err.write(
                 f"warning: {remote.base} is plain HTTP: the token crosses the network "
-                "readable; use https://\n"
+                "readable (--allow-insecure-http); use https://\n"
             )
         given: dict[str, Any] = dict(params)
         if params:

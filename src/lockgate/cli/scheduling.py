@@ -169,6 +169,14 @@ def trigger(
             help="With --server: the certificate (PEM) of the private CA that signed the server's.",
         ),
     ] = None,
+    allow_insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--allow-insecure-http",
+            help="With --server: allow a plain http:// URL to another machine, which sends the "
+            "token in clear (refused otherwise; http:// to this machine needs no flag).",
+        ),
+    ] = False,
 ) -> None:
     """Queue a run for the scheduler (use `lockgate run` to run it here instead).
 
@@ -179,10 +187,21 @@ def trigger(
 
     if server is not None:
         _trigger_remote(
-            pipeline, param, logical_date, wait, timeout, json_out, server, token, ca_cert
+            pipeline,
+            param,
+            logical_date,
+            wait,
+            timeout,
+            json_out,
+            server,
+            token,
+            ca_cert,
+            allow_insecure_http,
         )
     if token is not None or ca_cert is not None:
         fail("--token and --ca-cert go with --server URL")
+    if allow_insecure_http:
+        fail("--allow-insecure-http goes with --server URL")
     project = Project.load()
     limit = None
     if timeout is not None:
@@ -264,6 +283,7 @@ def _trigger_remote(
     server: str,
     token: str | None,
     ca_cert: str | None,
+    allow_insecure_http: bool,
 ) -> NoReturn:
     """`trigger --server`: through the server's REST API (cli/remote.py); exits."""
     import os
@@ -291,6 +311,7 @@ def _trigger_remote(
         timeout=limit,
         timeout_text=timeout,
         json_out=json_out,
+        allow_insecure_http=allow_insecure_http,
     )
     raise typer.Exit(code)
 

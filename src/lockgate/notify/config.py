@@ -2,10 +2,16 @@
 and delivery settings. Every mistake is a one-line ConfigError naming the file, the key and the
 fix. Secrets are named here (`url_secret`, `password_secret`, `hmac_secret`, `header_secrets`)
 and read only when a message is sent.
+
+A credential never crosses a network in clear: a webhook with `header_secrets` may use plain
+`http://` only to this machine (`plain_http_elsewhere`), checked here when the URL is written
+in lockgate.toml; a URL read from `url_secret` (a credential itself) is checked when it is read
+(notify/sending.py).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import threading
@@ -76,6 +82,26 @@ _CREDENTIAL_HEADERS = re.compile(
     r"authorization|cookie|token|secret|password|passwd|api[-_]?key|auth|signature|session", re.I
 )
 _EMAIL = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\Z")
+LOCAL_HTTP = "plain http:// is allowed to this machine only: localhost, 127.0.0.1, ::1"
+"""Where a credential may go over plain HTTP, for messages."""
+
+
+def plain_http_elsewhere(url: str) -> bool:
+    """Whether `url` is plain http:// to a host other than this machine (127.0.0.0/8, ::1,
+    localhost): what it carries crosses a network readable."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # e.g. a broken [IPv6] host: refused when it is meant for http
+        return url.strip().lower().startswith("http://")
+    if parts.scheme != "http":
+        return False
+    host = parts.hostname or ""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
 
 
 @dataclass(frozen=True)
@@ -502,6 +528,12 @@ def _webhook(
                 f"{where}: {what} cannot set header {header!r} (not a header name, or one "
                 "lockgate sets itself)"
             )
+    if url is not None and header_secrets and plain_http_elsewhere(url):
+        raise ConfigError(
+            f"{where}: {what} would send header_secrets ({', '.join(header_secrets)}) over plain "
+            f"http:// to {urlsplit(url).hostname}, readable on the way, which is refused; "
+            f"use https:// ({LOCAL_HTTP})"
+        )
     for header, value in headers.items():
         if _CREDENTIAL_HEADERS.search(header):
             raise ConfigError(

@@ -2,7 +2,9 @@
 what each failure means (worth retrying or not), and the channel types' own senders.
 
 A failure is a `SendError` with a one-line, redacted reason that never holds a secret (a Slack
-or Teams URL is one: errors name the channel and its secret, never the URL).
+or Teams URL is one: errors name the channel and its secret, never the URL). A URL read from a
+secret, or one a webhook sends `header_secrets` to, must be https:// unless it points at this
+machine: the channel's URL is checked before any other secret is read or anything is sent.
 """
 
 from __future__ import annotations
@@ -38,6 +40,18 @@ class SendError(Exception):
         super().__init__(self.reason)
 
 
+def quiet_httpx() -> None:
+    """httpx logs each request's full URL at INFO, and a Slack or Teams URL is a credential:
+    its logger is kept at WARNING (only when it was left lower), whatever handler a pipeline
+    module configured (e.g. `logging.basicConfig(level=INFO)`, bound to the console before
+    lockgate's redacting streams were installed)."""
+    import logging
+
+    logger = logging.getLogger("httpx")
+    if logger.getEffectiveLevel() < logging.WARNING:
+        logger.setLevel(logging.WARNING)
+
+
 class Sender:
     """Sends messages for one project: one HTTP client (made on first use) and the secrets
     read (each read once per sender, so once per run: reads are audited). Not thread-safe:
@@ -47,6 +61,7 @@ class Sender:
         self.project = project
         self._client: httpx.Client | None = None
         self._secrets: dict[str, str] = {}
+        quiet_httpx()
 
     def secret(self, name: str) -> str:
         """The value of secret `name`; SendError (not retried) when it cannot be read."""
@@ -63,6 +78,8 @@ class Sender:
 
     def send(self, channel: Channel, message: Message, delivery_id: str) -> None:
         """Deliver `message` to `channel` once; SendError when it was not accepted."""
+        if channel.kind != "email":
+            self.url(channel)  # checked first: refused before any credential is read or sent
         if channel.kind == "slack":
             from lockgate.notify import slack
 
@@ -81,8 +98,18 @@ class Sender:
             smtp.send(self, channel, message, delivery_id)
 
     def url(self, channel: Channel) -> str:
-        """The channel's URL: as written, or read from its secret (checked, never shown)."""
+        """The channel's URL: as written, or read from its secret (checked, never shown).
+        SendError (not retried) when a credential would go over plain http:// to another
+        machine: the URL itself when it comes from a secret, or the `header_secrets`."""
+        from lockgate.notify.config import LOCAL_HTTP, plain_http_elsewhere
+
         if channel.url is not None:
+            if channel.header_secrets and plain_http_elsewhere(channel.url):
+                raise SendError(
+                    f"channel {channel.name}: its header_secrets would go over plain http:// "
+                    f"to another machine, which is refused; use https:// ({LOCAL_HTTP})",
+                    retry=False,
+                )
             return channel.url
         assert channel.url_secret is not None
         url = self.secret(channel.url_secret).strip()
@@ -90,6 +117,13 @@ class Sender:
             raise SendError(
                 f"secret {channel.url_secret!r} does not hold an http(s) URL; set it to the "
                 "channel's webhook URL",
+                retry=False,
+            )
+        if plain_http_elsewhere(url):
+            raise SendError(
+                f"channel {channel.name}: the URL in secret {channel.url_secret!r} is plain "
+                "http:// to another machine, and a URL from a secret is a credential: refused; "
+                f"set the secret to its https:// URL ({LOCAL_HTTP})",
                 retry=False,
             )
         return url

@@ -55,7 +55,8 @@ SQLITE = (
     "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, retry_base INTEGER, PRIMARY KEY (run_id, task_id))",
     "CREATE TABLE users (name VARCHAR(128) NOT NULL, role VARCHAR(16) NOT NULL, password_hash TEXT, must_change_password INTEGER NOT NULL, disabled INTEGER NOT NULL, failed_logins INTEGER NOT NULL, locked_until FLOAT, created_at FLOAT NOT NULL, created_by VARCHAR(255) NOT NULL, updated_at FLOAT NOT NULL, PRIMARY KEY (name))",
     "CREATE TABLE waivers (id VARCHAR(32) NOT NULL, rule VARCHAR(128) NOT NULL, dataset VARCHAR(1024) NOT NULL, columns TEXT, zone VARCHAR(64), owner VARCHAR(255) NOT NULL, reason TEXT NOT NULL, created_by VARCHAR(255) NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, revoked_at FLOAT, revoked_by VARCHAR(255), mac VARCHAR(96) NOT NULL, PRIMARY KEY (id))",
-    "CREATE TABLE webhook_deliveries (source VARCHAR(32) NOT NULL, delivery_id VARCHAR(128) NOT NULL, event VARCHAR(64) NOT NULL, received_at FLOAT NOT NULL, runs TEXT, PRIMARY KEY (source, delivery_id))",
+    "CREATE TABLE webhook_deliveries (source VARCHAR(32) NOT NULL, delivery_id VARCHAR(128) NOT NULL, event VARCHAR(64) NOT NULL, received_at FLOAT NOT NULL, runs TEXT, body_sha256 VARCHAR(64) NOT NULL, PRIMARY KEY (source, delivery_id))",
+    "CREATE UNIQUE INDEX ix_webhook_deliveries_body ON webhook_deliveries (source, body_sha256)",
     "CREATE INDEX ix_webhook_deliveries_received ON webhook_deliveries (received_at)",
 )
 
@@ -106,6 +107,7 @@ POSTGRESQL = (
     "CREATE TABLE task_runs (run_id VARCHAR(64) NOT NULL, task_id VARCHAR(128) NOT NULL, state VARCHAR(16) NOT NULL, attempts INTEGER, updated_at FLOAT NOT NULL, error TEXT, retry_base INTEGER, PRIMARY KEY (run_id, task_id))",
     "CREATE TABLE users (name VARCHAR(128) NOT NULL, role VARCHAR(16) NOT NULL, password_hash TEXT, must_change_password INTEGER NOT NULL, disabled INTEGER NOT NULL, failed_logins INTEGER NOT NULL, locked_until FLOAT, created_at FLOAT NOT NULL, created_by VARCHAR(255) NOT NULL, updated_at FLOAT NOT NULL, PRIMARY KEY (name))",
     "CREATE TABLE waivers (id VARCHAR(32) NOT NULL, rule VARCHAR(128) NOT NULL, dataset VARCHAR(1024) NOT NULL, columns TEXT, zone VARCHAR(64), owner VARCHAR(255) NOT NULL, reason TEXT NOT NULL, created_by VARCHAR(255) NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, revoked_at FLOAT, revoked_by VARCHAR(255), mac VARCHAR(96) NOT NULL, PRIMARY KEY (id))",
-    "CREATE TABLE webhook_deliveries (source VARCHAR(32) NOT NULL, delivery_id VARCHAR(128) NOT NULL, event VARCHAR(64) NOT NULL, received_at FLOAT NOT NULL, runs TEXT, PRIMARY KEY (source, delivery_id))",
+    "CREATE TABLE webhook_deliveries (source VARCHAR(32) NOT NULL, delivery_id VARCHAR(128) NOT NULL, event VARCHAR(64) NOT NULL, received_at FLOAT NOT NULL, runs TEXT, body_sha256 VARCHAR(64) NOT NULL, PRIMARY KEY (source, delivery_id))",
+    "CREATE UNIQUE INDEX ix_webhook_deliveries_body ON webhook_deliveries (source, body_sha256)",
     "CREATE INDEX ix_webhook_deliveries_received ON webhook_deliveries (received_at)",
 )

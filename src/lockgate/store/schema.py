@@ -394,6 +394,9 @@ webhook_deliveries = Table(
     Column("event", String(64), nullable=False),
     Column("received_at", Float, nullable=False),
     Column("runs", Text),  # JSON list of the run ids it queued
+    Column("body_sha256", String(64), nullable=False),  # hex SHA-256 of the raw signed body
     Index("ix_webhook_deliveries_received", "received_at"),
+    Index("ix_webhook_deliveries_body", "source", "body_sha256", unique=True),
 )
-"""Inbound webhook deliveries already accepted: a replayed delivery id is refused."""
+"""Inbound webhook deliveries already accepted: a replayed delivery id, or a replayed signed
+body under a new delivery id (the id header is not signed), is refused."""

@@ -3,8 +3,9 @@ requests and releases, as `[webhooks.github]` in lockgate.toml routes them.
 
 No API token: the `X-Hub-Signature-256` HMAC of the raw body, made with the shared secret, is
 the authentication, checked (in constant time) before anything of the payload is read. A
-delivery id is accepted once (a replay is 409); the delivery's row and its runs are written in
-one transaction. A wrong `[webhooks]` table never stops the server: this endpoint answers 503
+delivery is accepted once (a replay is 409): its id, and the SHA-256 of its signed body (the id
+header is not signed, so a captured body resent under a new id is caught by its content); the
+delivery's row and its runs are written in one transaction. A wrong `[webhooks]` table never stops the server: this endpoint answers 503
 and the server's log says why.
 
     [webhooks.github]
@@ -103,8 +104,9 @@ _EVENT_HEADER = re.compile(r"[a-z_]{1,64}\Z")
 _DELIVERY_HEADER = re.compile(r"[A-Za-z0-9-]{1,128}\Z")
 _SIGNATURE = re.compile(r"sha256=([0-9a-f]{64})\Z")
 SECRET_CACHE_S = 60.0
-"""The webhook secret is read (and audited) at most once a minute: an unauthenticated
-request must not cost a secrets-backend call (or an audit record) each."""
+"""The webhook secret is read (and audited) at most once a minute, and a failed read (missing,
+a backend down) is remembered as long: an unauthenticated request must not cost a
+secrets-backend call (or an audit record) each, in an outage neither."""
 LOG_EVERY_S = 60.0
 """A configuration problem is logged at most once a minute (a flood of deliveries to a
 misconfigured server must not flood its log)."""
@@ -400,7 +402,15 @@ class Pong(BaseModel):
     zen: str | None
 
 
-_secret_cache: dict[tuple[str, str], tuple[float, str]] = {}
+@dataclass(frozen=True)
+class _Failed:
+    """A secret read that failed: its one-line reason (never a value)."""
+
+    reason: str
+
+
+_secret_cache: dict[tuple[str, str], tuple[float, str | _Failed]] = {}
+"""(project root, secret name) -> (until, the value, or why reading it failed)."""
 _logged: dict[str, float] = {}
 _lock = threading.Lock()
 
@@ -424,8 +434,16 @@ def _secret(state: ServerState, name: str) -> str:
     with _lock:
         cached = _secret_cache.get(key)
     if cached is not None and cached[0] > now:
-        return cached[1]
-    value = get_secret(name, state.project)
+        found = cached[1]
+        if isinstance(found, _Failed):
+            raise SecretError(found.reason)
+        return found
+    try:
+        value = get_secret(name, state.project)
+    except LockgateError as exc:  # missing, a backend down, a wrong [secrets] table
+        with _lock:
+            _secret_cache[key] = (now + SECRET_CACHE_S, _Failed(str(exc)))
+        raise
     with _lock:
         _secret_cache[key] = (now + SECRET_CACHE_S, value)
     return value
@@ -477,7 +495,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 async def github_hook(request: Request) -> JSONResponse:
     """A GitHub webhook delivery (content type application/json), authenticated by its
     `X-Hub-Signature-256` HMAC, not by a token. Queues a run for each matching route of
-    `[webhooks.github]` in lockgate.toml; a delivery id is accepted once."""
+    `[webhooks.github]` in lockgate.toml; a delivery (its id, its body) is accepted once."""
     state = server_state(request)
     body = await _read_body(request, state.settings.max_body_bytes)
     status, answer = await run_in_threadpool(_deliver, state, request, body)
@@ -536,7 +554,8 @@ def _deliver(state: ServerState, request: Request, body: bytes) -> tuple[int, di
         raise ApiError(
             400, "X-GitHub-Event and X-GitHub-Delivery must both be given, as GitHub does"
         )
-    if webhooks.seen(state.store, SOURCE, delivery):
+    digest = webhooks.body_digest(body)
+    if webhooks.seen(state.store, SOURCE, delivery, digest):
         raise _replayed(delivery)
     kind = headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
@@ -557,7 +576,16 @@ def _deliver(state: ServerState, request: Request, body: bytes) -> tuple[int, di
     detail = {k: fields.get(k) for k in ("repository", "action", "ref", "sha", "pr_number", "tag")}
     if event == "ping":
         if (
-            webhooks.accept(state.store, SOURCE, delivery, event, [], actor=actor, detail=detail)
+            webhooks.accept(
+                state.store,
+                SOURCE,
+                delivery,
+                event,
+                [],
+                body_sha256=digest,
+                actor=actor,
+                detail=detail,
+            )
             is None
         ):
             raise _replayed(delivery)
@@ -565,7 +593,7 @@ def _deliver(state: ServerState, request: Request, body: bytes) -> tuple[int, di
         return 200, {"ok": True, "zen": zen if isinstance(zen, str) else None}
     runs = _runs_for(state, hooks, event, payload, fields)
     created = webhooks.accept(
-        state.store, SOURCE, delivery, event, runs, actor=actor, detail=detail
+        state.store, SOURCE, delivery, event, runs, body_sha256=digest, actor=actor, detail=detail
     )
     if created is None:
         raise _replayed(delivery)
@@ -584,7 +612,11 @@ def _deliver(state: ServerState, request: Request, body: bytes) -> tuple[int, di
 
 
 def _replayed(delivery: str) -> ApiError:
-    return ApiError(409, f"delivery {delivery} was accepted before: a replay is refused")
+    return ApiError(
+        409,
+        f"delivery {delivery}, or one with the same signed body, was accepted before: a replay "
+        "is refused",
+    )
 
 
 def _login(value: Any) -> str:

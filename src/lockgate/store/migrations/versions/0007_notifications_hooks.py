@@ -1,5 +1,5 @@
 """Operations: notification deliveries (what was sent where, attempts, last error) and inbound
-webhook deliveries (replay protection: a delivery id is accepted once).
+webhook deliveries (replay protection: a delivery id, and a signed body, are accepted once).
 
 Revision ID: 0007
 Revises: 0006
@@ -42,11 +42,16 @@ def upgrade() -> None:
         sa.Column("event", sa.String(64), nullable=False),
         sa.Column("received_at", sa.Float, nullable=False),
         sa.Column("runs", sa.Text),
+        sa.Column("body_sha256", sa.String(64), nullable=False),
     )
     op.create_index("ix_webhook_deliveries_received", "webhook_deliveries", ["received_at"])
+    op.create_index(
+        "ix_webhook_deliveries_body", "webhook_deliveries", ["source", "body_sha256"], unique=True
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_deliveries_body", "webhook_deliveries")
     op.drop_index("ix_webhook_deliveries_received", "webhook_deliveries")
     op.drop_table("webhook_deliveries")
     op.drop_index("ix_notifications_run", "notifications")
