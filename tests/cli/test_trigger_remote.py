@@ -515,7 +515,7 @@ def test_the_jenkinsfile_example(site: Site, elsewhere: Path) -> None:
     command = block.replace("\\\n", " ").strip()
     assert "$LOCKGATE_TOKEN" not in command
     _check_options(command)
-    venv_bin = elsewhere / ".lockgate" / "bin"  # where the install stage puts it
+    venv_bin = elsewhere / ".venv-lockgate" / "bin"  # where the install stage puts it
     venv_bin.mkdir(parents=True)
     (venv_bin / "lockgate").symlink_to(LOCKGATE)
     run = _run_example(
