@@ -189,11 +189,15 @@ class LogSink(_LineSink):
         super().__init__()
         self.path = path
         self.file = file if file is not None else _LogFile(path)
-        self._streams: list[LogSink] = []
+        self._streams: dict[str, LogSink] = {}
 
-    def stream(self) -> LogSink:
+    def stream(self, name: str | None = None) -> LogSink:
+        """Another stream into the same file; by `name`, the same one each time (made on
+        first use: most attempts write to one stream at most)."""
+        if name is not None and name in self._streams:
+            return self._streams[name]
         other = LogSink(self.path, self.file)
-        self._streams.append(other)
+        self._streams[name or f"#{len(self._streams)}"] = other
         return other
 
     def write(self, text: str) -> int:
@@ -209,7 +213,7 @@ class LogSink(_LineSink):
     def close(self) -> None:
         """Write out what every stream holds and close the file (a later write opens it
         again: a child process may outlive its attempt)."""
-        for stream in (*self._streams, self):
+        for stream in (*self._streams.values(), self):
             with stream._lock:
                 stream._drain()
         self.file.close()
@@ -226,7 +230,8 @@ class _StreamRouter(io.TextIOBase):
         """While `child_output` is active: the descriptor (1 or 2) that leads to its spool."""
 
     def _sink(self) -> LogSink | None:
-        return getattr(_local, self.name, None)
+        sink: LogSink | None = getattr(_local, "sink", None)
+        return sink if sink is None or self.name == "sink" else sink.stream(self.name)
 
     def write(self, text: str) -> int:
         sink = self._sink()
@@ -265,10 +270,10 @@ class _StreamRouter(io.TextIOBase):
 
 class _RoutingHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        sink = getattr(_local, "log", None)
+        sink = getattr(_local, "sink", None)
         if sink is not None:
             try:
-                sink.write(_FORMAT.format(record) + "\n")
+                sink.stream("log").write(_FORMAT.format(record) + "\n")
             except Exception:
                 self.handleError(record)
 
@@ -294,15 +299,12 @@ def capture(path: str | None) -> Iterator[LogSink]:
     yielded takes stdout (and what the caller writes), with streams of their own for stderr
     and logging."""
     sink = LogSink(path)
-    streams = {"sink": sink, "err": sink.stream(), "log": sink.stream()}
-    previous = {name: getattr(_local, name, None) for name in streams}
-    for name, stream in streams.items():
-        setattr(_local, name, stream)
+    previous = getattr(_local, "sink", None)
+    _local.sink = sink
     try:
         yield sink
     finally:
-        for name, before in previous.items():
-            setattr(_local, name, before)
+        _local.sink = previous
         sink.close()
 
 
