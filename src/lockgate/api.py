@@ -35,6 +35,7 @@ from lockgate.model.states import RunState, TaskState
 from lockgate.scheduler.wakeup import wake_schedulers
 
 if TYPE_CHECKING:
+    from lockgate.store.scheduling import NewRun
     from lockgate.store.store import Store
 
 
@@ -199,18 +200,26 @@ def trigger(
 ) -> str:
     """Queue a run of a pipeline of the project for its scheduler; returns the run id.
     Params are checked now, so a bad value fails here, not in the scheduler."""
-    from lockgate.store.scheduling import NewRun
-
     project = project or Project.load()
     pipe = scheduled_pipeline(ref, project)
     run_params = coerce_params(pipe, params, from_text=from_text)
     db = open_store(project)
-    db.register_pipelines([pipe.id])
-    run_id = new_run_id()
-    dates = RunDates.at(logical_date).timestamps()
-    db.enqueue([NewRun(run_id, pipe.id, db.record_version(pipe), run_params, kind, dates)])
+    run = queued_run(db, pipe, run_params, kind, logical_date)
+    db.enqueue([run])
     wake_schedulers(db)
-    return run_id
+    return run.run_id
+
+
+def queued_run(
+    db: Store, pipe: Pipeline, params: dict[str, Any], kind: str, logical_date: datetime | None
+) -> NewRun:
+    """A run of `pipe` to queue (params already checked), its pipeline and version recorded;
+    the caller enqueues it (alone, or in a transaction of its own, as the webhook does)."""
+    from lockgate.store.scheduling import NewRun
+
+    db.register_pipelines([pipe.id])
+    dates = RunDates.at(logical_date).timestamps()
+    return NewRun(new_run_id(), pipe.id, db.record_version(pipe), params, kind, dates)
 
 
 def wait_for_run(

@@ -41,10 +41,23 @@ def _env() -> dict[str, str]:
     return env
 
 
-def lockgate(cwd: Path, *args: str, timeout: float = 60) -> Done:
-    """Run `lockgate ARGS` in `cwd` (without LOCKGATE_* variables in its environment)."""
+def lockgate(
+    cwd: Path,
+    *args: str,
+    timeout: float = 60,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Done:
+    """Run `lockgate ARGS` in `cwd` (without LOCKGATE_* variables in its environment, plus
+    `env`), with `stdin` as its standard input."""
     proc = subprocess.run(
-        [LOCKGATE, *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout
+        [LOCKGATE, *args],
+        cwd=cwd,
+        env={**_env(), **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     return Done(args, proc.returncode, proc.stdout, proc.stderr)
 

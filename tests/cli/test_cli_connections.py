@@ -4,11 +4,10 @@ errors."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from tests.cli.helpers import LOCKGATE, Done, _env, lockgate, one_line_error, write
+from tests.cli.helpers import Done, lockgate, one_line_error, write
 
 from lockgate.config import Project
 from lockgate.privacy.keys import ensure_key_file, keys_file_of
@@ -21,17 +20,8 @@ SECRETS = (PG_PASSWORD, URL_PASSWORD, TOKEN, HEADER_KEY)
 
 
 def run(cwd: Path, *args: str, stdin: str = "") -> Done:
-    """`lockgate ARGS` with `stdin` as its standard input."""
-    proc = subprocess.run(
-        [LOCKGATE, *args],
-        cwd=cwd,
-        env=_env(),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return Done(args, proc.returncode, proc.stdout, proc.stderr)
+    """`lockgate ARGS` with `stdin` as its standard input (empty: never a terminal's)."""
+    return lockgate(cwd, *args, stdin=stdin)
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ input or a file, never from the command line, printed only with --reveal; audite
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from tests.cli.helpers import LOCKGATE, Done, _env, lockgate, one_line_error
+from tests.cli.helpers import Done, lockgate, one_line_error
 
 from lockgate.config import Project
 from lockgate.privacy.keys import ensure_key_file, keys_file_of
@@ -17,16 +16,8 @@ VALUE = "cli-Secret-Value-93"
 
 
 def run(cwd: Path, *args: str, stdin: str = "") -> Done:
-    proc = subprocess.run(
-        [LOCKGATE, *args],
-        cwd=cwd,
-        env=_env(),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return Done(args, proc.returncode, proc.stdout, proc.stderr)
+    """`lockgate ARGS` with `stdin` as its standard input (empty: never a terminal's)."""
+    return lockgate(cwd, *args, stdin=stdin)
 
 
 @pytest.fixture

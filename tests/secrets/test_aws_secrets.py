@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 from tests.conftest import AWS_REGION, _free_port
+from tests.secrets.checks import assert_not_redacted, assert_redacted, error_of
 
-from lockgate.errors import ConfigError, SecretError
+from lockgate.errors import ConfigError
 from lockgate.secrets import get_secret
 from lockgate.secrets.aws import QUIET_LOGGERS
 from lockgate.secrets.redaction import redact
@@ -46,19 +47,6 @@ def manager(endpoint: str, region: str = AWS_REGION, **keys: str) -> Any:
     return boto3.client("secretsmanager", region_name=region, endpoint_url=endpoint, **keys)
 
 
-def error_of(name: str) -> str:
-    with pytest.raises(SecretError) as caught:
-        get_secret(name)
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
-
-
-def assert_redacted(*values: str) -> None:
-    for value in values:
-        assert value not in redact(f"x {value} y")
-
-
 @pytest.fixture
 def sm(aws: str, configure: Configure) -> Any:
     """A Secrets Manager client on the moto server, and the project chaining env then aws."""
@@ -79,11 +67,6 @@ def test_plain_json_and_binary_values(sm: Any, configure: Configure, unique: str
     configure()  # a new chain: nothing cached
     assert get_secret("db/main") == "plain-Value-52b"  # AWSCURRENT
     assert_redacted("plain-Value-51a", "plain-Value-52b", "json-Pw-77c", "bin-Välue-9e")
-
-
-def assert_not_redacted(*values: str) -> None:
-    for value in values:
-        assert value in redact(f"x {value} y")
 
 
 def test_every_field_is_redacted_whatever_field_is_read(sm: Any, unique: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from tests.cli.helpers import LOCKGATE, Done, _env, lockgate
+from tests.cli.helpers import lockgate
 
 from lockgate import api, pipeline, shell, template
 from lockgate.config import Project
@@ -125,17 +125,6 @@ with pipeline("leaky") as p:
 """
 
 
-def lockgate_env(cwd: Path, extra: dict[str, str], *args: str) -> Done:
-    """`lockgate ARGS` with `extra` variables in its environment."""
-    import subprocess
-
-    proc = subprocess.run(
-        [LOCKGATE, *args], cwd=cwd, env={**_env(), **extra}, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    return Done(args, proc.returncode, proc.stdout, proc.stderr)
-
-
 def forms(value: str) -> list[str]:
     raw = value.encode()
     out = {
@@ -172,8 +161,15 @@ def root(project: Project) -> Path:
 @pytest.mark.parametrize("executor", ["threads", "processes"])
 def test_no_secret_reaches_console_store_logs_or_api(root: Path, executor: str) -> None:
     env_secret = "env-Only-Secret-5150"
-    done = lockgate_env(root, {"LOCKGATE_SECRET_STRIPE_KEY": env_secret}, "run", "leaky",
-                        "--executor", executor)  # fmt: skip
+    done = lockgate(
+        root,
+        "run",
+        "leaky",
+        "--executor",
+        executor,
+        env={"LOCKGATE_SECRET_STRIPE_KEY": env_secret},
+        timeout=120,
+    )
     assert done.code == 1, done  # boom and quoted fail, the rest succeeds
     assert env_secret not in done.out + done.err, "a shell task inherited an env secret"
     assert "bad token ***" in done.out + done.err, done

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 from tests.conftest import _free_port
+from tests.secrets.checks import assert_not_redacted, assert_redacted, error_of
 
 from lockgate.config import Project
-from lockgate.errors import ConfigError, SecretError
+from lockgate.errors import ConfigError
 from lockgate.secrets import get_secret
 from lockgate.secrets.redaction import redact
 
@@ -49,19 +50,6 @@ def put(root: Any, path: str, data: dict[str, Any]) -> None:
     root.secrets.kv.v2.create_or_update_secret(path=path, secret=data, mount_point="secret")
 
 
-def error_of(name: str) -> str:
-    with pytest.raises(SecretError) as caught:
-        get_secret(name)
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
-
-
-def assert_redacted(*values: str) -> None:
-    for value in values:
-        assert value not in redact(f"x {value} y")
-
-
 @pytest.fixture
 def vault(
     project: Project, bao_server: Any, configure: Configure, monkeypatch: pytest.MonkeyPatch
@@ -77,11 +65,6 @@ def test_value_default_field_and_named_field(vault: Project, vault_root: Any, un
     assert get_secret("db/main") == "main-Value-8d1f"
     assert get_secret("db/main#password") == "pw-Zq91-x7c"
     assert_redacted("main-Value-8d1f", "pw-Zq91-x7c")
-
-
-def assert_not_redacted(*values: str) -> None:
-    for value in values:
-        assert value in redact(f"x {value} y")
 
 
 def test_every_field_is_redacted_whatever_field_is_read(

@@ -9,7 +9,6 @@ is imported here only, when a command talks to a server."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import sys
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote, urlsplit
 
 from lockgate.errors import LockgateError
+from lockgate.network import plain_http_elsewhere
 
 if TYPE_CHECKING:
     import httpx
@@ -87,22 +87,6 @@ def check_token(token: str | None) -> str:
             "copy it again from `lockgate tokens create`"
         )
     return token
-
-
-def _loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def plain_http_elsewhere(base: str) -> bool:
-    """`base` (a checked `--server`) is plain http:// to another machine than this one
-    (127.0.0.0/8, ::1, localhost): the token would cross a network readable."""
-    parts = urlsplit(base)
-    return parts.scheme == "http" and not _loopback(parts.hostname or "")
 
 
 def check_transport(base: str, allow_insecure_http: bool) -> None:

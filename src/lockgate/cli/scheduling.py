@@ -183,7 +183,6 @@ def trigger(
     With --server, on a lockgate server (for CI jobs). With --wait the exit code is the run's result: 0 it succeeded, 1 it failed, was cancelled or --timeout passed; 2 means it could not be queued or followed (connection, token, permission, params).
     """  # noqa: E501  (one paragraph: the help text is wrapped to the terminal)
     from lockgate import api
-    from lockgate.model.durations import parse_duration
 
     if server is not None:
         _trigger_remote(
@@ -203,14 +202,7 @@ def trigger(
     if allow_insecure_http:
         fail("--allow-insecure-http goes with --server URL")
     project = Project.load()
-    limit = None
-    if timeout is not None:
-        try:
-            limit = parse_duration(timeout)
-        except ValueError as exc:
-            fail(f"--timeout: {exc}")
-    if limit is not None and not wait:
-        fail("--timeout needs --wait")
+    limit = _wait_limit(timeout, wait)
     run_id = api.trigger(
         pipeline,
         params=_pairs(param, "--param"),
@@ -289,16 +281,8 @@ def _trigger_remote(
     import os
 
     from lockgate.cli import remote
-    from lockgate.model.durations import parse_duration
 
-    limit = None
-    if timeout is not None:
-        try:
-            limit = parse_duration(timeout)
-        except ValueError as exc:
-            fail(f"--timeout: {exc}")
-        if not wait:
-            fail("--timeout needs --wait")
+    limit = _wait_limit(timeout, wait)
     when = _logical_date(logical_date)
     code = remote.trigger(
         pipeline,
@@ -314,6 +298,21 @@ def _trigger_remote(
         allow_insecure_http=allow_insecure_http,
     )
     raise typer.Exit(code)
+
+
+def _wait_limit(timeout: str | None, wait: bool) -> float | None:
+    """`--timeout` in seconds (it needs `--wait`); None without one."""
+    from lockgate.model.durations import parse_duration
+
+    if timeout is None:
+        return None
+    try:
+        limit = parse_duration(timeout)
+    except ValueError as exc:
+        fail(f"--timeout: {exc}")
+    if not wait:
+        fail("--timeout needs --wait")
+    return limit
 
 
 def _run_doc(record: dict[str, Any]) -> dict[str, Any]:

@@ -83,7 +83,8 @@ def start_server(
     project: Project | None = None,
 ) -> NoReturn:
     """Serve until stopped (`lockgate serve`, `lockgate up`); exits with the server's status."""
-    from lockgate.server.serve import is_loopback, serve
+    from lockgate.network import is_loopback
+    from lockgate.server.serve import serve
     from lockgate.server.state import ServerSettings
 
     project = project or Project.load()

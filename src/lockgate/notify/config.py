@@ -4,14 +4,13 @@ fix. Secrets are named here (`url_secret`, `password_secret`, `hmac_secret`, `he
 and read only when a message is sent.
 
 A credential never crosses a network in clear: a webhook with `header_secrets` may use plain
-`http://` only to this machine (`plain_http_elsewhere`), checked here when the URL is written
+`http://` only to this machine (`network.plain_http_elsewhere`), checked here when the URL is written
 in lockgate.toml; a URL read from `url_secret` (a credential itself) is checked when it is read
 (notify/sending.py).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import threading
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from lockgate.errors import ConfigError, SecretError, did_you_mean
+from lockgate.network import plain_http_elsewhere
 
 if TYPE_CHECKING:
     from lockgate.config import Project
@@ -84,24 +84,6 @@ _CREDENTIAL_HEADERS = re.compile(
 _EMAIL = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\Z")
 LOCAL_HTTP = "plain http:// is allowed to this machine only: localhost, 127.0.0.1, ::1"
 """Where a credential may go over plain HTTP, for messages."""
-
-
-def plain_http_elsewhere(url: str) -> bool:
-    """Whether `url` is plain http:// to a host other than this machine (127.0.0.0/8, ::1,
-    localhost): what it carries crosses a network readable."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:  # e.g. a broken [IPv6] host: refused when it is meant for http
-        return url.strip().lower().startswith("http://")
-    if parts.scheme != "http":
-        return False
-    host = parts.hostname or ""
-    if host == "localhost":
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return True
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,8 @@ class Sender:
         """The channel's URL: as written, or read from its secret (checked, never shown).
         SendError (not retried) when a credential would go over plain http:// to another
         machine: the URL itself when it comes from a secret, or the `header_secrets`."""
-        from lockgate.notify.config import LOCAL_HTTP, plain_http_elsewhere
+        from lockgate.network import plain_http_elsewhere
+        from lockgate.notify.config import LOCAL_HTTP
 
         if channel.url is not None:
             if channel.header_secrets and plain_http_elsewhere(channel.url):

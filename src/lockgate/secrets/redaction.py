@@ -143,11 +143,6 @@ class Redactor:
                     at, moved = start, True
         return at
 
-    @property
-    def values(self) -> tuple[str, ...]:
-        """The values registered (to hand to another process that runs a task)."""
-        return tuple(self._values)
-
     def known(self, text: str) -> str:
         """`text` with every registered value (in any of its forms) replaced by `***`."""
         automaton = self._automaton

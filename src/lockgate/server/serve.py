@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import logging
 import os
 import signal
@@ -38,16 +37,6 @@ GRACE_S = 5.0
 """How long requests in progress (a log tail, say) may take to finish once stopping."""
 SCHEDULER_STOP_S = 60.0
 """How long the scheduler may take to hand its runs back to the queue."""
-
-
-def is_loopback(host: str) -> bool:
-    """`host` names this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_tls(cert: str | None, key: str | None) -> None:

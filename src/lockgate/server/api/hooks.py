@@ -634,9 +634,8 @@ def _runs_for(
 ) -> list[NewRun]:
     """A queued run for each route the delivery matches, its params checked against the
     pipeline's declarations as a REST trigger's are (422 naming the route otherwise)."""
-    from lockgate.execution import coerce_params, new_run_id
-    from lockgate.model.intervals import RunDates
-    from lockgate.store.scheduling import NewRun
+    from lockgate.api import queued_run
+    from lockgate.execution import coerce_params
 
     pipelines = state.pipelines()
     runs: list[NewRun] = []
@@ -657,15 +656,5 @@ def _runs_for(
             from lockgate.secrets.redaction import redact
 
             raise ApiError(422, redact(f"{route.name}: {exc}")) from None
-        state.store.register_pipelines([pipe.id])
-        runs.append(
-            NewRun(
-                new_run_id(),
-                pipe.id,
-                state.store.record_version(pipe),
-                params,
-                TRIGGER,
-                RunDates.at(None).timestamps(),
-            )
-        )
+        runs.append(queued_run(state.store, pipe, params, TRIGGER, None))
     return runs
