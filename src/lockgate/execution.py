@@ -58,21 +58,10 @@ def coerce_params(
 def _refuse_secrets(pipeline: Pipeline, params: Mapping[str, Any]) -> None:
     """ConfigError for a param that holds a secret: params are stored, shown and sent with
     events; secrets are passed by name and read where they are used."""
-    from lockgate.secrets.redaction import secret_kind
-
-    def strings(value: Any) -> Iterator[str]:
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                yield str(k)
-                yield from strings(v)
-        elif isinstance(value, list | tuple):
-            for v in value:
-                yield from strings(v)
+    from lockgate.secrets.redaction import secret_kind, strings
 
     for name, value in params.items():
-        for text in strings(value):
+        for text in strings(value, keys=True):
             kind = secret_kind(text)
             if kind is not None:
                 raise ConfigError(

@@ -24,7 +24,7 @@ import json
 import re
 import shlex
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
@@ -244,18 +244,27 @@ redact_json = REDACTOR.redact_json
 known_json = REDACTOR.known_json
 
 
-def register_strings(value: Any) -> None:
-    """Redact from now on every string in a JSON value, nested ones too (a structured
-    secret's fields, whichever was asked for); keys are not."""
+def strings(value: Any, *, keys: bool = False) -> Iterator[str]:
+    """Every string in a JSON value, nested ones too (and the keys of its objects, with
+    `keys`)."""
     pending = [value]
     while pending:
         item = pending.pop()
         if isinstance(item, str):
-            register(item)
+            yield item
         elif isinstance(item, dict):
+            if keys:
+                pending.extend(str(k) for k in item)
             pending.extend(item.values())
-        elif isinstance(item, list):
+        elif isinstance(item, list | tuple):
             pending.extend(item)
+
+
+def register_strings(value: Any) -> None:
+    """Redact from now on every string in a JSON value, nested ones too (a structured
+    secret's fields, whichever was asked for); keys are not."""
+    for text in strings(value):
+        register(text)
 
 
 def secret_kind(text: str) -> str | None:
