@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
 def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCKGATE_TESTING", "1")
     os.environ.pop("LOCKGATE_DB_URL", None)
+    os.environ.pop("LOCKGATE_DASK_ADDRESS", None)  # `--dask-address` sets it in-process
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
@@ -212,6 +214,25 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'meta' / 'lockgate.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+# -- Dask ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real Dask scheduler and two workers (w1, w2; w2 offers resource gpu=1) on 127.0.0.1,
+    for the whole session. Tests that kill workers start a cluster of their own."""
+    from tests.daskcluster import DaskCluster
+
+    cluster = DaskCluster(tmp_path_factory.mktemp("dask"))
+    try:
+        cluster.add_worker("w1")
+        cluster.add_worker("w2", resources="gpu=1")
+        cluster.wait_for_workers(2)
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 AWS_REGION = "us-east-1"

@@ -14,7 +14,7 @@ from lockgate.errors import ConfigError, did_you_mean
 CONFIG_FILE = "lockgate.toml"
 STATE_DIR = ".lockgate"
 DEFAULT_CONCURRENCY = 16
-TABLES = ("zones", "policy", "audit", "lineage", "secrets", "notify", "webhooks")
+TABLES = ("zones", "policy", "audit", "lineage", "secrets", "notify", "webhooks", "dask")
 """Top-level tables of lockgate.toml read by the modules that use them (governance, secrets,
 notifications, inbound webhooks), each checked there."""
 _KEYS = {
@@ -52,8 +52,9 @@ class Project:
     them)."""
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The other tables of lockgate.toml as written (`TABLES`): `zones`, `policy`, `audit`,
-    `lineage` (governance/), `secrets` (secrets/), `notify` (notify/) and `webhooks`
-    (server/api/hooks.py), each read and checked by the module that uses it."""
+    `lineage` (governance/), `secrets` (secrets/), `notify` (notify/), `webhooks`
+    (server/api/hooks.py) and `dask` (engine/executors/dask_executor.py), each read and
+    checked by the module that uses it."""
 
     @property
     def state_dir(self) -> Path:

@@ -143,7 +143,12 @@ def executor_for(
 ) -> Executor:
     if isinstance(name_or_executor, Executor):
         return name_or_executor
-    return make_executor(name_or_executor or project.executor, concurrency or project.concurrency)
+    return make_executor(
+        name_or_executor or project.executor,
+        concurrency or project.concurrency,
+        project.tables.get("dask"),
+        project.root,
+    )
 
 
 def engine_for(
@@ -290,6 +295,7 @@ def drive(
             from lockgate.governance.gate import governance
 
             governance(project)
+    engine.executor.prepare()  # e.g. reach the Dask cluster: its errors fail before the run
     watch = CancelWatch.of(db) if db is not None and watch_cancel else None
     try:
         if db is not None:
@@ -306,10 +312,8 @@ def drive(
             on_start(engine.run_id)
         install()
         # tasks in threads share this process's console: what their child processes write
-        # there is redacted (worker processes of the processes executor capture their own)
-        children = (
-            child_output() if engine.executor.name != "processes" else contextlib.nullcontext()
-        )
+        # there is redacted (worker processes of other executors capture their own)
+        children = child_output() if engine.executor.runs_tasks_here else contextlib.nullcontext()
         with _cancel_on_signals(engine, handle_signals), _run_timeout(engine), children:
             result = engine.run()
         return result

@@ -21,17 +21,37 @@ from lockgate.model.pipeline import Pipeline
 
 from .helpers import Recorder
 
-EXECUTORS = ("inline", "threads", "processes")
+EXECUTORS = ("inline", "threads", "processes", "dask")
 _ids = itertools.count(1)
 
 
 @pytest.fixture
-def run_pipeline(project: Project) -> Callable[..., tuple[RunResult, Recorder]]:
+def dask_address(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], str | None]:
+    """For executor "dask": the session's real Dask cluster (started on first use), made the
+    executor's scheduler through $LOCKGATE_DASK_ADDRESS; its address."""
+
+    def use(executor: str) -> str | None:
+        if executor != "dask":
+            return None
+        address = str(request.getfixturevalue("dask_cluster").address)
+        monkeypatch.setenv("LOCKGATE_DASK_ADDRESS", address)
+        return address
+
+    return use
+
+
+@pytest.fixture
+def run_pipeline(
+    project: Project, dask_address: Callable[[str], str | None]
+) -> Callable[..., tuple[RunResult, Recorder]]:
     """Run a pipeline through `lockgate.run` (no DB); returns the result and its events."""
 
     def run(
         pipe: Pipeline | PipelineBuilder, executor: str = "threads", **kwargs: Any
     ) -> tuple[RunResult, Recorder]:
+        dask_address(executor)
         rec = Recorder(kwargs.pop("bus", None))
         kwargs.setdefault("project", project)
         result = lockgate.run(pipe, store=False, executor=executor, bus=rec.bus, **kwargs)
@@ -41,7 +61,9 @@ def run_pipeline(project: Project) -> Callable[..., tuple[RunResult, Recorder]]:
 
 
 @pytest.fixture
-def make_engine(project: Project) -> Callable[..., tuple[RunEngine, Recorder]]:
+def make_engine(
+    project: Project, dask_address: Callable[[str], str | None]
+) -> Callable[..., tuple[RunEngine, Recorder]]:
     """A `RunEngine` on a real executor, logging to the project's logs folder."""
 
     def make(
@@ -50,13 +72,14 @@ def make_engine(project: Project) -> Callable[..., tuple[RunEngine, Recorder]]:
         concurrency: int = 8,
         **kwargs: Any,
     ) -> tuple[RunEngine, Recorder]:
+        address = dask_address(executor)
         install()
         rec = Recorder()
         kwargs.setdefault("logs_dir", str(project.logs_dir))
         engine = RunEngine(
             to_pipeline(pipe),
             run_id=f"test-run-{next(_ids)}",
-            executor=make_executor(executor, concurrency),
+            executor=make_executor(executor, concurrency, {"address": address}),
             bus=rec.bus,
             **kwargs,
         )

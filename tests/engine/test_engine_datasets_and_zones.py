@@ -17,6 +17,7 @@ from lockgate.engine import events as ev
 from lockgate.model.intervals import RunDates
 from lockgate.model.states import RunState, TaskState
 
+from .conftest import EXECUTORS
 from .helpers import boom, ok
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -75,7 +76,7 @@ with pipeline("berlin", timezone="Europe/Berlin"):
 """
 
 
-@pytest.mark.parametrize("executor", ["inline", "threads", "processes"])
+@pytest.mark.parametrize("executor", EXECUTORS)
 def test_templates_and_contexts_see_dates_in_the_pipeline_zone(
     run_pipeline, pipeline_file, executor
 ) -> None:

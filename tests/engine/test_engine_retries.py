@@ -13,6 +13,8 @@ from lockgate.engine.events import EventBus
 from lockgate.model.settings import TaskSettings, make_settings, retry_delay_for
 from lockgate.model.states import RunState, TaskState
 
+from .conftest import EXECUTORS
+
 
 def settings(**options: object) -> TaskSettings:
     return make_settings(options)
@@ -294,7 +296,7 @@ def test_skip_on_a_retry_clears_the_earlier_error(run_pipeline) -> None:
     assert (t.state, t.attempts, t.error) == (TaskState.SKIPPED, 2, None)
 
 
-@pytest.mark.parametrize("executor", ["inline", "threads", "processes"])
+@pytest.mark.parametrize("executor", EXECUTORS)
 def test_a_result_that_is_not_json_fails_at_once_without_retries(
     run_pipeline, pipeline_file, executor
 ) -> None:

@@ -7,6 +7,8 @@ import pytest
 from lockgate import pipeline, shell
 from lockgate.model.states import RunState, TaskState
 
+from .conftest import EXECUTORS
+
 
 @pytest.mark.parametrize(
     ("command", "error"),
@@ -80,7 +82,7 @@ def test_shell_stdin_is_empty(run_pipeline, tmp_path) -> None:
     assert out.read_text() == ""
 
 
-@pytest.mark.parametrize("executor", ["inline", "threads", "processes"])
+@pytest.mark.parametrize("executor", EXECUTORS)
 def test_skip_exit_codes_and_output_result(run_pipeline, executor) -> None:
     with pipeline("skipcodes") as p:
         shell("skipped", "exit 99", skip_exit_codes=[99])

@@ -11,6 +11,8 @@ from lockgate import Param, pipeline, shell, task, template
 from lockgate.errors import DefinitionError
 from lockgate.model.states import RunState, TaskState
 
+from .conftest import EXECUTORS
+
 DAY = datetime(2024, 1, 31, 6, 30, tzinfo=UTC)
 
 
@@ -56,7 +58,7 @@ def test_a_lone_expression_in_native_mode_keeps_its_type(run_pipeline) -> None:
     assert result.result("mixed") == "n=5"
 
 
-@pytest.mark.parametrize("executor", ["inline", "threads", "processes"])
+@pytest.mark.parametrize("executor", EXECUTORS)
 def test_shell_command_values_are_quoted_and_cannot_inject(
     run_pipeline, executor, tmp_path: Path, project
 ) -> None:

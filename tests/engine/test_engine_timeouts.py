@@ -12,6 +12,7 @@ from lockgate import pipeline, shell, task
 from lockgate.engine import events as ev
 from lockgate.model.states import RunState, TaskState
 
+from .conftest import EXECUTORS
 from .helpers import ok, pid_alive, read_pid, wait_pid_gone
 
 # a shell whose background child sleeps; the shell waits for it
@@ -30,7 +31,7 @@ with pipeline("shelltimeout") as p:
 """
 
 
-@pytest.mark.parametrize("executor", ["inline", "threads", "processes"])
+@pytest.mark.parametrize("executor", EXECUTORS)
 def test_shell_timeout_kills_the_process_group(
     run_pipeline, pipeline_file, tmp_path, executor
 ) -> None:

@@ -545,7 +545,8 @@ def task(fn: Callable[P, R], /) -> TaskFunction[P, R]: ...
 def task(**options: Any) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 def task(fn: Any = None, /, **options: Any) -> Any:
     """Make a function a task. Options: id, retries, retry_delay, retry_backoff, retry_jitter,
-    max_retry_delay, timeout, trigger_rule, pool, pool_slots, on_success, on_failure, on_retry,
+    max_retry_delay, timeout, trigger_rule, pool, pool_slots, resources (worker resources for
+    the Dask executor, e.g. {"gpu": 1}), on_success, on_failure, on_retry,
     compensate_with, depends_on, tags, description, produces (the dataset URIs the task updates
     when it succeeds)."""
     if fn is not None:

@@ -11,6 +11,7 @@ was expected (the loader adds the file, line, column and field path).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, Union
@@ -87,6 +88,16 @@ def _number(minimum: float | None = None, maximum: float | None = None) -> Any:
     bounds = [Ge(minimum)] if minimum is not None else []
     bounds += [Le(maximum)] if maximum is not None else []
     return Annotated[float, *bounds, BeforeValidator(check)]
+
+
+def _amount(value: Any) -> Any:
+    """A resource amount: a number > 0 (also as text: YAML reads 4e9 as text)."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"expected an amount greater than 0, got {show(value)}")
+    return value
 
 
 def _duration(positive: bool) -> Any:
@@ -250,6 +261,7 @@ PositiveDuration = _duration(positive=True)
 Number = _number()
 ExitCode = Annotated[int, Ge(0), Le(255), BeforeValidator(_exit_code)]
 BackoffFactor = _number(1)
+Amount = Annotated[float, BeforeValidator(_amount), WithJsonSchema({"type": ["number", "string"]})]
 Fraction = _number(0, 1)
 TriggerRuleName = _choice(tuple(r.value for r in TriggerRule))
 ParamType = _choice(PARAM_TYPES)
@@ -464,6 +476,10 @@ class TaskSettingsSpec(Spec):
     """The pool whose slots the task takes while it runs."""
     pool_slots: WholeFrom1 | None = None
     """How many slots of the pool the task takes."""
+    resources: dict[str, Amount] | None = None
+    """Worker resources one attempt needs, e.g. {gpu: 1, memory: 4e9}: the Dask executor runs
+    it only on a worker started with them (`dask worker --resources "gpu=1"`); other executors
+    ignore them."""
 
 
 class TaskDefaults(TaskSettingsSpec):

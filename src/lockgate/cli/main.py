@@ -32,7 +32,26 @@ ParamOpt = Annotated[
 ]
 ExecutorOpt = Annotated[
     str | None,
-    typer.Option("--executor", "-e", help="inline, threads (default) or processes."),
+    typer.Option("--executor", "-e", help="inline, threads (default), processes or dask."),
+]
+
+
+def _dask_address(value: str | None) -> str | None:
+    """`--dask-address` reaches the Dask executor the way $LOCKGATE_DASK_ADDRESS does."""
+    if value:
+        os.environ["LOCKGATE_DASK_ADDRESS"] = value
+    return value
+
+
+DaskAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dask-address",
+        metavar="tcp://HOST:PORT",
+        callback=_dask_address,
+        help="The Dask scheduler for --executor dask (default: $LOCKGATE_DASK_ADDRESS, "
+        "\\[dask] address, else a local cluster).",
+    ),
 ]
 ConcurrencyOpt = Annotated[
     int | None, typer.Option("--concurrency", "-c", min=1, help="Most tasks running at once.")
@@ -203,6 +222,7 @@ def run(
     ],
     param: ParamOpt = None,
     executor: ExecutorOpt = None,
+    dask_address: DaskAddressOpt = None,
     concurrency: ConcurrencyOpt = None,
     logical_date: DateOpt = None,
     json_out: JsonOpt = False,
@@ -239,6 +259,7 @@ def resume(
         typer.Argument(metavar="RUN_ID", help="The run to continue (an id or a unique prefix)."),
     ],
     executor: ExecutorOpt = None,
+    dask_address: DaskAddressOpt = None,
     concurrency: ConcurrencyOpt = None,
     json_out: JsonOpt = False,
 ) -> None:

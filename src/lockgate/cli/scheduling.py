@@ -14,6 +14,7 @@ import typer
 
 from lockgate.cli.main import (
     ConcurrencyOpt,
+    DaskAddressOpt,
     DateOpt,
     ExecutorOpt,
     JsonOpt,
@@ -78,7 +79,11 @@ def _serve(executor: str | None, concurrency: int | None) -> None:
 
 
 @app.command()
-def scheduler(executor: ExecutorOpt = None, concurrency: ConcurrencyOpt = None) -> None:
+def scheduler(
+    executor: ExecutorOpt = None,
+    dask_address: DaskAddressOpt = None,
+    concurrency: ConcurrencyOpt = None,
+) -> None:
     """Run the scheduler until stopped: scheduled, dataset-triggered and queued runs.
 
     It watches the pipelines folder (added, changed and removed files are picked up) and sleeps
@@ -90,6 +95,7 @@ def scheduler(executor: ExecutorOpt = None, concurrency: ConcurrencyOpt = None) 
 @app.command()
 def up(
     executor: ExecutorOpt = None,
+    dask_address: DaskAddressOpt = None,
     concurrency: ConcurrencyOpt = None,
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8080,
@@ -370,6 +376,7 @@ def backfill(
         ),
     ] = False,
     executor: ExecutorOpt = None,
+    dask_address: DaskAddressOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run one run per data interval between two dates, here, `--parallel` at a time.

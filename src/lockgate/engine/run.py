@@ -544,6 +544,7 @@ class RunEngine:
                 output_result=task.output_result,
                 inherit_env=task.inherit_env,
                 result_max_bytes=self.result_max_bytes,
+                resources=task.settings.resources,
             )
         args = tuple(resolve(a) for a in task.args) if task.args else ()
         kwargs = {k: resolve(v) for k, v in task.kwargs.items()} if task.kwargs else {}
@@ -558,6 +559,7 @@ class RunEngine:
             wants_context=task.wants_context,
             timeout=task.settings.timeout,
             result_max_bytes=self.result_max_bytes,
+            resources=task.settings.resources,
             pipeline_file=self.pipeline.file,
             artifacts=self.artifacts,
             project_root=self.project_root,

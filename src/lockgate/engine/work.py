@@ -56,6 +56,8 @@ class WorkItem:
     """Where tables the task returns are kept (io/artifacts.py); None: tables are refused."""
     project_root: str | None = None
     """The run's project folder: `Project.load()` in the task finds it (model/workplace.py)."""
+    resources: tuple[tuple[str, float], ...] = ()
+    """Worker resources the attempt needs (task setting `resources`; the Dask executor's)."""
     secrets: tuple[str, ...] = ()
     """Secret values already in this item (rendered into its arguments or environment): the
     process that runs it redacts them too (secrets/redaction.py)."""

@@ -1,7 +1,9 @@
-"""Task settings (retries, backoff, timeout, trigger rule, pool) and their validation."""
+"""Task settings (retries, backoff, timeout, trigger rule, pool, resources) and their
+validation."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -29,6 +31,9 @@ class TaskSettings:
     trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
     pool: str | None = None
     pool_slots: int = 1
+    resources: tuple[tuple[str, float], ...] = ()
+    """Worker resources one attempt needs (e.g. `{"gpu": 1, "memory": 4e9}`), sorted by name:
+    the Dask executor runs it only on a worker that offers them; other executors ignore them."""
 
 
 SETTING_NAMES = tuple(f.name for f in fields(TaskSettings))
@@ -88,7 +93,37 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"pool_slots must be a whole number >= 1, got {value!r}")
         return value
+    if name == "resources":
+        return _resources(value)
     raise AssertionError(name)
+
+
+def _resources(value: Any) -> tuple[tuple[str, float], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, tuple):  # already coerced (a pipeline default laid over a task)
+        value = dict(value)
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            f"resources must be a mapping of resource names to amounts, e.g. "
+            f'{{"gpu": 1, "memory": 4e9}}, got {value!r}'
+        )
+    found = []
+    for key, amount in value.items():
+        if isinstance(amount, str):  # YAML reads 4e9 as text
+            with contextlib.suppress(ValueError):
+                amount = float(amount)
+        if not isinstance(key, str) or not key.strip() or any(c.isspace() for c in key):
+            raise ValueError(f"resource names are words without spaces, got {key!r}")
+        if (
+            isinstance(amount, bool)
+            or not isinstance(amount, int | float)
+            or not math.isfinite(amount)
+            or amount <= 0
+        ):
+            raise ValueError(f"resource {key!r} needs an amount greater than 0, got {amount!r}")
+        found.append((key, float(amount)))
+    return tuple(sorted(found))
 
 
 def check_setting_names(options: Mapping[str, Any], what: str) -> None:

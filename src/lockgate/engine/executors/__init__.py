@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 from lockgate.engine.executors.base import Executor
 from lockgate.errors import ConfigError, did_you_mean
 
-EXECUTORS = ("inline", "threads", "processes")
+EXECUTORS = ("inline", "threads", "processes", "dask")
 
 
 def check_executor(name: object) -> None:
@@ -14,7 +18,11 @@ def check_executor(name: object) -> None:
         raise ConfigError(f"unknown executor {name!r}{did_you_mean(name, EXECUTORS)}")
 
 
-def make_executor(name: str, concurrency: int) -> Executor:
+def make_executor(
+    name: str, concurrency: int, dask: Mapping[str, Any] | None = None, root: Path | None = None
+) -> Executor:
+    """The executor `name`; `dask`: the `[dask]` table of lockgate.toml (paths in it are
+    relative to `root`). Nothing connects to anything until the executor's `prepare`."""
     if name == "threads":
         from lockgate.engine.executors.threads import ThreadExecutor
 
@@ -27,6 +35,10 @@ def make_executor(name: str, concurrency: int) -> Executor:
         from lockgate.engine.executors.processes import ProcessExecutor
 
         return ProcessExecutor(concurrency)
+    if name == "dask":
+        from lockgate.engine.executors.dask_executor import DaskExecutor, DaskSettings
+
+        return DaskExecutor(concurrency, DaskSettings.of(dask or {}, root))
     check_executor(name)
     raise AssertionError(name)  # pragma: no cover - every known executor is built above
 

@@ -18,10 +18,16 @@ class Executor(ABC):
     """
 
     name: str = "executor"
+    runs_tasks_here: bool = True
+    """Python tasks run in this process's threads (their child processes share its console)."""
 
     def __init__(self, concurrency: int) -> None:
         self.capacity = max(1, concurrency)
         self._report: Report | None = None
+
+    def prepare(self) -> None:
+        """Get ready before the run starts (e.g. connect to a cluster); raises ConfigError
+        naming what is wrong. `start` calls it too."""
 
     def start(self, report: Report) -> None:
         self._report = report

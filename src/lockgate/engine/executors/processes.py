@@ -21,6 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from lockgate.engine.executors.base import Executor
+from lockgate.engine.executors.shipping import shipped, unshippable
 from lockgate.engine.executors.threads import ThreadExecutor
 from lockgate.engine.work import FAILED, LOST, Outcome, WorkItem
 
@@ -122,6 +123,7 @@ _POOL = _ProcessPool()
 
 class ProcessExecutor(Executor):
     name = "processes"
+    runs_tasks_here = False
 
     def __init__(self, concurrency: int) -> None:
         super().__init__(concurrency)
@@ -138,26 +140,10 @@ class ProcessExecutor(Executor):
             self._shells.submit(item)
             return
         try:
-            payload = pickle.dumps(
-                (item.pipeline_file, _strip(item)), protocol=pickle.HIGHEST_PROTOCOL
-            )
-            if item.pipeline_file is None:
-                raise ValueError("the pipeline was not loaded from a file")
+            payload = shipped(item)
         except Exception as exc:
             assert self._report is not None
-            self._report(
-                Outcome(
-                    item.task_id,
-                    item.attempt,
-                    FAILED,
-                    None,
-                    f"task {item.task_id!r} cannot run in the processes executor: {exc}; "
-                    "define the pipeline at module level in a file and pass picklable arguments "
-                    "(or use --executor threads)",
-                    time.time(),
-                    time.time(),
-                )
-            )
+            self._report(unshippable(item, exc, self.name))
             return
         worker = _POOL.acquire(self)
         worker.item = item
@@ -214,13 +200,6 @@ class ProcessExecutor(Executor):
             worker.kill()
         for worker in busy:
             worker.process.join(timeout=2)
-
-
-def _strip(item: WorkItem) -> WorkItem:
-    """The item without its function: the worker resolves it from the pipeline file."""
-    from dataclasses import replace
-
-    return replace(item, fn=None)
 
 
 def _worker_main(conn: Connection) -> None:
