@@ -7,7 +7,8 @@ real metadata DB: an SQLite file in a temporary project folder, or the database 
 W0 and W1 time whole commands; W2-W6 each run in a fresh child process (`--child`), which calls
 `lockgate.api.run` in-process and measures its own peak RSS; W7 runs the scheduler daemon in such a
 child process (bench/scheduler.py); W8 fills a database with 100,000 runs and times the server's
-runs list and pipeline page through a real `lockgate serve` (bench/history.py). D1-D4, the
+runs list and pipeline page through a real `lockgate serve` (bench/history.py); W9 runs the Dask
+executor on a real scheduler and two workers on 127.0.0.1 (bench/distributed.py). D1-D4, the
 privacy engine's workloads, run in such a child too (bench/privacy_tables.py: scan and mask
 tables; bench/privacy_text.py: free text and log lines, on
 the synthetic labelled corpus of bench/privacy_corpus.py). AUDIT appends a million audit records
@@ -40,6 +41,7 @@ WORKLOADS = (
     "W6",
     "W7",
     "W8",
+    "W9",
     "D1",
     "D2",
     "D3",
@@ -55,6 +57,7 @@ CASES = {
     "W6": ["W6"],
     "W7": ["W7"],
     "W8": ["W8"],
+    "W9": ["W9"],
     "D1": ["D1"],
     "D2": ["D2"],
     "D3": ["D3"],
@@ -152,6 +155,10 @@ def _child(args: argparse.Namespace) -> int:
         from bench import history
 
         lines = history.w8(args.reps, args.db)
+    elif args.child == "W9":
+        from bench import distributed
+
+        lines = distributed.w9(args.db, args.reps, not args.no_diag)
     elif args.child == "AUDIT":
         from bench import audit
 

@@ -53,8 +53,9 @@ class DaskCluster:
         while time.monotonic() < deadline:
             if self.scheduler.poll() is not None:
                 raise RuntimeError(f"dask scheduler exited: {self.output('scheduler')}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.5
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
             ):
                 return
             time.sleep(0.05)
@@ -88,13 +89,18 @@ class DaskCluster:
             return ""
 
     def stop(self) -> None:
+        """Disconnect this process's clients, then stop the processes (a worker still
+        running an abandoned task is killed after a few seconds)."""
+        from lockgate.engine.executors.dask_executor import close_clusters
+
+        close_clusters()
         procs = [*self.workers.values(), self.scheduler]
         for proc in procs:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
         for proc in procs:
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)

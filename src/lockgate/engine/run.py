@@ -341,6 +341,9 @@ class RunEngine:
             self._cancel_all()
         elif isinstance(msg, Outcome):
             self._on_outcome(msg)
+        elif isinstance(msg, list):  # outcomes an executor learnt of together
+            for outcome in msg:
+                self._on_outcome(outcome)
 
     def _next_wakeup(self) -> float | None:
         due = []

@@ -32,6 +32,13 @@ class Executor(ABC):
     def start(self, report: Report) -> None:
         self._report = report
 
+    def report_all(self, outcomes: list[Outcome]) -> None:
+        """Report outcomes learnt of together in one go (the engine then starts what they
+        make ready together)."""
+        if outcomes:
+            assert self._report is not None
+            self._report(outcomes)  # type: ignore[arg-type]
+
     @abstractmethod
     def submit(self, item: WorkItem) -> None:
         """Start `item`; must return quickly (except the inline executor, which runs it)."""

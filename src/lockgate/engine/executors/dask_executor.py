@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -20,6 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ from urllib.parse import urlsplit
 
 from lockgate import __version__
 from lockgate.engine.executors.base import Executor
-from lockgate.engine.executors.dask_worker import Returned, attempt_key, kill_shell, run_item
+from lockgate.engine.executors.dask_worker import attempt_key, kill_shell, run_items
 from lockgate.engine.executors.shipping import shipped, unshippable
 from lockgate.engine.logcapture import LogSink
 from lockgate.engine.work import FAILED, LOST, Outcome, WorkItem
@@ -165,11 +167,13 @@ class _Cluster:
 
     def __init__(self, settings: DaskSettings, concurrency: int) -> None:
         import dask
+
         from distributed import Client
 
         self.settings = settings
         self.local: Any = None
         self._uploads: dict[tuple[str, int, int], str] = {}
+        self._threads, self._threads_at = 1, -1e9
         self._lock = threading.Lock()
         self._folder = tempfile.mkdtemp(prefix="lockgate-upload-")
         if settings.address is None:
@@ -258,6 +262,15 @@ class _Cluster:
                 allowed,
             )
 
+    def threads(self) -> int:
+        """Threads of all the cluster's workers (refreshed every few seconds)."""
+        now = time.monotonic()
+        if now - self._threads_at > 5:
+            info = self.client.scheduler_info(n_workers=-1)
+            found = sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values())
+            self._threads, self._threads_at = max(1, found), now
+        return self._threads
+
     def offers(self, wanted: tuple[tuple[str, float], ...]) -> bool:
         """Whether some worker of the cluster has every resource in `wanted`."""
         info = self.client.scheduler_info(n_workers=-1)
@@ -344,10 +357,57 @@ def close_clusters() -> None:
 
 
 _STOP = object()
+QUICK_S = 0.02
+"""An attempt of a task function whose recent attempts all took less than this is 'quick'."""
+PACK_MAX = 64
+"""Most quick attempts one Dask task runs (one after the other)."""
+
+
+class _Durations:
+    """How long the recent attempts of each task function took (their own clock)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], deque[float]] = {}
+
+    @staticmethod
+    def _fn(item: WorkItem) -> tuple[str, str] | None:
+        fn = item.fn
+        if item.kind != "python" or fn is None:
+            return None
+        return (getattr(fn, "__module__", ""), getattr(fn, "__qualname__", repr(fn)))
+
+    def note(self, item: WorkItem, outcome: Outcome) -> None:
+        key = self._fn(item)
+        if key is not None and outcome.ended_at >= outcome.started_at > 0:
+            seen = self._seen.setdefault(key, deque(maxlen=5))
+            seen.append(outcome.ended_at - outcome.started_at)
+
+    def quick(self, item: WorkItem) -> bool:
+        """Whether `item` may share a Dask task: a Python attempt without a timeout (its
+        clock would start late) whose function's last attempts were all quick."""
+        key = self._fn(item)
+        if key is None or item.timeout is not None:
+            return False
+        seen = self._seen.get(key)
+        return seen is not None and len(seen) >= 3 and max(seen) < QUICK_S
+
+
+@dataclass(slots=True)
+class _Sent:
+    """One Dask task of this run: the attempts it runs (one, or a pack of quick ones)."""
+
+    items: list[WorkItem]
+    future: Any = None
 
 
 class DaskExecutor(Executor):
-    """Runs attempts (Python and shell) on a Dask cluster; see the module's docstring."""
+    """Runs attempts (Python and shell) on a Dask cluster; see the module's docstring.
+
+    One Dask task per attempt costs the cluster a few milliseconds of its own bookkeeping,
+    which caps it at several hundred attempts a second. So attempts of task functions seen to
+    take under `QUICK_S` (and without a timeout) are packed: up to `PACK_MAX` of them run one
+    after the other in one Dask task, spread over the cluster's threads. A long attempt is
+    never packed, so it never holds up another."""
 
     name = "dask"
     runs_tasks_here = False
@@ -359,8 +419,10 @@ class DaskExecutor(Executor):
         self._commands: SimpleQueue[Any] = SimpleQueue()
         self._done: SimpleQueue[Any] = SimpleQueue()
         self._lock = threading.Lock()
-        self._futures: dict[str, Any] = {}
-        self._items: dict[str, WorkItem] = {}
+        self._sent: dict[str, _Sent] = {}
+        self._where: dict[tuple[str, int], str] = {}
+        self._durations = _Durations()
+        self._packs = itertools.count(1)
         self._threads: list[threading.Thread] = []
 
     def prepare(self) -> None:
@@ -391,9 +453,9 @@ class DaskExecutor(Executor):
             thread.join()
         self._threads = []
         with self._lock:
-            left = list(self._futures.values())
-            self._futures.clear()
-            self._items.clear()
+            left = [sent.future for sent in self._sent.values() if sent.future is not None]
+            self._sent.clear()
+            self._where.clear()
         if left and self._cluster is not None:
             with contextlib.suppress(Exception):
                 self._cluster.client.cancel(left)
@@ -414,64 +476,89 @@ class DaskExecutor(Executor):
                 return
 
     def _send(self, items: list[WorkItem]) -> None:
+        """Submit attempts that arrived together: grouped by the resources they need, quick
+        ones packed, one `Client.map` per group."""
         assert self._cluster is not None
         cluster = self._cluster
-        groups: dict[tuple[tuple[str, float], ...], list[tuple[str, WorkItem, bytes, str | None]]]
-        groups = {}
+        singles: dict[tuple[tuple[str, float], ...], list[tuple[WorkItem, Any]]] = {}
+        quick: dict[tuple[tuple[str, float], ...], list[tuple[WorkItem, Any]]] = {}
         for item in items:
             try:
-                payload = shipped(item)
                 upload = None
                 if self.settings.upload and item.kind != "shell" and item.pipeline_file:
                     upload = cluster.upload(item.pipeline_file)
+                shipment = (item.task_id, item.attempt, shipped(item), upload)
             except Exception as exc:
                 self._report_outcome(unshippable(item, exc, self.name))
                 continue
             if item.resources and not cluster.offers(item.resources):
                 self._report_outcome(_no_worker_offers(item, cluster))
                 continue
-            key = attempt_key(item.ctx.run_id, item.task_id, item.attempt)
-            groups.setdefault(item.resources, []).append((key, item, payload, upload))
-        for resources, group in groups.items():
-            keys = [g[0] for g in group]
-            with self._lock:
-                for key, item, _, _ in group:
-                    self._items[key] = item
-            try:
-                futures = cluster.client.map(
-                    run_item,
-                    [__version__] * len(group),
-                    [g[1].task_id for g in group],
-                    [g[1].attempt for g in group],
-                    [g[2] for g in group],
-                    [g[3] for g in group],
-                    key=keys,
-                    resources=dict(resources) or None,
-                    pure=False,
-                )
-            except Exception as exc:  # the client lost the scheduler
-                for key, item, _, _ in group:
-                    self._forget(key)
+            group = quick if self._durations.quick(item) else singles
+            group.setdefault(item.resources, []).append((item, shipment))
+        for resources, found in singles.items():
+            self._map(resources, [[one] for one in found])
+        for resources, found in quick.items():
+            size = max(1, min(PACK_MAX, -(-len(found) // cluster.threads())))
+            self._map(resources, [found[i : i + size] for i in range(0, len(found), size)])
+
+    def _map(
+        self, resources: tuple[tuple[str, float], ...], packs: list[list[tuple[WorkItem, Any]]]
+    ) -> None:
+        assert self._cluster is not None
+        cluster = self._cluster
+        keys = [self._key(pack) for pack in packs]
+        with self._lock:
+            for key, pack in zip(keys, packs, strict=True):
+                self._sent[key] = _Sent([item for item, _ in pack])
+                for item, _ in pack:
+                    self._where[item.key] = key
+        try:
+            futures = cluster.client.map(
+                run_items,
+                [__version__] * len(packs),
+                [[shipment for _, shipment in pack] for pack in packs],
+                key=keys,
+                resources=dict(resources) or None,
+                pure=False,
+            )
+        except Exception as exc:  # the client lost the scheduler
+            for key in keys:
+                for item in self._forget(key):
                     self._report_outcome(_lost(item, f"could not reach {cluster.label}: {exc}"))
-                continue
-            with self._lock:
-                for key, future in zip(keys, futures, strict=True):
-                    self._futures[key] = future
-            for future in futures:
-                future.add_done_callback(self._done.put)
+            return
+        with self._lock:
+            for key, future in zip(keys, futures, strict=True):
+                sent = self._sent.get(key)
+                if sent is not None:
+                    sent.future = future
+        for future in futures:
+            future.add_done_callback(self._done.put)
+
+    def _key(self, pack: list[tuple[WorkItem, Any]]) -> str:
+        """The Dask key of a task: an attempt's own name, or a numbered pack of this run."""
+        first = pack[0][0]
+        key = attempt_key(first.ctx.run_id, first.task_id, first.attempt)
+        return key if len(pack) == 1 else f"{key}-pack{next(self._packs)}-of-{len(pack)}"
 
     def _stop(self, key: tuple[str, int], reason: str) -> None:
+        """Stop attempt `key`: a shell task's process on its worker, the Dask task when no
+        other attempt shares it (a quick attempt in a pack just has its outcome ignored)."""
         assert self._cluster is not None
         with self._lock:
-            dask_key = next((k for k, item in self._items.items() if item.key == key), None)
-            item = self._items.pop(dask_key, None) if dask_key else None
-            future = self._futures.pop(dask_key, None) if dask_key else None
-        if item is None:
-            return
+            dask_key = self._where.pop(key, None)
+            sent = self._sent.get(dask_key) if dask_key is not None else None
+            if sent is None:
+                return
+            item = next(i for i in sent.items if i.key == key)
+            sent.items.remove(item)
+            future = sent.future if not sent.items else None
+            if not sent.items:
+                del self._sent[dask_key]  # type: ignore[arg-type]
         client = self._cluster.client
         with contextlib.suppress(Exception):
             if item.kind == "shell":  # its process group is stopped on whichever worker
-                client.run(kill_shell, dask_key, reason, wait=False)
+                client.run(kill_shell, dask_key, reason)
             if future is not None:
                 future.cancel(reason=reason)
 
@@ -493,41 +580,42 @@ class DaskExecutor(Executor):
         results: dict[str, Any] = {}
         if finished:
             try:
-                results = dict(
-                    zip(
-                        (f.key for f in finished),
-                        self._cluster.client.gather(finished),
-                        strict=True,
-                    )
-                )
+                gathered = self._cluster.client.gather(finished)
+                results = dict(zip((f.key for f in finished), gathered, strict=True))
             except Exception:  # one result was lost with its worker: take them one by one
                 for future in finished:
                     try:
                         results[future.key] = future.result(timeout=self.settings.connect_timeout)
                     except Exception as exc:
                         results[future.key] = exc
+        outcomes: list[Outcome] = []
         for future in futures:
-            item = self._forget(future.key)
-            if item is None:  # cancelled by the engine meanwhile
+            items = {item.key: item for item in self._forget(future.key)}
+            if not items:  # cancelled by the engine meanwhile
                 continue
             got = results.get(future.key)
-            if isinstance(got, Returned):
-                self._write_log(item, got.log)
-                self._report_outcome(got.outcome)
+            if isinstance(got, list):
+                for returned in got:
+                    item = items.pop(returned.outcome_key, None)
+                    if item is not None:  # else cancelled while its pack ran
+                        self._durations.note(item, returned.outcome)
+                        self._write_log(item, returned.log)
+                        outcomes.append(returned.outcome)
             elif future.status == "cancelled":
-                self._report_outcome(
-                    _lost(item, f"{self._cluster.label} dropped the attempt (restarted?)")
-                )
+                why = f"{self._cluster.label} dropped the attempt (restarted?)"
+                outcomes += [_lost(item, why) for item in items.values()]
             else:
-                self._report_outcome(self._failure(item, got or _exception(future)))
+                error = got or _exception(future)
+                outcomes += [self._failure(item, error) for item in items.values()]
+        self.report_all(outcomes)
 
     def _failure(self, item: WorkItem, exc: BaseException) -> Outcome:
         from distributed.scheduler import KilledWorker
 
+        now = time.time()
         if isinstance(exc, KilledWorker):
             return _lost(item, f"the Dask worker running it died ({_reason(exc)})")
         if isinstance(exc, ModuleNotFoundError):
-            now = time.time()
             return Outcome(
                 item.task_id,
                 item.attempt,
@@ -539,7 +627,6 @@ class DaskExecutor(Executor):
                 now,
                 True,
             )
-        now = time.time()
         return Outcome(
             item.task_id,
             item.attempt,
@@ -550,10 +637,15 @@ class DaskExecutor(Executor):
             now,
         )
 
-    def _forget(self, key: str) -> WorkItem | None:
+    def _forget(self, key: str) -> list[WorkItem]:
+        """The attempts of Dask task `key` still awaited, no longer tracked."""
         with self._lock:
-            self._futures.pop(key, None)
-            return self._items.pop(key, None)
+            sent = self._sent.pop(key, None)
+            if sent is None:
+                return []
+            for item in sent.items:
+                self._where.pop(item.key, None)
+            return sent.items
 
     def _write_log(self, item: WorkItem, data: bytes) -> None:
         path = item.ctx.log_path

@@ -7,6 +7,7 @@ workers need lockgate installed, at the coordinator's version (checked before an
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pickle
 import tempfile
@@ -14,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from lockgate import __version__
 from lockgate.engine.work import FAILED, Outcome, ShellProcess, WorkItem, crashed
@@ -22,6 +24,7 @@ LOG_LIMIT = 64 << 20
 """Most bytes of one attempt's log sent back; beyond it the middle is dropped (noted in it)."""
 
 _running: dict[str, ShellProcess] = {}
+_logs = itertools.count(1)
 _running_lock = threading.Lock()
 
 
@@ -33,10 +36,20 @@ class Returned:
     log: bytes = b""
     worker: str = ""
 
+    @property
+    def outcome_key(self) -> tuple[str, int]:
+        return (self.outcome.task_id, self.outcome.attempt)
+
 
 def version_of_worker() -> str:
     """This worker's lockgate version (the coordinator compares it with its own)."""
     return __version__
+
+
+def run_items(version: str, shipments: list[tuple[str, int, bytes, str | None]]) -> list[Returned]:
+    """Run attempts one after the other (a pack of quick ones, or just one): each shipment
+    is `run_item`'s arguments after the version."""
+    return [run_item(version, *shipment) for shipment in shipments]
 
 
 def run_item(
@@ -56,9 +69,8 @@ def run_item(
         return Returned(Outcome(task_id, attempt, FAILED, None, error, now, now, True), b"", worker)
     file, item = pickle.loads(payload)
     log_file = None
-    if item.ctx.log_path is not None:  # the log is written here, then sent back
-        log_fd, log_file = tempfile.mkstemp(prefix="lockgate-", suffix=".log", dir=_tmp_dir())
-        os.close(log_fd)
+    if item.ctx.log_path is not None:  # written here (on the first write), then sent back
+        log_file = os.path.join(_tmp_dir(), f"lockgate-{os.getpid()}-{next(_logs)}.log")
         item = replace(item, ctx=replace(item.ctx, log_path=log_file))
     try:
         outcome = _run(item, file, upload, worker)
@@ -122,8 +134,6 @@ def _run(item: WorkItem, file: str | None, upload: str | None, worker: str) -> O
 
 
 def _task_function(item: WorkItem, file: str | None, upload: str | None):  # type: ignore[no-untyped-def]
-    from lockgate.authoring.discovery import load_file
-
     if upload is not None:
         path = Path(_local_directory()) / upload
         if not path.is_file():
@@ -143,7 +153,7 @@ def _task_function(item: WorkItem, file: str | None, upload: str | None):  # typ
                 "lockgate.toml to ship the file with the run"
             )
     pipe_id = item.ctx.pipeline_id
-    found = {p.id: p for p in load_file(path)}.get(pipe_id)
+    found = _pipelines(path).get(pipe_id)
     task = found.tasks.get(item.task_id) if found is not None else None
     fn = task.fn if task is not None else None
     if fn is None:
@@ -154,13 +164,30 @@ def _task_function(item: WorkItem, file: str | None, upload: str | None):  # typ
     return fn
 
 
+_loaded: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+
+
+def _pipelines(path: Path) -> dict[str, Any]:
+    """The pipelines of a file by id, loaded again only when the file changed."""
+    from lockgate.authoring.discovery import load_file
+
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    known = _loaded.get(path)
+    if known is None or known[0] != stamp:
+        known = (stamp, {p.id: p for p in load_file(path)})
+        _loaded[path] = known
+    return known[1]
+
+
 def kill_shell(key: str, reason: str) -> bool:
-    """Stop the shell attempt `key` if it runs on this worker (run there by `Client.run`)."""
+    """Stop the shell attempt `key` if it runs on this worker (run there by `Client.run`, in
+    the worker's event loop: the kill, with its grace period, goes on in a thread)."""
     with _running_lock:
         shell = _running.get(key)
     if shell is None:
         return False
-    shell.kill(reason)
+    threading.Thread(target=shell.kill, args=(reason,), daemon=True).start()
     return True
 
 
@@ -207,8 +234,8 @@ def _local_directory() -> str:
     return str(get_worker().local_directory)
 
 
-def _tmp_dir() -> str | None:
+def _tmp_dir() -> str:
     try:
         return _local_directory()
     except (ImportError, ValueError):
-        return None
+        return tempfile.gettempdir()
