@@ -436,3 +436,18 @@ def test_airflow_names_for_keys_point_to_lockgate_names(error_of):
         "2:3: tasks.a: a task needs exactly one of: shell, python, scan, mask, redact, read, copy, sql, check "
         "('bash_command' is 'shell' here)"
     )
+
+
+def test_resources_are_amounts_by_name(error_of, tmp_path):
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(
+        "defaults:\n  resources: {memory: 4e9}\n"
+        "tasks:\n  a: {shell: echo, resources: {gpu: 1, memory: 8e9}}\n  b: {shell: echo}\n"
+    )
+    [pipe] = load_file(ok)
+    assert pipe.tasks["a"].settings.resources == (("gpu", 1.0), ("memory", 8e9))
+    assert pipe.tasks["b"].settings.resources == (("memory", 4e9),)
+    assert error_of("tasks:\n  a: {shell: echo, resources: {gpu: 0}}\n") == (
+        "2:37: tasks.a.resources.gpu: expected an amount greater than 0, got 0"
+    )
+    assert "resources" in error_of("tasks:\n  a: {shell: echo, resources: [gpu]}\n")

@@ -139,3 +139,24 @@ def test_a_shell_task_can_run_with_only_its_own_environment(run_pipeline, monkey
     result, _ = run_pipeline(Pipeline(id="cleanenv", tasks=tasks))
     assert result.result("inherit") == "s3cr3t"
     assert result.result("own") == "none|x"
+
+
+def test_lockgate_private_variables_never_reach_a_shell_task(run_pipeline, monkeypatch) -> None:
+    private = {
+        "LOCKGATE_DB_URL": "postgresql://lockgate:pw@db/lockgate",
+        "LOCKGATE_KEYS": "k1:c2VjcmV0LWtleS1tYXRlcmlhbC0xMjM0NTY=",
+        "LOCKGATE_TOKEN": "lg_token_value",
+        "PGPASSWORD": "pw",
+        "PGPASSFILE": "/run/secrets/pgpass",
+        "LOCKGATE_SECRET_API": "api-value",
+    }
+    for name, value in private.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ORDINARY", "kept")
+    with pipeline("private_env") as p:
+        shell("dump", "env | sort | tr '\\n' ' '", output_result=True)
+    result, _ = run_pipeline(p)
+    seen = result.result("dump")
+    assert "ORDINARY=kept" in seen
+    for name in private:
+        assert f"{name}=" not in seen, name

@@ -835,6 +835,45 @@ def db_upgrade() -> None:
     sys.stdout.write(f"{safe_url(project.db_url)}: {what} revision {after}\n")
 
 
+@db_app.command("migrate-to")
+def db_migrate_to(
+    url: Annotated[
+        str,
+        typer.Argument(
+            metavar="URL",
+            help="An empty database: postgresql://user:password@host:port/dbname, or "
+            "sqlite:///path/to/file.db.",
+        ),
+    ],
+) -> None:
+    """Copy the metadata database into an empty one at URL and verify the copy.
+
+    URL is PostgreSQL (or SQLite, for a backup). Every table is copied in one transaction, then
+    row counts, per-table digests and the audit chain are checked and the copy is audited
+    there. Stop the scheduler and server first; lockgate.toml is not changed."""
+    from lockgate import api
+    from lockgate.store.audit import user_actor
+    from lockgate.store.db import safe_url
+    from lockgate.store.transfer import migrate_to
+
+    if not url.strip():
+        fail("give the URL of the database to copy into, e.g. postgresql://user@host/lockgate")
+    project = Project.load()
+    done = migrate_to(api.open_store(project), url.strip(), actor=user_actor())
+    width = max(len(t.table) for t in done.tables)
+    for table in done.tables:
+        sys.stdout.write(f"{table.table:<{width}}  {table.rows} row(s) copied\n")
+    sys.stdout.write(
+        f"verified: {len(done.tables)} tables, {done.rows} rows, audit chain intact "
+        f"({done.audit_records} records)\n"
+        f"audited: db.migrate_to, record {done.audit_seq} of the copy's audit chain\n"
+        f'next: point the project at the copy, db_url = "{done.target}" in lockgate.toml '
+        "(or LOCKGATE_DB_URL)"
+        + (" with the real password" if "***@" in done.target else "")
+        + f", then start lockgate again; {safe_url(project.db_url)} was left as it was\n"
+    )
+
+
 @db_app.command("clean")
 def db_clean(
     older_than: Annotated[str, typer.Option("--older-than", help="Age, e.g. 30d, 12h.")] = "30d",

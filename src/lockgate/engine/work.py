@@ -22,10 +22,13 @@ from lockgate.secrets import redaction
 
 SUCCESS, FAILED, SKIPPED, LOST = "success", "failed", "skipped", "lost"
 KILL_GRACE_S = 2.0
-_PRIVATE_ENV = frozenset({"LOCKGATE_DB_URL"})
+_PRIVATE_ENV = frozenset(
+    {"LOCKGATE_DB_URL", "LOCKGATE_KEYS", "LOCKGATE_TOKEN", "PGPASSWORD", "PGPASSFILE"}
+)
 _PRIVATE_PREFIXES = ("LOCKGATE_SECRET_",)
-"""Variables a shell task never inherits: the database URL may hold its password, and the
-env secret backend's variables are secrets (a task gets one by name: `{{ secret('x') }}`)."""
+"""Variables a shell task never inherits: the metadata database's URL and password (libpq's
+variables, set by deployments for lockgate's own database), the privacy keys, the API token,
+and the env secret backend's variables (a task gets a secret by name: `{{ secret('x') }}`)."""
 
 
 @dataclass(slots=True)
