@@ -24,10 +24,13 @@ class DaskCluster:
     """A scheduler (that leaves retries to lockgate: allowed-failures 0) and named workers,
     each a process of its own; `stop()` ends them all."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tls: list[str] | None = None) -> None:
+        """`tls`: `--tls-ca-file/--tls-cert/--tls-key` arguments for the scheduler and the
+        workers (the address is then tls://)."""
         self.folder = folder
         self.port = free_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.tls = tls or []
+        self.address = f"{'tls' if tls else 'tcp'}://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
             "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0",
@@ -37,7 +40,8 @@ class DaskCluster:
         self.scheduler = self._spawn(
             "scheduler",
             [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(self.port)]
-            + ["--no-dashboard", "--no-show"],
+            + ["--no-dashboard", "--no-show"]
+            + (["--protocol", "tls", *self.tls] if self.tls else []),
         )
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
         self._wait_port()
@@ -66,7 +70,7 @@ class DaskCluster:
     ) -> None:
         argv = [DASK, "worker", self.address, "--host", "127.0.0.1", "--no-dashboard"]
         argv += ["--name", name, "--nthreads", str(nthreads)]
-        argv += ["--local-directory", str(self.folder / name)]
+        argv += ["--local-directory", str(self.folder / name), *self.tls]
         if not nanny:
             argv.append("--no-nanny")
         if resources:
@@ -74,9 +78,19 @@ class DaskCluster:
         self.workers[name] = self._spawn(name, argv)
 
     def wait_for_workers(self, count: int, timeout: float = 60.0) -> None:
+        from distributed.security import Security
+
         from distributed import Client
 
-        with Client(self.address, timeout=timeout, set_as_default=False) as client:
+        security = None
+        if self.tls:
+            ca, cert, key = self.tls[1], self.tls[3], self.tls[5]
+            security = Security(
+                tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, require_encryption=True
+            )
+        with Client(
+            self.address, timeout=timeout, set_as_default=False, security=security
+        ) as client:
             client.wait_for_workers(count, timeout=timeout)
 
     def worker_pids(self) -> dict[str, int]:
@@ -107,10 +121,12 @@ class DaskCluster:
                 proc.wait()
 
 
-def start_cluster(folder: Path, workers: int = 2, **options: object) -> DaskCluster:
+def start_cluster(
+    folder: Path, workers: int = 2, tls: list[str] | None = None, **options: object
+) -> DaskCluster:
     """A scheduler and `workers` workers (w1, w2, ...), all registered."""
     folder.mkdir(parents=True, exist_ok=True)
-    cluster = DaskCluster(folder)
+    cluster = DaskCluster(folder, tls)
     try:
         for i in range(1, workers + 1):
             cluster.add_worker(f"w{i}", **options)  # type: ignore[arg-type]

@@ -371,3 +371,43 @@ def test_quick_attempts_share_dask_tasks_and_keep_their_own_outcome_and_log(
         assert log.count("speaking") == 1
     timed = [result.result(f"t{i}") for i in range(20)]
     assert all("-pack" not in key for key in timed), "an attempt with a timeout runs alone"
+
+
+def test_a_tls_scheduler_with_a_client_certificate(tmp_path, pipeline_file) -> None:
+    from tests.server.test_serve import _self_signed
+
+    from lockgate.api import run as run_now
+    from lockgate.config import Project
+
+    cert, key = _self_signed(tmp_path)  # a CA for itself: the scheduler's, workers' and ours
+    tls = ["--tls-ca-file", str(cert), "--tls-cert", str(cert), "--tls-key", str(key)]
+    cluster = start_cluster(tmp_path / "cluster", workers=1, tls=tls)
+    try:
+        assert cluster.address.startswith("tls://")
+        root = tmp_path / "proj"
+        (root / "pipelines").mkdir(parents=True)
+        (root / "lockgate.toml").write_text(
+            f'[dask]\naddress = "{cluster.address}"\n'
+            f'tls_ca_file = "{cert}"\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
+        )
+        pipe = pipeline_file(
+            """
+            from lockgate import pipeline, task
+
+            @task
+            def hello() -> str:
+                return "over tls"
+
+            with pipeline("tls") as p:
+                hello()
+            """
+        )["tls"]
+        project = Project.load(root)
+        result = run_now(pipe, store=False, executor="dask", project=project)
+        assert result.result("hello") == "over tls"
+        assert cluster.output("w1").count("Run out-of-band function") >= 1  # version check
+        (root / "lockgate.toml").write_text(f'[dask]\naddress = "{cluster.address}"\n')
+        with pytest.raises(ConfigError, match="uses TLS: set \\[dask\\] tls_ca_file"):
+            run_now(pipe, store=False, executor="dask", project=Project.load(root))
+    finally:
+        cluster.stop()
