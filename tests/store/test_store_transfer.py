@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.pgdatabases import fresh_pg_database
 
 from lockgate import api
 from lockgate.auth import accounts, sessions
@@ -191,20 +192,8 @@ def _order(row: tuple[Any, ...]) -> tuple[tuple[bool, Any], ...]:
 @pytest.fixture
 def other_pg(pg_server: str) -> Iterator[str]:
     """A second fresh PostgreSQL database (the test's `pg_url` may be the source)."""
-    import psycopg
-
-    name = f"target_{secrets.token_hex(6)}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield pg_server.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            )
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    with fresh_pg_database(pg_server, "target") as url:
+        yield url
 
 
 def _target(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
