@@ -101,7 +101,7 @@ def test_a_worker_killed_mid_task_gives_a_lost_attempt_retried_elsewhere(
     assert result.state is RunState.SUCCESS, task.error
     assert task.attempts == 2
     [retrying] = rec.of(ev.TASK_RETRYING)
-    assert retrying.data["attempt_state"] == "lost"
+    assert retrying.data["attempt_state"] == "lost", retrying.data
     assert "the Dask worker running it died" in retrying.data["error"]
     second = result.result("victim")
     assert second["attempt"] == 2
@@ -411,3 +411,120 @@ def test_a_tls_scheduler_with_a_client_certificate(tmp_path, pipeline_file) -> N
             run_now(pipe, store=False, executor="dask", project=Project.load(root))
     finally:
         cluster.stop()
+
+
+QUEUED = """
+import time
+from lockgate import pipeline, task
+
+@task(timeout=1.8)
+def nap(i: int) -> int:
+    time.sleep(1.0)
+    return i
+
+with pipeline("queued") as p:
+    for i in range(16):
+        nap.override(id=f"n{i}")(i)
+"""
+
+
+def test_a_timeout_counts_from_the_start_on_the_worker_not_the_wait_in_dask(
+    run_pipeline, pipeline_file, dask_cluster
+) -> None:
+    pipe = pipeline_file(QUEUED)["queued"]
+    # 16 attempts in flight on 8 worker threads: half wait about 1 s in Dask's queue first
+    result, _ = run_pipeline(pipe, executor="dask", concurrency=16)
+    assert result.state is RunState.SUCCESS, {t.id: t.error for t in result.tasks.values()}
+
+
+def test_the_log_of_a_remote_shell_task_stopped_at_its_timeout_is_kept(
+    run_pipeline, pipeline_file, project
+) -> None:
+    source = """
+    from lockgate import pipeline, shell
+
+    with pipeline("stopped") as p:
+        shell("talks", "echo before-timeout; sleep 30", timeout=1)
+    """
+    pipe = pipeline_file(source)["stopped"]
+    result, _ = run_pipeline(pipe, executor="dask")
+    assert "timed out after 1s" in (result.tasks["talks"].error or "")
+    log = project.logs_dir / "stopped" / result.run_id / "talks" / "attempt-1.log"
+    assert wait_until(log.exists, 10)
+    assert "before-timeout" in log.read_text()
+
+
+def test_a_log_that_cannot_be_stored_fails_the_attempt_instead_of_hanging(
+    make_engine, pipeline_file, tmp_path
+) -> None:
+    source = """
+    from lockgate import pipeline, task
+
+    @task
+    def talk() -> int:
+        print("something to keep")
+        return 1
+
+    with pipeline("nolog") as p:
+        talk()
+    """
+    pipe = pipeline_file(source)["nolog"]
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the logs folder should be")
+    engine, _ = make_engine(pipe, executor="dask", logs_dir=str(blocker / "logs"))
+    result = engine.run()
+    assert result.state is RunState.FAILED
+    assert "lockgate could not run the task" in (result.tasks["talk"].error or "")
+
+
+def test_a_client_that_lost_its_scheduler_is_replaced(dask_cluster) -> None:
+    from lockgate.engine.executors.dask_executor import cluster_for
+
+    settings = DaskSettings(address=dask_cluster.address, connect_timeout=7.5)
+    try:
+        first = cluster_for(settings, 4)
+        first.client.close()  # what the client does when it gives up reconnecting
+        second = cluster_for(settings, 4)
+        assert second is not first and second.alive()
+    finally:
+        close_clusters()
+
+
+def test_the_local_cluster_needs_its_own_credentials(monkeypatch) -> None:
+    from distributed import Client
+    from lockgate.engine.executors.dask_executor import cluster_for
+
+    settings = DaskSettings(workers=1, threads_per_worker=1)
+    try:
+        cluster = cluster_for(settings, 1)
+        address = cluster.local.scheduler_address
+        assert address.startswith("tls://127.0.0.1:")
+        with pytest.raises((OSError, TimeoutError)):
+            Client(address.replace("tls://", "tcp://"), timeout=2, set_as_default=False)
+        with pytest.raises((OSError, TimeoutError, TypeError, ValueError)):
+            Client(address, timeout=2, set_as_default=False)  # TLS without a certificate
+    finally:
+        close_clusters()
+
+
+def test_dask_address_on_the_command_line_means_the_dask_executor(tmp_path, dask_cluster) -> None:
+    write(
+        tmp_path,
+        "pipelines/one.py",
+        """
+        from lockgate import pipeline, task
+
+        @task
+        def a() -> int:
+            return 1
+
+        with pipeline("one") as p:
+            a()
+        """,
+    )
+    done = lockgate(tmp_path, "run", "one", "--dask-address", dask_cluster.address, "--json")
+    assert done.code == 0, done
+    runs = lockgate(tmp_path, "runs", "--json")
+    assert runs.json()["runs"][0]["executor"] == "dask", runs
+    wrong = lockgate(tmp_path, "run", "one", "-e", "threads", "--dask-address", "tcp://x:1")
+    assert "--dask-address is for --executor dask, not threads" in one_line_error(wrong)

@@ -43,6 +43,18 @@ def _dask_address(value: str | None) -> str | None:
     return value
 
 
+def pick_executor(executor: str | None, dask_address: str | None) -> str | None:
+    """`--dask-address` means the Dask executor; given with another `--executor` it is a
+    mistake worth a word rather than an address silently ignored."""
+    if dask_address is None:
+        return executor
+    if not dask_address.strip():
+        fail("--dask-address needs the scheduler's address, e.g. tcp://127.0.0.1:8786")
+    if executor not in (None, "dask"):
+        fail(f"--dask-address is for --executor dask, not {executor}: drop one of the two")
+    return "dask"
+
+
 DaskAddressOpt = Annotated[
     str | None,
     typer.Option(
@@ -50,7 +62,7 @@ DaskAddressOpt = Annotated[
         metavar="tcp://HOST:PORT",
         callback=_dask_address,
         help="The Dask scheduler for --executor dask (default: $LOCKGATE_DASK_ADDRESS, "
-        "\\[dask] address, else a local cluster).",
+        "\\[dask] address, else a local cluster); implies --executor dask.",
     ),
 ]
 ConcurrencyOpt = Annotated[
@@ -230,6 +242,7 @@ def run(
     """Run a pipeline now and wait for it to finish."""
     from lockgate import api
 
+    executor = pick_executor(executor, dask_address)
     project = Project.load()
     when = _logical_date(logical_date)
     pipe = _load(pipeline, project)
@@ -266,6 +279,7 @@ def resume(
     """Continue an interrupted run: keep what succeeded, retry lost attempts with retries left."""
     from lockgate import api
 
+    executor = pick_executor(executor, dask_address)
     project = Project.load()
     store = api.open_store(project)
     record = store.find_run(run_id)
@@ -696,7 +710,7 @@ def test_(
     ] = None,
     param: ParamOpt = None,
     executor: Annotated[
-        str, typer.Option("--executor", "-e", help="inline (default), threads or processes.")
+        str, typer.Option("--executor", "-e", help="inline (default), threads, processes or dask.")
     ] = "inline",
     logical_date: DateOpt = None,
 ) -> None:

@@ -25,6 +25,7 @@ from lockgate.cli.main import (
     _plain,
     app,
     fail,
+    pick_executor,
 )
 from lockgate.cli.server import CertOpt, HostOpt, KeyOpt, MetricsPortOpt, NoUiOpt, PortOpt
 from lockgate.config import Project
@@ -89,7 +90,7 @@ def scheduler(
     It watches the pipelines folder (added, changed and removed files are picked up) and sleeps
     until the next run is due or something happens. On PostgreSQL several schedulers may share
     the database; on SQLite one runs at a time."""
-    _serve(executor, concurrency)
+    _serve(pick_executor(executor, dask_address), concurrency)
 
 
 @app.command()
@@ -126,7 +127,7 @@ def up(
         key=key,
         no_ui=no_ui,
         metrics_port=metrics_port,
-        executor=executor,
+        executor=pick_executor(executor, dask_address),
         concurrency=concurrency,
         project=project,
     )
@@ -397,7 +398,7 @@ def backfill(
         project=project,
         parallel=parallel,
         rerun_failed=rerun_failed,
-        executor=executor,
+        executor=pick_executor(executor, dask_address),
     )
     todo = job.todo
     total = len(job.report.intervals)

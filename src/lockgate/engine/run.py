@@ -25,7 +25,7 @@ from lockgate.engine.events import Event, EventBus
 from lockgate.engine.executors.base import Executor
 from lockgate.engine.logcapture import capture
 from lockgate.engine.rules import Verdict, evaluate
-from lockgate.engine.work import FAILED, LOST, SKIPPED, SUCCESS, Outcome, WorkItem
+from lockgate.engine.work import FAILED, LOST, SKIPPED, SUCCESS, Outcome, Started, WorkItem
 from lockgate.errors import DefinitionError, TemplateError
 from lockgate.model import facts
 from lockgate.model.intervals import RunDates
@@ -344,6 +344,8 @@ class RunEngine:
         elif isinstance(msg, list):  # outcomes an executor learnt of together
             for outcome in msg:
                 self._on_outcome(outcome)
+        elif isinstance(msg, Started):
+            self._on_started(msg)
 
     def _next_wakeup(self) -> float | None:
         due = []
@@ -444,7 +446,12 @@ class RunEngine:
             return
         self.state[tid] = TaskState.RUNNING
         self._running[item.key] = item
-        if task.settings.timeout is not None and not self.executor.inline:
+        executor = self.executor
+        if (
+            task.settings.timeout is not None
+            and not executor.inline
+            and not executor.reports_starts
+        ):
             heapq.heappush(self._deadlines, (time.monotonic() + task.settings.timeout, item.key))
         self._emit(ev.TASK_STARTED, tid, attempt, TaskState.RUNNING.value, {"log_path": log_path})
         self.executor.submit(item)
@@ -569,6 +576,13 @@ class RunEngine:
         )
 
     # -- outcomes ---------------------------------------------------------------------------
+    def _on_started(self, msg: Started) -> None:
+        """An attempt queued by the executor started: its timeout counts from now."""
+        key = (msg.task_id, msg.attempt)
+        timeout = self.pipeline.tasks[msg.task_id].settings.timeout
+        if key in self._running and timeout is not None:
+            heapq.heappush(self._deadlines, (time.monotonic() + timeout, key))
+
     def _on_outcome(self, outcome: Outcome) -> None:
         key = (outcome.task_id, outcome.attempt)
         if self._running.pop(key, None) is None:

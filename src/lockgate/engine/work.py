@@ -87,6 +87,15 @@ class Outcome:
     """What the task reported about its data (model/facts.py), kept whether it failed or not."""
 
 
+@dataclass(frozen=True, slots=True)
+class Started:
+    """An executor that queues attempts where the engine cannot see (`reports_starts`) says
+    when one really started: its timeout counts from here."""
+
+    task_id: str
+    attempt: int
+
+
 def encode_result(value: Any, task_id: str, limit: int) -> str | None:
     """JSON text of a task's return value; raises ValueError naming the problem."""
     if value is None:

@@ -39,7 +39,7 @@ class Database:
             self.dialect = "sqlite"
             self.placeholder = "?"
             self.path = check_writable_sqlite(self.url)
-        elif self.url.startswith("postgresql"):
+        elif self.url.startswith("postgresql://"):
             self.dialect = "postgresql"
             self.placeholder = "%s"
             try:

@@ -36,6 +36,12 @@ def make_executor(
 
         return ProcessExecutor(concurrency)
     if name == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "the dask executor needs dask.distributed: pip install 'lockgate[dask]'"
+            ) from None
         from lockgate.engine.executors.dask_executor import DaskExecutor, DaskSettings
 
         return DaskExecutor(concurrency, DaskSettings.of(dask or {}, root))

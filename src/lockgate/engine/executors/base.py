@@ -20,6 +20,9 @@ class Executor(ABC):
     name: str = "executor"
     runs_tasks_here: bool = True
     """Python tasks run in this process's threads (their child processes share its console)."""
+    reports_starts: bool = False
+    """Attempts with a timeout may wait in a queue of the executor's own after `submit`: it
+    reports `Started` when each really starts, and the timeout counts from then."""
 
     def __init__(self, concurrency: int) -> None:
         self.capacity = max(1, concurrency)

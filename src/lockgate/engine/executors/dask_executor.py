@@ -31,10 +31,24 @@ from urllib.parse import urlsplit
 
 from lockgate import __version__
 from lockgate.engine.executors.base import Executor
-from lockgate.engine.executors.dask_worker import attempt_key, kill_shell, run_items
+from lockgate.engine.executors.dask_worker import (
+    Returned,
+    attempt_key,
+    kill_shell,
+    run_items,
+    started_topic,
+)
 from lockgate.engine.executors.shipping import shipped, unshippable
 from lockgate.engine.logcapture import LogSink
-from lockgate.engine.work import FAILED, LOST, Outcome, WorkItem
+from lockgate.engine.work import (
+    FAILED,
+    KILL_GRACE_S,
+    LOST,
+    Outcome,
+    Started,
+    WorkItem,
+    crashed,
+)
 from lockgate.errors import ConfigError, did_you_mean
 from lockgate.network import is_loopback
 
@@ -181,17 +195,30 @@ class _Cluster:
 
             workers = settings.workers or max(1, min(4, os.cpu_count() or 1))
             threads = settings.threads_per_worker or max(1, -(-concurrency // workers))
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            from distributed.security import Security
+
+            # mutual TLS with credentials that exist only in this process: another local user
+            # can neither read the attempts (and secrets rendered into them) nor submit code
+            security = Security.temporary()
+            quiet = {  # no dashboard or HTTP routes: nothing listens but the TLS comms
+                "distributed.scheduler.allowed-failures": 0,
+                "distributed.scheduler.http.routes": [],
+                "distributed.worker.http.routes": [],
+            }
+            with dask.config.set(quiet):
                 self.local = LocalCluster(
                     n_workers=workers,
                     threads_per_worker=threads,
                     processes=True,
                     host="127.0.0.1",
+                    protocol="tls://",
+                    security=security,
                     dashboard_address=None,
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                     silence_logs=logging.ERROR,
                     resources=dict(settings.worker_resources) or None,
                 )
-            self.client = Client(self.local, set_as_default=False)
+            self.client = Client(self.local, set_as_default=False, security=security)
             self.label = f"a local Dask cluster ({workers} workers x {threads} threads)"
         else:
             self.label = f"the Dask scheduler at {settings.address}"
@@ -312,6 +339,11 @@ class _Cluster:
             self._uploads[stamp] = name
             return name
 
+    def alive(self) -> bool:
+        """Whether the client still talks to its scheduler (it gives up reconnecting after a
+        while, e.g. when the scheduler restarted)."""
+        return self.client.status in ("running", "connecting")
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.client.close(timeout=5)
@@ -339,6 +371,9 @@ def cluster_for(settings: DaskSettings, concurrency: int) -> _Cluster:
     """The process's connection to the cluster of `settings` (made on first use)."""
     with _clusters_lock:
         cluster = _clusters.get(settings)
+        if cluster is not None and not cluster.alive():  # e.g. its scheduler restarted
+            cluster.close()
+            cluster = None
         if cluster is None:
             cluster = _Cluster(settings, concurrency)
             if not _clusters:
@@ -406,11 +441,14 @@ class DaskExecutor(Executor):
     One Dask task per attempt costs the cluster a few milliseconds of its own bookkeeping,
     which caps it at several hundred attempts a second. So attempts of task functions seen to
     take under `QUICK_S` (and without a timeout) are packed: up to `PACK_MAX` of them run one
-    after the other in one Dask task, spread over the cluster's threads. A long attempt is
-    never packed, so it never holds up another."""
+    after the other in one Dask task, spread over the cluster's threads. An attempt of a
+    function whose recent attempts were not all quick is never packed."""
 
     name = "dask"
     runs_tasks_here = False
+    reports_starts = True
+    JOIN_S = 10.0
+    """How long `shutdown` waits for its threads (a call stuck on a dead cluster is left)."""
 
     def __init__(self, concurrency: int, settings: DaskSettings | None = None) -> None:
         super().__init__(concurrency)
@@ -421,13 +459,16 @@ class DaskExecutor(Executor):
         self._lock = threading.Lock()
         self._sent: dict[str, _Sent] = {}
         self._where: dict[tuple[str, int], str] = {}
+        self._abandoned: dict[str, list[WorkItem]] = {}
+        """Attempts the engine gave up on, by Dask key: their log is still kept if they end."""
         self._durations = _Durations()
         self._packs = itertools.count(1)
         self._threads: list[threading.Thread] = []
+        self._topic: str | None = None
 
     def prepare(self) -> None:
         """Connect to the cluster and check its workers (ConfigError naming what is wrong)."""
-        if self._cluster is None:
+        if self._cluster is None or not self._cluster.alive():
             self._cluster = cluster_for(self.settings, self.capacity)
 
     def start(self, report: Any) -> None:
@@ -439,6 +480,11 @@ class DaskExecutor(Executor):
             self._threads.append(thread)
 
     def submit(self, item: WorkItem) -> None:
+        if self._topic is None:  # every attempt of an executor belongs to one run
+            self._topic = started_topic(item.ctx.run_id)
+            assert self._cluster is not None
+            with contextlib.suppress(Exception):
+                self._cluster.client.subscribe_topic(self._topic, self._on_started)
         self._commands.put(item)
 
     def cancel(self, key: tuple[str, int], reason: str) -> None:
@@ -448,17 +494,41 @@ class DaskExecutor(Executor):
         """Stop this run's threads; attempts the engine gave up on are cancelled on the
         cluster (a Python attempt already running there finishes unseen)."""
         self._commands.put(_STOP)
+        submitter, collector = self._threads or (None, None)
+        if submitter is not None:  # it handles the cancellations queued before the stop
+            submitter.join(self.JOIN_S)
+        self._wait_for_killed()
         self._done.put(_STOP)
-        for thread in self._threads:
-            thread.join()
+        if collector is not None:
+            collector.join(self.JOIN_S)
         self._threads = []
         with self._lock:
             left = [sent.future for sent in self._sent.values() if sent.future is not None]
             self._sent.clear()
             self._where.clear()
-        if left and self._cluster is not None:
+            self._abandoned.clear()
+        if self._cluster is not None and self._cluster.alive():
             with contextlib.suppress(Exception):
-                self._cluster.client.cancel(left)
+                if left:
+                    self._cluster.client.cancel(left)
+                if self._topic is not None:
+                    self._cluster.client.unsubscribe_topic(self._topic)
+
+    def _wait_for_killed(self) -> None:
+        """Give shell attempts stopped on their workers the time to end and send their log
+        (what they printed before their timeout is what one looks for)."""
+        deadline = time.monotonic() + KILL_GRACE_S + 3
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not any(i.kind == "shell" for left in self._abandoned.values() for i in left):
+                    return
+            time.sleep(0.02)
+
+    def _on_started(self, event: tuple[float, Any]) -> None:
+        """A worker began an attempt that has a timeout (in the client's event loop)."""
+        task_id, attempt = event[1]
+        assert self._report is not None
+        self._report(Started(str(task_id), int(attempt)))  # type: ignore[arg-type]
 
     # -- the submitting thread ----------------------------------------------------------------
     def _submitting(self) -> None:
@@ -467,21 +537,40 @@ class DaskExecutor(Executor):
             while not self._commands.empty():
                 batch.append(self._commands.get())
             items = [c for c in batch if isinstance(c, WorkItem)]
-            if items:
-                self._send(items)
-            for command in batch:
-                if isinstance(command, tuple):
-                    self._stop(*command)
+            try:
+                if items:
+                    self._send(items)
+                for command in batch:
+                    if isinstance(command, tuple):
+                        self._stop(*command)
+            except Exception as exc:  # never leave the engine waiting: what was not sent is lost
+                self.report_all(
+                    [self._unsent(item, exc) for item in items if self._untracked(item)]
+                )
+                log.warning("lockgate's Dask submitter: %s", _reason(exc))
             if any(c is _STOP for c in batch):
                 return
+
+    def _untracked(self, item: WorkItem) -> bool:
+        with self._lock:
+            return item.key not in self._where
+
+    def _unsent(self, item: WorkItem, exc: BaseException) -> Outcome:
+        assert self._cluster is not None
+        return _lost(item, f"could not reach {self._cluster.label}: {_reason(exc)}")
 
     def _send(self, items: list[WorkItem]) -> None:
         """Submit attempts that arrived together: grouped by the resources they need, quick
         ones packed, one `Client.map` per group."""
         assert self._cluster is not None
         cluster = self._cluster
+        if not cluster.alive():
+            why = f"{cluster.label} is unreachable (the client gave up reconnecting)"
+            self.report_all([_lost(item, why) for item in items])
+            return
         singles: dict[tuple[tuple[str, float], ...], list[tuple[WorkItem, Any]]] = {}
         quick: dict[tuple[tuple[str, float], ...], list[tuple[WorkItem, Any]]] = {}
+        refused: list[Outcome] = []
         for item in items:
             try:
                 upload = None
@@ -489,13 +578,14 @@ class DaskExecutor(Executor):
                     upload = cluster.upload(item.pipeline_file)
                 shipment = (item.task_id, item.attempt, shipped(item), upload)
             except Exception as exc:
-                self._report_outcome(unshippable(item, exc, self.name))
+                refused.append(unshippable(item, exc, self.name))
                 continue
             if item.resources and not cluster.offers(item.resources):
-                self._report_outcome(_no_worker_offers(item, cluster))
+                refused.append(_no_worker_offers(item, cluster))
                 continue
             group = quick if self._durations.quick(item) else singles
             group.setdefault(item.resources, []).append((item, shipment))
+        self.report_all(refused)
         for resources, found in singles.items():
             self._map(resources, [[one] for one in found])
         for resources, found in quick.items():
@@ -523,9 +613,7 @@ class DaskExecutor(Executor):
                 pure=False,
             )
         except Exception as exc:  # the client lost the scheduler
-            for key in keys:
-                for item in self._forget(key):
-                    self._report_outcome(_lost(item, f"could not reach {cluster.label}: {exc}"))
+            self.report_all([self._unsent(item, exc) for key in keys for item in self._forget(key)])
             return
         with self._lock:
             for key, future in zip(keys, futures, strict=True):
@@ -548,18 +636,21 @@ class DaskExecutor(Executor):
         with self._lock:
             dask_key = self._where.pop(key, None)
             sent = self._sent.get(dask_key) if dask_key is not None else None
-            if sent is None:
+            if dask_key is None or sent is None:
                 return
             item = next(i for i in sent.items if i.key == key)
             sent.items.remove(item)
+            self._abandoned.setdefault(dask_key, []).append(item)
             future = sent.future if not sent.items else None
-            if not sent.items:
-                del self._sent[dask_key]  # type: ignore[arg-type]
         client = self._cluster.client
-        with contextlib.suppress(Exception):
-            if item.kind == "shell":  # its process group is stopped on whichever worker
-                client.run(kill_shell, dask_key, reason)
-            if future is not None:
+        if item.kind == "shell":  # its process group is stopped on whichever worker holds it
+            # in a thread of its own: `Client.run` waits for every worker, and one that does
+            # not answer must not hold up the run's end
+            threading.Thread(
+                target=_kill_everywhere, args=(client, dask_key, reason), daemon=True
+            ).start()
+        if future is not None and item.kind != "shell":  # a shell attempt ends once killed
+            with contextlib.suppress(Exception):
                 future.cancel(reason=reason)
 
     # -- the collecting thread ----------------------------------------------------------------
@@ -569,9 +660,18 @@ class DaskExecutor(Executor):
             while not self._done.empty():
                 batch.append(self._done.get())
             futures = [f for f in batch if f is not _STOP]
+            stop = len(futures) < len(batch)
+            del batch  # no reference kept while waiting: Dask may release the results
             if futures:
-                self._collect(futures)
-            if len(futures) < len(batch):
+                try:
+                    self._collect(futures)
+                except Exception as exc:  # never leave the engine waiting for these attempts
+                    log.warning("lockgate's Dask collector: %s", _reason(exc))
+                    self.report_all(
+                        [crashed(item, exc) for f in futures for item in self._forget(f.key)]
+                    )
+            del futures
+            if stop:
                 return
 
     def _collect(self, futures: list[Any]) -> None:
@@ -590,31 +690,54 @@ class DaskExecutor(Executor):
                         results[future.key] = exc
         outcomes: list[Outcome] = []
         for future in futures:
+            got = results.pop(future.key, None)
+            status = future.status
+            if got is None and status not in ("finished", "cancelled"):
+                got = _exception(future)
+            future.release()  # the result is ours now: Dask never recomputes it
             items = {item.key: item for item in self._forget(future.key)}
-            if not items:  # cancelled by the engine meanwhile
-                continue
-            got = results.get(future.key)
+            abandoned = {item.key: item for item in self._abandon_done(future.key)}
             if isinstance(got, list):
-                for returned in got:
-                    item = items.pop(returned.outcome_key, None)
-                    if item is not None:  # else cancelled while its pack ran
-                        self._durations.note(item, returned.outcome)
-                        self._write_log(item, returned.log)
-                        outcomes.append(returned.outcome)
-            elif future.status == "cancelled":
+                outcomes += self._returned(got, items, abandoned)
+            elif status == "cancelled":
                 why = f"{self._cluster.label} dropped the attempt (restarted?)"
                 outcomes += [_lost(item, why) for item in items.values()]
             else:
-                error = got or _exception(future)
+                error = got if isinstance(got, BaseException) else RuntimeError(repr(got))
                 outcomes += [self._failure(item, error) for item in items.values()]
         self.report_all(outcomes)
+
+    def _returned(
+        self,
+        returned: list[Returned],
+        items: dict[tuple[str, int], WorkItem],
+        abandoned: dict[tuple[str, int], WorkItem],
+    ) -> list[Outcome]:
+        """Outcomes of the attempts in `items` (their logs stored); an abandoned attempt that
+        ended anyway (e.g. killed at its timeout) only has its log stored."""
+        outcomes = []
+        for one in returned:
+            key = one.outcome_key
+            item = items.get(key) or abandoned.get(key)
+            if item is None:
+                continue
+            try:
+                self._write_log(item, one.log)
+            except OSError as exc:  # e.g. a full disk: the attempt fails, as it would here
+                if key in items:
+                    outcomes.append(crashed(item, exc))
+                continue
+            if key in items:
+                self._durations.note(item, one.outcome)
+                outcomes.append(one.outcome)
+        return outcomes
 
     def _failure(self, item: WorkItem, exc: BaseException) -> Outcome:
         from distributed.scheduler import KilledWorker
 
         now = time.time()
         if isinstance(exc, KilledWorker):
-            return _lost(item, f"the Dask worker running it died ({_reason(exc)})")
+            return _lost(item, "the Dask worker running it died (killed, out of memory, or gone)")
         if isinstance(exc, ModuleNotFoundError):
             return Outcome(
                 item.task_id,
@@ -647,6 +770,10 @@ class DaskExecutor(Executor):
                 self._where.pop(item.key, None)
             return sent.items
 
+    def _abandon_done(self, key: str) -> list[WorkItem]:
+        with self._lock:
+            return self._abandoned.pop(key, [])
+
     def _write_log(self, item: WorkItem, data: bytes) -> None:
         path = item.ctx.log_path
         if path is None or not data:
@@ -655,9 +782,10 @@ class DaskExecutor(Executor):
         sink.write(data.decode("utf-8", "replace"))
         sink.close()
 
-    def _report_outcome(self, outcome: Outcome) -> None:
-        assert self._report is not None
-        self._report(outcome)
+
+def _kill_everywhere(client: Any, key: str, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        client.run(kill_shell, key, reason, on_error="ignore")
 
 
 def _exception(future: Any) -> BaseException:

@@ -24,6 +24,8 @@ LOG_LIMIT = 64 << 20
 """Most bytes of one attempt's log sent back; beyond it the middle is dropped (noted in it)."""
 
 _running: dict[str, ShellProcess] = {}
+_cancelled: dict[str, str] = {}
+"""Shell attempts stopped before they started on this worker, and why."""
 _logs = itertools.count(1)
 _running_lock = threading.Lock()
 
@@ -67,7 +69,14 @@ def run_item(
             "virtualenv as the coordinator)"
         )
         return Returned(Outcome(task_id, attempt, FAILED, None, error, now, now, True), b"", worker)
-    file, item = pickle.loads(payload)
+    try:  # outside a try, Dask would log the failure with the task's arguments
+        file, item = pickle.loads(payload)
+    except Exception as exc:
+        now = time.time()
+        error = f"Dask worker {worker} could not read the attempt: {type(exc).__name__}: {exc}"
+        return Returned(Outcome(task_id, attempt, FAILED, None, error, now, now), b"", worker)
+    if item.timeout is not None:  # the coordinator's clock for its timeout starts now
+        _tell_started(item)
     log_file = None
     if item.ctx.log_path is not None:  # written here (on the first write), then sent back
         log_file = os.path.join(_tmp_dir(), f"lockgate-{os.getpid()}-{next(_logs)}.log")
@@ -110,6 +119,9 @@ def _run(item: WorkItem, file: str | None, upload: str | None, worker: str) -> O
     if item.kind == "shell":
         shell = ShellProcess(item)
         with _running_lock:
+            reason = _cancelled.pop(_key(item), None)
+            if reason is not None:  # stopped before it started here: it never runs
+                shell.killed_reason = reason
             _running[_key(item)] = shell
         try:
             return shell.run()
@@ -185,10 +197,25 @@ def kill_shell(key: str, reason: str) -> bool:
     the worker's event loop: the kill, with its grace period, goes on in a thread)."""
     with _running_lock:
         shell = _running.get(key)
-    if shell is None:
-        return False
+        if shell is None:  # not started (yet): if it comes here, it must not run
+            _cancelled[key] = reason
+            while len(_cancelled) > 10_000:
+                _cancelled.pop(next(iter(_cancelled)))
+            return False
     threading.Thread(target=shell.kill, args=(reason,), daemon=True).start()
     return True
+
+
+def started_topic(run_id: str) -> str:
+    """The Dask event topic on which workers say that attempts of a run started."""
+    return f"lockgate-started-{run_id}"
+
+
+def _tell_started(item: WorkItem) -> None:
+    with contextlib.suppress(ImportError, ValueError):
+        from distributed import get_worker
+
+        get_worker().log_event(started_topic(item.ctx.run_id), [item.task_id, item.attempt])
 
 
 def attempt_key(run_id: str, task_id: str, attempt: int) -> str:
