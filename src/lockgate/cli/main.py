@@ -881,9 +881,13 @@ def db_migrate_to(
         f"verified: {len(done.tables)} tables, {done.rows} rows, audit chain intact "
         f"({done.audit_records} records)\n"
         f"audited: db.migrate_to, record {done.audit_seq} of the copy's audit chain\n"
-        f'next: point the project at the copy, db_url = "{done.target}" in lockgate.toml '
-        "(or LOCKGATE_DB_URL)"
-        + (" with the real password" if "***@" in done.target else "")
+        f'next: point the project at the copy, db_url = "{done.target.replace(":***@", "@")}" '
+        "in lockgate.toml (or LOCKGATE_DB_URL)"
+        + (
+            " with the password given by PGPASSWORD or ~/.pgpass, not written in the file"
+            if "***@" in done.target
+            else ""
+        )
         + f", then start lockgate again; {safe_url(project.db_url)} was left as it was\n"
     )
 
