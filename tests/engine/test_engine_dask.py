@@ -281,6 +281,9 @@ def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path) -> None:
     error = one_line_error(done)
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in error
     assert "dask scheduler" in error
+    for command in (["up", "--port", "0"], ["scheduler"]):  # checked at start, not run by run
+        served = lockgate(tmp_path, *command, "--dask-address", "tcp://127.0.0.1:9", timeout=60)
+        assert "cannot reach the Dask scheduler" in one_line_error(served)
 
 
 def test_a_worker_of_another_lockgate_version_is_refused(dask_cluster, monkeypatch) -> None:

@@ -47,10 +47,19 @@ def _log_to_stderr() -> None:
     daemon.propagate = False
 
 
+def _ready_executor(project: Project, executor: str | None, concurrency: int | None) -> None:
+    """A long-running process checks its executor once at start (e.g. that the Dask cluster
+    answers and its workers run this version), rather than failing every run later."""
+    from lockgate.execution import executor_for
+
+    executor_for(executor, project, concurrency).prepare()
+
+
 def _serve(executor: str | None, concurrency: int | None) -> None:
     from lockgate.scheduler.daemon import Scheduler
 
     project = Project.load()
+    _ready_executor(project, executor, concurrency)
     _log_to_stderr()
     scheduler = Scheduler(project, executor=executor, concurrency=concurrency)
     scheduler.start()
@@ -114,6 +123,8 @@ def up(
     from lockgate.store.db import safe_url
 
     project = Project.load()
+    executor = pick_executor(executor, dask_address)
+    _ready_executor(project, executor, concurrency)
     before, after = upgrade_db(project)
     if before != after:
         sys.stderr.write(
@@ -127,7 +138,7 @@ def up(
         key=key,
         no_ui=no_ui,
         metrics_port=metrics_port,
-        executor=pick_executor(executor, dask_address),
+        executor=executor,
         concurrency=concurrency,
         project=project,
     )
