@@ -464,7 +464,7 @@ class DaskExecutor(Executor):
         self._durations = _Durations()
         self._packs = itertools.count(1)
         self._threads: list[threading.Thread] = []
-        self._topic: str | None = None
+        self._topics: set[str] = set()
 
     def prepare(self) -> None:
         """Connect to the cluster and check its workers (ConfigError naming what is wrong)."""
@@ -480,11 +480,12 @@ class DaskExecutor(Executor):
             self._threads.append(thread)
 
     def submit(self, item: WorkItem) -> None:
-        if self._topic is None:  # every attempt of an executor belongs to one run
-            self._topic = started_topic(item.ctx.run_id)
+        topic = started_topic(item.ctx.run_id)
+        if topic not in self._topics:  # before the attempt is sent: the stream keeps order
+            self._topics.add(topic)
             assert self._cluster is not None
             with contextlib.suppress(Exception):
-                self._cluster.client.subscribe_topic(self._topic, self._on_started)
+                self._cluster.client.subscribe_topic(topic, self._on_started)
         self._commands.put(item)
 
     def cancel(self, key: tuple[str, int], reason: str) -> None:
@@ -511,8 +512,9 @@ class DaskExecutor(Executor):
             with contextlib.suppress(Exception):
                 if left:
                     self._cluster.client.cancel(left)
-                if self._topic is not None:
-                    self._cluster.client.unsubscribe_topic(self._topic)
+                for topic in self._topics:
+                    self._cluster.client.unsubscribe_topic(topic)
+        self._topics = set()
 
     def _wait_for_killed(self) -> None:
         """Give shell attempts stopped on their workers the time to end and send their log
