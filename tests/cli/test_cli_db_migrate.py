@@ -181,7 +181,8 @@ def test_a_used_project_moves_to_postgresql_and_reads_the_same(
     records = source_chain["records"]
     assert f"audit chain intact ({records} records)" in verified, done
     assert role.password not in done.out + done.err
-    assert f"postgresql://{role.name}:***@" in done.out
+    assert f'db_url = "postgresql://{role.name}@' in done.out  # the URL without its password
+    assert "given by PGPASSWORD or ~/.pgpass" in done.out
 
     assert _runs(root, role.url) == runs  # the same runs, read from PostgreSQL
     copied_chain = _verify(root, role.url)

@@ -12,6 +12,7 @@ IMMEDIATE, so two writers wait for each other (busy timeout) instead of failing 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +40,7 @@ class Database:
             self.dialect = "sqlite"
             self.placeholder = "?"
             self.path = check_writable_sqlite(self.url)
-        elif self.url.startswith("postgresql://"):
+        elif re.match(r"postgresql(\+\w+)?://", self.url):
             self.dialect = "postgresql"
             self.placeholder = "%s"
             try:
