@@ -164,3 +164,20 @@ def test_a_native_file_that_mentions_airflow_is_not_an_airflow_file(tmp_path: Pa
     assert is_airflow_source(
         "def f():\n    from airflow.operators.python import get_current_context\n"
     )
+
+
+def test_a_pipeline_file_named_like_a_standard_module_does_not_replace_it(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "colorsys.py").write_text(
+        "from lockgate import pipeline, task\n\n"
+        "@task\ndef a() -> int:\n    return 1\n\n"
+        'with pipeline("colors") as p:\n    a()\n'
+    )
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert [p.id for p in load_file(folder / "colorsys.py")] == ["colors"]
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    assert hasattr(importlib.import_module("colorsys"), "rgb_to_hsv"), "the standard module"

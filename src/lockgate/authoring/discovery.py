@@ -91,8 +91,10 @@ def _stamp(file: Path) -> str:
 
 def _exec_module(file: Path, name: str):  # type: ignore[no-untyped-def]
     folder = str(file.parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    if folder not in sys.path:  # after the standard library and installed packages: a
+        # pipeline file called queue.py must not replace `queue` for lockgate, Dask's workers
+        # (spawned with this sys.path) or other pipelines
+        sys.path.append(folder)
     if "lockgate_pipelines" not in sys.modules:
         import types
 
