@@ -21,8 +21,10 @@ fi
 
 lockgate db upgrade
 
+# 0: no user yet; 1: some; 2 (after lockgate's own error): the list failed. A failure must
+# not read as "some users", or a broken database would go on without its first admin.
 no_users() {
-    users=$(lockgate users list --json)
+    users=$(lockgate users list --json) || return 2
     [ "$(printf '%s' "$users" | tr -d '[:space:]')" = "[]" ]
 }
 
@@ -34,12 +36,21 @@ add_admin() {
     fi
 }
 
-if no_users; then
+found=0
+no_users || found=$?
+if [ "$found" -eq 2 ]; then
+    exit 2
+fi
+if [ "$found" -eq 0 ]; then
     status=0
     add_admin || status=$?
     # a failure stands unless another pod added the first user at the same moment
-    if [ "$status" -ne 0 ] && no_users; then
-        exit "$status"
+    if [ "$status" -ne 0 ]; then
+        again=0
+        no_users || again=$?
+        if [ "$again" -ne 1 ]; then
+            exit "$status"
+        fi
     fi
 fi
 

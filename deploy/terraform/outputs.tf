@@ -13,9 +13,15 @@ output "dask_scheduler" {
   value       = var.install_dask ? "tcp://${local.dask_release}-scheduler:8786" : null
 }
 
-output "database_password" {
-  description = "The generated password to give the database role (terraform output -raw database_password)."
+output "database_app_password" {
+  description = "The generated password of the runtime role in database_url (lockgate_app): ALTER ROLE lockgate_app PASSWORD '...' (terraform output -raw database_app_password)."
   value       = random_password.database.result
+  sensitive   = true
+}
+
+output "database_owner_password" {
+  description = "The generated password of the owner role in database_owner_url (lockgate): ALTER ROLE lockgate PASSWORD '...'."
+  value       = random_password.database_owner.result
   sensitive   = true
 }
 

