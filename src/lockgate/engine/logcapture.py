@@ -18,6 +18,7 @@ forever for a pump thread that needs the GIL).
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import os
@@ -238,20 +239,31 @@ class _StreamRouter(io.TextIOBase):
         if sink is not None:
             return int(sink.write(text))
         if self.spool_fd is not None:  # a thread of a task, or lockgate itself: redacted
-            self.original.write(_redact(text))
+            self._to_original("write", _redact(text))
             return len(text)
         # outside runs (e.g. a notifier delivering after its run): values read here, at least
         from lockgate.secrets.redaction import REDACTOR
 
-        self.original.write(REDACTOR.known(text))
+        self._to_original("write", REDACTOR.known(text))
         return len(text)
+
+    def _to_original(self, method: str, *args: Any) -> None:
+        """Call the original stream; if the console capture ended meanwhile (another thread
+        closed the descriptor this stream wrote to), once more on the stream restored."""
+        original = self.original
+        try:
+            getattr(original, method)(*args)
+        except OSError as exc:
+            if exc.errno != errno.EBADF or self.original is original:
+                raise
+            getattr(self.original, method)(*args)
 
     def flush(self) -> None:
         sink = self._sink()
         if sink is not None:
             sink.flush()
         else:
-            self.original.flush()
+            self._to_original("flush")
 
     def isatty(self) -> bool:
         return self._sink() is None and bool(self.original.isatty())
