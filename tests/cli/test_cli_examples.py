@@ -16,7 +16,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def examples(tmp_path: Path) -> Path:
     """A copy of examples/, so runs write their state and outputs under tmp_path."""
     copy = tmp_path / "examples"
-    shutil.copytree(EXAMPLES, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    skip = shutil.ignore_patterns("__pycache__", ".lockgate", "data", "work")  # a demo's state
+    shutil.copytree(EXAMPLES, copy, ignore=skip)
     return tmp_path
 
 
@@ -58,7 +59,10 @@ def test_airflow_taskflow_example(examples: Path) -> None:
     assert "report for 2024-01-31: 3 orders worth 1236.70" in _logs(examples)
 
 
-def test_the_demo_script_runs(examples: Path) -> None:
+def test_the_demo_provisions_masked_test_data_and_the_gate_refuses_raw_data(
+    examples: Path,
+) -> None:
+    import sqlite3
     import subprocess
     import sys
 
@@ -68,6 +72,46 @@ def test_the_demo_script_runs(examples: Path) -> None:
     done = subprocess.run(
         ["bash", "examples/demo.sh"], cwd=examples, env=_env(), capture_output=True, text=True
     )
-    assert done.returncode == 0, done.stderr
-    for line in ("Loading data", "report for 2024-01-31 us:", "(no Airflow installed)"):
-        assert line in done.stdout, done.stdout
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for line in (
+        "production database data/production.db: 2000 customers, 4072 orders",
+        "success in",
+        "rows in the staging zone: customers 2,000, orders 4,072",
+        "tokenize customer_id, email; redact full_name, phone, ssn, street_address; "
+        "truncate card_number; generalize date_of_birth; redact_text support_notes",
+        "checks: 4 of 4 passed",
+        "policy gate: 6 write(s) allowed, 0 refused",
+        "audit chain OK",
+        "refused: error: policy gate refused writing",
+        "lockgate up",
+    ):
+        assert line in out, out
+    assert len(out.splitlines()) < 60, "the demo's output stays short"
+    project = examples / "examples" / "provisioning"
+    prod = sqlite3.connect(project / "data" / "production.db")
+    staging = sqlite3.connect(project / "data" / "staging.db")
+    emails = {e for (e,) in prod.execute("SELECT email FROM customers")}
+    ssns = {s for (s,) in prod.execute("SELECT ssn FROM customers")}
+    cards = {c for (c,) in prod.execute("SELECT card_number FROM customers")}
+    dump = "\n".join(staging.iterdump())
+    for raw in (*list(emails)[:200], *list(ssns)[:200], *list(cards)[:200]):
+        assert raw not in dump, raw
+    # tokens keep the joins: every order still finds its customer
+    (orphans,) = staging.execute(
+        "SELECT count(*) FROM orders o LEFT JOIN customers c USING (customer_id) "
+        "WHERE c.customer_id IS NULL"
+    ).fetchone()
+    assert orphans == 0
+    (joined,) = staging.execute(
+        "SELECT count(*) FROM orders o JOIN customers c ON o.customer_email = c.email"
+    ).fetchone()
+    assert joined == 4072
+    assert not staging.execute(
+        "SELECT name FROM sqlite_master WHERE name = 'customers_unmasked'"
+    ).fetchall(), "the refused copy wrote nothing"
+    again = subprocess.run(  # deterministic and repeatable: the same data the second time
+        ["bash", "examples/demo.sh"], cwd=examples, env=_env(), capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {e for (e,) in prod.execute("SELECT email FROM customers")} == emails
