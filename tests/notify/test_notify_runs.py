@@ -205,3 +205,48 @@ def test_a_failing_channel_warns_in_one_line_and_never_fails_the_run(project: Pr
     assert len(warnings) == 1, ran
     assert "run_succeeded of run" in warnings[0] and "not delivered to channel hook" in warnings[0]
     assert "cannot connect" in warnings[0]
+
+
+ALERTING = """
+from lockgate import pipeline, task
+from lockgate.secrets import get_secret
+
+
+@task
+def watch(ctx) -> int:
+    token = get_secret("api/token")
+    ctx.alert("3 anomalies in the app logs", f"- 5xx spike 13:40-13:50\\n- token {token} seen")
+    return 3
+
+
+with pipeline("watcher") as p:
+    watch()
+"""
+
+
+def test_an_alert_a_task_raises_is_sent_and_the_run_goes_on(
+    project: Project, hook: HttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCKGATE_SECRET_API_TOKEN", SECRET)
+    configured = configure(project, webhook_toml(hook.url, on='["task_alert", "run_failed"]'))
+    result = api.run(_pipeline(configured, "watcher.py", ALERTING), project=configured)
+    assert result.state is RunState.SUCCESS and result.result("watch") == 3
+    [request] = hook.wait_for(1)
+    doc = request.json()
+    assert (doc["event"], doc["task_id"], doc["run_id"]) == ("task_alert", "watch", result.run_id)
+    assert doc["details"]["title"] == "3 anomalies in the app logs"
+    assert doc["details"]["text"] == "- 5xx spike 13:40-13:50\n- token *** seen"
+    assert SECRET not in request.body.decode()
+    store = api.open_store(configured)
+    events = store.db.rows("SELECT kind, data FROM events WHERE run_id = ?", (result.run_id,))
+    assert "TaskAlert" in {e["kind"] for e in events}, "the alert is recorded with the run"
+    assert SECRET not in json.dumps(events)
+
+
+def test_an_alert_needs_a_title() -> None:
+    from lockgate.engine.context import TaskContext
+
+    ctx = TaskContext("r", "p", "t", 1)
+    with pytest.raises(ValueError, match="an alert needs a title"):
+        ctx.alert("  ")
+    assert ctx.alert("outside a run") is False

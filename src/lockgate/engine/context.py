@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
 
+ALERT_TITLE_MAX = 200
+ALERT_TEXT_MAX = 4000
 _task_root = logging.getLogger("lockgate.task")
 _task_root.setLevel(logging.INFO)
 
@@ -52,6 +54,21 @@ class TaskContext:
             return get_secret(name)
         except SecretError as exc:  # the task's traceback ends here, not in the backends
             raise SecretError(str(exc)) from None
+
+    def alert(self, title: str, text: str = "") -> bool:
+        """Raise an alert about what this task found (anomalies, a report's findings): it is
+        recorded with the run (a `TaskAlert` event, redacted like everything else) and sent
+        to the notification rules `on = ["task_alert"]`; the task goes on. `title` is one line
+        (at most 200 characters), `text` the evidence (at most 4,000). False outside a run."""
+        from lockgate.model import facts
+
+        title = " ".join(str(title).split())[:ALERT_TITLE_MAX]
+        if not title:
+            raise ValueError("an alert needs a title: what happened, in one line")
+        text = str(text)
+        if len(text) > ALERT_TEXT_MAX:
+            text = text[: ALERT_TEXT_MAX - 30].rstrip() + "\n[... the rest was cut]"
+        return facts.report(facts.TASK_ALERT, {"title": title, "text": text})
 
     def skip(self, reason: str = "skipped by the task") -> NoReturn:
         raise Skip(reason)

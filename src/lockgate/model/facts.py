@@ -35,12 +35,23 @@ POLICY_VIOLATION = "PolicyViolation"
 """The gate refused a write (nothing was written): the same fields as `PolicyDecision` with
 `"decision": "deny"` and `violations`: `[{"rule", "column", "tag", "class", "form", "zone",
 "severity", "message"}]`."""
+TASK_ALERT = "TaskAlert"
+"""The task raised an alert for people to see (`ctx.alert`): `{"title", "text"}`; the run goes
+on. Notification rules `on = ["task_alert"]` send it."""
 SECRET_READ = "SecretRead"
 """A secret was read: `{"name", "source"}` (a connection's secret fields, later the secret
 backends); never the value."""
 
 KINDS = frozenset(
-    {DATASET_READ, DATASET_WRITTEN, QUALITY_CHECKED, POLICY_DECISION, POLICY_VIOLATION, SECRET_READ}
+    {
+        DATASET_READ,
+        DATASET_WRITTEN,
+        QUALITY_CHECKED,
+        POLICY_DECISION,
+        POLICY_VIOLATION,
+        SECRET_READ,
+        TASK_ALERT,
+    }
 )
 MAX_FACTS = 1000
 """Facts kept per attempt; more would bloat the event log (a loop writing many datasets)."""

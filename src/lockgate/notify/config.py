@@ -35,6 +35,7 @@ EVENTS = (
     "sla_missed",
     "policy_violation",
     "quality_failed",
+    "task_alert",
 )
 """What a rule may be `on`."""
 KINDS = ("slack", "teams", "email", "webhook")

@@ -88,6 +88,8 @@ def needed_kinds(wanted: frozenset[str], has_deadlines: bool) -> frozenset[str]:
         kinds.add(ev.TASK_RETRYING)
     if "policy_violation" in wanted:
         kinds.add(facts.POLICY_VIOLATION)
+    if "task_alert" in wanted:
+        kinds.add(facts.TASK_ALERT)
     if "quality_failed" in wanted:
         kinds |= {facts.QUALITY_CHECKED, *ATTEMPT_ENDS, *RUN_ENDS}
     if has_deadlines:

@@ -63,6 +63,11 @@ DEFAULT_TEMPLATES: dict[str, str] = {
         "{% for v in details.violations[:5] %}- {{ v.message or v.rule }}\n{% endfor %}"
         "{% if url %}{{ url }}\n{% endif %}"
     ),
+    "task_alert": (
+        "lockgate: {{ pipeline_id }}.{{ task_id }}: {{ details.title }} (run {{ run_id }})\n"
+        "{% if details.text %}{{ details.text }}\n{% endif %}"
+        "{% if url %}{{ url }}\n{% endif %}"
+    ),
     "quality_failed": (
         "lockgate: {{ details.checks | length }} data-quality check(s) failed in "
         "{{ pipeline_id }}{% if task_id %}.{{ task_id }}{% endif %} (run {{ run_id }})\n"

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from lockgate.notify.sending import Sender
 
 CARD_VERSION = "1.4"
-_ALARMS = {"run_failed", "sla_missed", "policy_violation", "quality_failed"}
+_ALARMS = {"run_failed", "sla_missed", "policy_violation", "quality_failed", "task_alert"}
 
 
 def card(message: Message) -> dict[str, Any]:

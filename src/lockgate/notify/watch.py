@@ -108,6 +108,17 @@ class Watch:
                 self._checks.setdefault((task, event.attempt), []).append(_check(data))
         elif kind == facts.POLICY_VIOLATION and "policy_violation" in self.wanted:
             found.append(self._violation(event, data))
+        elif kind == facts.TASK_ALERT and "task_alert" in self.wanted:
+            found.append(
+                self._notice(
+                    "task_alert",
+                    event.run_id,
+                    task_id=task,
+                    state="alert",
+                    error=first_line(str(data.get("title") or "")),
+                    details={"title": data.get("title"), "text": data.get("text") or ""},
+                )
+            )
         if task is not None and kind in ATTEMPT_ENDS:
             found += self._flush_checks((task, event.attempt))
             if kind == ev.TASK_RETRYING and "task_retrying" in self.wanted:
