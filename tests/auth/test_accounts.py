@@ -45,6 +45,10 @@ def test_a_user_logs_in_with_the_one_time_password_and_is_locked_out_after_failu
     assert accounts.login(store, "alice", secret, now=now + accounts.LOCKOUT_S + 1).user == "alice"
     with pytest.raises(AuthError, match="login refused"):  # the same words for an unknown user
         accounts.login(store, "mallory", secret)
+    typo = "Hunter2-typed-into-the-name-field"  # a password typed as the user name
+    with pytest.raises(AuthError, match="login refused"):
+        accounts.login(store, typo, "x")
+    assert all(typo not in f"{r.target} {r.detail}" for r in store.audit_records(limit=100))
 
     accounts.set_password(store, "alice", "a long new passphrase", actor="alice")
     assert store.user("alice")["must_change_password"] == 0

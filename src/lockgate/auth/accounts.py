@@ -102,8 +102,9 @@ def login(store: Store, name: str, password: str, now: float | None = None) -> P
     user = store.user(name)
     if user is None:
         passwords.verify_password(None, password)  # no timing hint that the user is unknown
-        # the name typed may be a password typed in the wrong field: it is not the actor
-        store.audit("auth.login_failed", name, {"reason": "unknown user"}, actor="anonymous")
+        # the name typed may be a password typed in the wrong field: it is neither the actor
+        # nor recorded (reports, exports and alerts would show it)
+        store.audit("auth.login_failed", None, {"reason": "unknown user"}, actor="anonymous")
         raise refused
     if user["disabled"] or (user["locked_until"] or 0) > moment:
         passwords.verify_password(user["password_hash"], password)  # the same time as a try
