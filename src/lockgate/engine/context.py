@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
+PUBLISHED_TYPES = {
+    ".md": "text/markdown",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".csv": "text/csv",
+    ".json": "application/json",
+    ".txt": "text/plain",
+}
+"""What `ctx.publish` accepts, by extension, and the media type the web UI serves it as."""
+PUBLISHED_MAX_BYTES = 20 << 20
 ALERT_TITLE_MAX = 200
 ALERT_TEXT_MAX = 4000
 _task_root = logging.getLogger("lockgate.task")
@@ -69,6 +84,39 @@ class TaskContext:
         if len(text) > ALERT_TEXT_MAX:
             text = text[: ALERT_TEXT_MAX - 30].rstrip() + "\n[... the rest was cut]"
         return facts.report(facts.TASK_ALERT, {"title": title, "text": text})
+
+    def publish(self, path: str | os.PathLike[str], title: str | None = None) -> bool:
+        """Publish a file this task wrote (a report, a chart) for people to read on the run's
+        page of the web UI: Markdown, HTML, SVG, PNG, CSV, JSON or text, inside the project
+        folder, at most 20 MB. The UI serves it only while it is unchanged, sandboxed (no
+        script runs). False outside a run; ValueError naming what is wrong."""
+        from lockgate.model import facts
+        from lockgate.model.workplace import project_root
+
+        root = Path(project_root() or os.getcwd()).resolve()
+        file = (root / path).resolve()
+        if not file.is_relative_to(root):
+            raise ValueError(f"{path}: only files inside the project folder {root} are published")
+        media = PUBLISHED_TYPES.get(file.suffix.lower())
+        if media is None:
+            kinds = ", ".join(sorted(PUBLISHED_TYPES))
+            raise ValueError(f"{path}: publish a file of one of these kinds: {kinds}")
+        if not file.is_file():
+            raise ValueError(f"{path}: no such file (write it before publishing it)")
+        data = file.read_bytes()
+        if len(data) > PUBLISHED_MAX_BYTES:
+            raise ValueError(f"{path}: {len(data):,} bytes, more than the 20 MB published at most")
+        shown = " ".join(str(title or file.name).split())[:ALERT_TITLE_MAX]
+        return facts.report(
+            facts.REPORT_PUBLISHED,
+            {
+                "path": str(file),
+                "title": shown,
+                "media_type": media,
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            },
+        )
 
     def skip(self, reason: str = "skipped by the task") -> NoReturn:
         raise Skip(reason)

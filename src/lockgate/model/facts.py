@@ -38,6 +38,9 @@ POLICY_VIOLATION = "PolicyViolation"
 TASK_ALERT = "TaskAlert"
 """The task raised an alert for people to see (`ctx.alert`): `{"title", "text"}`; the run goes
 on. Notification rules `on = ["task_alert"]` send it."""
+REPORT_PUBLISHED = "ReportPublished"
+"""The task published a file it wrote for people to read in the web UI (`ctx.publish`):
+`{"path", "title", "media_type", "bytes", "sha256"}` (an absolute path inside the project)."""
 SECRET_READ = "SecretRead"
 """A secret was read: `{"name", "source"}` (a connection's secret fields, later the secret
 backends); never the value."""
@@ -51,6 +54,7 @@ KINDS = frozenset(
         POLICY_VIOLATION,
         SECRET_READ,
         TASK_ALERT,
+        REPORT_PUBLISHED,
     }
 )
 MAX_FACTS = 1000

@@ -534,6 +534,15 @@ class Store(SchedulingStore, CatalogueStore, GovernanceStore, AccountsStore, Bro
             int(limit),
         )
 
+    def published(self, run_id: str) -> list[dict[str, Any]]:
+        """The files a run's tasks published (`ctx.publish`), oldest first: `id` (of the
+        event), `task_id` and the fact's `data` (JSON text)."""
+        return self._rows(
+            "SELECT id, task_id, data FROM events WHERE run_id = ? AND kind = ? ORDER BY id",
+            run_id,
+            "ReportPublished",
+        )
+
     def version(self, version_id: int) -> dict[str, Any] | None:
         found = self._rows(
             "SELECT id, pipeline_id, hash, file, source, created_at FROM pipeline_versions "

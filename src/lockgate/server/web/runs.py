@@ -3,15 +3,21 @@ params and results, redacted), cancel and clear forms, and an attempt's log with
 
 from __future__ import annotations
 
+import hashlib
+import html
+import json
 import time
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Path as FastPath
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from lockgate.auth.accounts import Principal
 from lockgate.auth.roles import READ, RUN
+from lockgate.engine.context import PUBLISHED_TYPES
 from lockgate.server.api.common import CursorQ, iso
 from lockgate.server.api.runs import (
     LOG_CHUNK,
@@ -124,6 +130,10 @@ def run_page(
         f"/runs/{run_id}/tasks/",
     )
     can_run = who.can(RUN, detail.pipeline, tuple(pipe.tags) if pipe is not None else ())
+    published = [
+        {"id": row["id"], "task": row["task_id"], **json.loads(row["data"] or "{}")}
+        for row in state.store.published(run_id)
+    ]
     roots = roots_of(request)
     tasks = [t.model_copy(update={"error": relative(t.error, roots)}) for t in tasks]
     return render(
@@ -141,8 +151,62 @@ def run_page(
             "live": not ended,
             "retryable": ended and any(t.state not in ("success", "skipped") for t in tasks),
             "active": ACTIVE_STATES,
+            "published": published,
         },
     )
+
+
+REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+"""A published file is the task's content, not the UI's: nothing in it may run or load."""
+_TEXT_TYPES = {"text/markdown", "text/html", "image/svg+xml", "text/csv", "application/json"}
+
+
+@router.get("/runs/{run_id}/reports/{report_id}")
+def published_file(
+    run_id: RunId,
+    report_id: Annotated[int, FastPath(ge=1)],
+    request: Request,
+    who: Annotated[Principal, Depends(require(READ))],
+) -> Response:
+    """A file a task of the run published (`ctx.publish`), as it was then, sandboxed; text
+    kinds redacted like every other page."""
+    state = server_state(request)
+    load_run(state, who, run_id)  # the run exists and this user may read its pipeline
+    found = next((r for r in state.store.published(run_id) if r["id"] == report_id), None)
+    if found is None:
+        raise ApiError(404, f"run {run_id} published no file {report_id}")
+    meta = json.loads(found["data"] or "{}")
+    path = Path(str(meta.get("path", "")))
+    media = str(meta.get("media_type", ""))
+    if not path.is_absolute() or not path.resolve().is_relative_to(state.project.root.resolve()):
+        raise ApiError(404, "the published file is outside this project")
+    if media not in PUBLISHED_TYPES.values():
+        raise ApiError(404, f"files of type {media!r} are not shown")
+    try:
+        content = path.read_bytes()
+    except OSError:
+        raise ApiError(404, f"the published file {path.name} is gone") from None
+    if hashlib.sha256(content).hexdigest() != meta.get("sha256"):
+        raise ApiError(409, f"{path.name} changed since run {run_id} published it")
+    if media in _TEXT_TYPES or media == "text/plain":
+        from lockgate.server import redaction
+
+        text = redaction.text(content.decode("utf-8", "replace")) or ""
+        if media == "text/markdown":
+            from markdown_it import MarkdownIt
+
+            title = html.escape(str(meta.get("title") or path.name))
+            body = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+            text = f"<!doctype html><meta charset=utf-8><title>{title}</title>{body}"
+            media = "text/html"
+        content = text.encode("utf-8")
+    headers = {
+        "Content-Security-Policy": REPORT_CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'inline; filename="{path.name}"',
+    }
+    charset = "; charset=utf-8" if media.startswith("text/") else ""
+    return Response(content, media_type=media + charset, headers=headers)
 
 
 @router.post("/runs/{run_id}/cancel")
