@@ -76,6 +76,15 @@ def test_compliance_daily_reports_and_alerts_the_seeded_anomalies(tmp_path: Path
     }
     assert "auth.login_failed" in audit_actions
 
+    # both reports are published on the run's page of the web UI
+    from lockgate import api
+    from lockgate.config import Project
+
+    run_id = lockgate(project, "runs", "--limit", "1", "--json").json()["runs"][0]["id"]
+    store = api.open_store(Project.load(project))
+    titles = [json.loads(row["data"])["title"] for row in store.published(run_id)]
+    assert sorted(t.split(",")[0] for t in titles) == ["GDPR report", "SOC2 report"], titles
+
     # exactly the seeded anomalies
     found = json.loads((folder / "anomalies.json").read_text())
     assert [(x["user"], x["reason"]) for x in found["failed_logins"]] == [

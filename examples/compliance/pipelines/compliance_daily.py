@@ -79,9 +79,10 @@ def extract(span: dict, folder: str) -> dict:
 
 
 @task
-def report(span: dict, folder: str, pack: str) -> dict:
+def report(span: dict, folder: str, pack: str, ctx) -> dict:
     """The `pack` evidence report of the period, as HTML and Markdown: `write_report`, the
-    function behind `lockgate report PACK` (audited as report.generate)."""
+    function behind `lockgate report PACK` (audited as report.generate); the HTML one is
+    published on the run's page of the web UI."""
     from lockgate.governance.reports import write_report
 
     project, store = _store()
@@ -99,6 +100,7 @@ def report(span: dict, folder: str, pack: str) -> dict:
             )
     finally:
         store.close()
+    ctx.publish(f"{folder}/{pack}.html", title=f"{pack.upper()} report, {span['label']}")
     sections = doc["sections"]
     return {
         "report": f"{folder}/{pack}.html",
