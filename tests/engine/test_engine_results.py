@@ -13,6 +13,8 @@ from lockgate.engine import events as ev
 from lockgate.engine.work import encode_result
 from lockgate.model.states import RunState, TaskState
 
+from .conftest import EXECUTORS
+
 VALUE = {
     "text": 'héllo \u2603 "quoted" \n newline',
     "ints": [0, -1, 2**53, 10**30],
@@ -234,3 +236,30 @@ def test_shell_env_values_are_never_interpolated(run_pipeline, tmp_path) -> None
     assert result.state is RunState.SUCCESS
     assert out.read_text() == f"$(touch {marker}); `touch {marker}`"
     assert not marker.exists()
+
+
+NESTED = """
+from lockgate import param, pipeline, task
+
+@task
+def one(i: int) -> int:
+    return i
+
+@task
+def total(values: list, named: dict, pair: tuple) -> dict:
+    return {"sum": sum(values), "named": named, "pair": list(pair)}
+
+with pipeline("nested", params={"k": 5}) as p:
+    refs = [one.override(id=f"one_{i}")(i) for i in range(4)]
+    total(refs, {"first": refs[0], "k": param("k")}, (refs[1], 7))
+"""
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_results_inside_lists_and_dicts_are_dependencies_and_values(
+    run_pipeline, pipeline_file, executor
+) -> None:
+    pipe = pipeline_file(NESTED)["nested"]
+    assert set(pipe.tasks["total"].upstream) == {"one_0", "one_1", "one_2", "one_3"}
+    result, _ = run_pipeline(pipe, executor=executor)
+    assert result.result("total") == {"sum": 6, "named": {"first": 0, "k": 5}, "pair": [1, 7]}

@@ -134,7 +134,26 @@ def _as_refs(value: Any, builder: PipelineBuilder) -> list[TaskRef]:
 
 
 def _to_model_value(value: Any) -> Any:
-    return value.output() if isinstance(value, TaskRef) else value
+    """A task's argument for the model: task references (also inside lists, tuples and dicts,
+    e.g. `total([a(), b()])`) become `TaskOutput`s, resolved when the task starts."""
+    if isinstance(value, TaskRef):
+        return value.output()
+    if isinstance(value, list | tuple) and _nested_refs(value):
+        return type(value)(_to_model_value(v) for v in value)
+    if isinstance(value, dict) and _nested_refs(value):
+        return {k: _to_model_value(v) for k, v in value.items()}
+    return value
+
+
+def _nested_refs(value: Any) -> list[TaskRef]:
+    """The task references in `value` and in the lists, tuples and dict values inside it."""
+    if isinstance(value, TaskRef):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [ref for v in value for ref in _nested_refs(v)]
+    if isinstance(value, dict):
+        return [ref for v in value.values() for ref in _nested_refs(v)]
+    return []
 
 
 class _Spec:
@@ -277,10 +296,10 @@ class PipelineBuilder:
             fields.get("command"),
             fields.get("cwd"),
         ):
-            if isinstance(value, TaskRef):
-                self._check_same(value, file, line)
-                upstream[value.task_id] = None
-            elif isinstance(value, Template):  # `results.x` in a template: x runs first
+            for ref in _nested_refs(value):  # also inside lists, tuples and dicts
+                self._check_same(ref, file, line)
+                upstream[ref.task_id] = None
+            if isinstance(value, Template):  # `results.x` in a template: x runs first
                 upstream.update(dict.fromkeys(value.refs))
         for dep in spec.depends_on:
             if isinstance(dep, TaskRef):

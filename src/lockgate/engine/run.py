@@ -462,6 +462,10 @@ class RunEngine:
             return value.resolve(None if text is None else json.loads(text))
         if isinstance(value, ParamRef):
             return self.params[value.name]
+        if isinstance(value, list | tuple) and value:  # references inside (authoring/python.py)
+            return type(value)(self._resolve(v) for v in value)
+        if isinstance(value, dict) and value:
+            return {k: self._resolve(v) for k, v in value.items()}
         return value
 
     def _result_of(self, task_id: str, wanted: str) -> Any:

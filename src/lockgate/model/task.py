@@ -72,11 +72,21 @@ class Task:
     def data_upstream(self) -> tuple[str, ...]:
         """Ids of upstream tasks whose results this task consumes."""
         seen: dict[str, None] = {}
-        for value in self.inputs():
+
+        def visit(value: Any) -> None:
             if isinstance(value, TaskOutput):
                 seen[value.task_id] = None
             elif isinstance(value, Template):
                 seen.update(dict.fromkeys(value.refs))
+            elif isinstance(value, list | tuple):  # `total([a(), b()])`
+                for item in value:
+                    visit(item)
+            elif isinstance(value, dict):
+                for item in value.values():
+                    visit(item)
+
+        for value in self.inputs():
+            visit(value)
         return tuple(seen)
 
     def describe_action(self) -> str:
