@@ -258,22 +258,21 @@ def test_remote_logs_are_stored_with_the_attempt_and_redacted(tmp_path, dask_clu
             assert b"s3cr3t-Dask-Value-42" not in (Path(folder) / name).read_bytes(), name
 
 
+ONE_TASK = """
+from lockgate import pipeline, task
+
+@task
+def a() -> int:
+    return 1
+
+with pipeline("one") as p:
+    a()
+"""
+
+
 def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path) -> None:
     write(tmp_path, "lockgate.toml", "[dask]\nconnect_timeout = 1\n")
-    write(
-        tmp_path,
-        "pipelines/one.py",
-        """
-        from lockgate import pipeline, task
-
-        @task
-        def a() -> int:
-            return 1
-
-        with pipeline("one") as p:
-            a()
-        """,
-    )
+    write(tmp_path, "pipelines/one.py", ONE_TASK)
     done = lockgate(
         tmp_path, "run", "one", "--executor", "dask", "--dask-address", "tcp://127.0.0.1:9"
     )
@@ -511,20 +510,7 @@ def test_the_local_cluster_needs_its_own_credentials(monkeypatch) -> None:
 
 
 def test_dask_address_on_the_command_line_means_the_dask_executor(tmp_path, dask_cluster) -> None:
-    write(
-        tmp_path,
-        "pipelines/one.py",
-        """
-        from lockgate import pipeline, task
-
-        @task
-        def a() -> int:
-            return 1
-
-        with pipeline("one") as p:
-            a()
-        """,
-    )
+    write(tmp_path, "pipelines/one.py", ONE_TASK)
     done = lockgate(tmp_path, "run", "one", "--dask-address", dask_cluster.address, "--json")
     assert done.code == 0, done
     runs = lockgate(tmp_path, "runs", "--json")
