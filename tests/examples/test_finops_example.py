@@ -5,15 +5,13 @@ growth, report, alert), with Slack replaced by a local HTTP server and nothing e
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from tests.cli.helpers import _env, lockgate
+from tests.cli.helpers import lockgate
+from tests.examples.helpers import example_copy
 from tests.notify.servers import http_server
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "finops"
@@ -24,14 +22,8 @@ MAX_FALSE_GROWING = 1  # of 15 account/service series, at most one not injected 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the example with freshly generated billing data (outputs under tmp_path)."""
-    copy = tmp_path / "finops"
-    skip = shutil.ignore_patterns("__pycache__", ".lockgate", "billing", "reports")
-    shutil.copytree(EXAMPLE, copy, ignore=skip)
-    done = subprocess.run(
-        [sys.executable, "make_billing.py"], cwd=copy, env=_env(), capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "148800 hourly lines, 3 accounts, 5 services, 4 idle instances" in done.stdout
+    copy, said = example_copy(tmp_path, "finops", "make_billing.py", ("billing", "reports"))
+    assert "148800 hourly lines, 3 accounts, 5 services, 4 idle instances" in said
     return copy
 
 

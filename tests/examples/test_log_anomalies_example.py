@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from tests.cli.helpers import _env, lockgate
+from tests.cli.helpers import lockgate
+from tests.examples.helpers import example_copy
 from tests.notify.servers import http_server
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "log_anomalies"
@@ -24,14 +22,8 @@ MAX_FALSE_ALARMS = 1
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the example with a freshly generated log (its outputs and state under tmp_path)."""
-    copy = tmp_path / "log_anomalies"
-    skip = shutil.ignore_patterns("__pycache__", ".lockgate", "logs", "out")
-    shutil.copytree(EXAMPLE, copy, ignore=skip)
-    done = subprocess.run(
-        [sys.executable, "make_logs.py"], cwd=copy, env=_env(), capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "wrote logs/app.jsonl: 20000 lines on 2024-01-31, 3 injected incidents" in done.stdout
+    copy, said = example_copy(tmp_path, "log_anomalies", "make_logs.py", ("logs", "out"))
+    assert "wrote logs/app.jsonl: 20000 lines on 2024-01-31, 3 injected incidents" in said
     return copy
 
 
